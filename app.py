@@ -1,0 +1,8 @@
+"""Jiesu's HTTP API: wiring only (the Chalice app, its blueprints and error mapping)."""
+from chalice import Chalice
+
+from chalicelib.api import intake
+
+app = Chalice(app_name="jiesu")
+app.api.binary_types = []  # every route speaks text (JSON, XML, form)
+app.register_blueprint(intake.bp)

@@ -1,0 +1,196 @@
+"""Evaluate automatic dispatch (classify → resolve location → pick unit) on a labelled jsonl file.
+
+Usage: python bench/eval_dispatch.py --cases FILE.jsonl [--region regions/shenzhen]
+                                     [--threshold T] [--suggest-precision 0.97]
+
+The model is the one the region ships: catalog + every jsonl under <region>/examples/.
+Cases that overlap those examples (same id or same normalised text) are scored by 5-fold
+cross-validation with models that never saw them. Abstentions count as wrong (README rules).
+Per-level-1 breakdown goes to stderr; the last stdout line is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from chalicelib.nlp.classifier import (  # noqa: E402
+    FALLBACK_CODE, Classifier, Example, build_calibrator, load_catalog, region_inputs,
+    region_place_names,
+)
+from chalicelib.nlp.gazetteer import Gazetteer, Resolution  # noqa: E402
+from chalicelib.nlp.text import normalize  # noqa: E402
+from chalicelib.nlp.units import COMMUNITY_UNIT_TYPE, UnitDirectory, choose_unit  # noqa: E402
+
+DEFAULT_THRESHOLD = 0.5
+FOLDS = 5
+
+
+@dataclass
+class Outcome:
+    case: dict
+    code: str
+    confidence: float
+    street: str | None
+    auto: bool
+    leaf_ok: bool
+    level1_ok: bool
+    unit_ok: bool
+    street_ok: bool
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def region_threshold(region: Path) -> float:
+    """The region's auto-dispatch threshold from policy.json (dispatch.auto_threshold)."""
+    try:
+        policy = json.loads((region / "policy.json").read_text(encoding="utf-8"))
+        return float(policy["dispatch"]["auto_threshold"])
+    except (OSError, KeyError, ValueError, TypeError):
+        return DEFAULT_THRESHOLD
+
+
+def expected_unit_ok(unit, item, street: str, gaz: Gazetteer, units: UnitDirectory) -> bool:
+    """README rule: unit type and jurisdiction must match; any 社区工作站 in the street counts."""
+    if item.unit_level == "community":
+        return unit.unit_type == COMMUNITY_UNIT_TYPE and unit.jurisdiction_code.startswith(street) \
+            and unit.jurisdiction_code != street
+    s = gaz.streets.get(street)
+    loc = Resolution(district_code=s.district_code if s else street[:6], street_code=street)
+    return unit.unit_id == choose_unit(item, loc, units).unit.unit_id
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", required=True, type=Path)
+    ap.add_argument("--region", default=ROOT / "regions" / "shenzhen", type=Path)
+    ap.add_argument("--threshold", type=float, default=None, help="override policy.json")
+    ap.add_argument("--suggest-precision", type=float, default=None,
+                    help="also print the lowest threshold reaching this precision among auto")
+    args = ap.parse_args(argv)
+    region = args.region if args.region.is_absolute() else (Path.cwd() / args.region)
+    threshold = args.threshold if args.threshold is not None else region_threshold(region)
+
+    cat_path, ex_paths = region_inputs(region)
+    catalog = load_catalog(cat_path)
+    items = {it.code: it for it in catalog}
+    names = region_place_names(region)
+    gaz = Gazetteer.from_region(region)
+    units = UnitDirectory.from_csv(region / "units.csv")
+    train: list[tuple[str, str, Example]] = []  # (id, normalised text, example)
+    for p in ex_paths:
+        for rec in read_jsonl(p):
+            code = rec.get("code") or rec.get("expected_code")
+            if code in items and rec.get("text"):
+                train.append((rec.get("id", ""), normalize(rec["text"]), Example(rec["text"], code)))
+    cases = read_jsonl(args.cases)
+    ids = {t[0] for t in train if t[0]}
+    texts = {t[1] for t in train}
+    overlap = [i for i, c in enumerate(cases) if c.get("id") in ids or normalize(c["text"]) in texts]
+    fold_of = {ci: k % FOLDS for k, ci in enumerate(overlap)}
+
+    def model_without(held: list[dict]) -> Classifier:
+        hid = {c.get("id") for c in held if c.get("id")}
+        htext = {normalize(c["text"]) for c in held}
+        exs = [e for i, t, e in train if not (i and i in hid) and t not in htext]
+        clf = Classifier(catalog, exs, names)
+        clf.calibrator = build_calibrator(clf)
+        return clf
+
+    models: dict[int, Classifier] = {}
+    if len(overlap) < len(cases):
+        models[-1] = model_without([])
+    for f in range(FOLDS):
+        held = [cases[ci] for ci, ff in fold_of.items() if ff == f]
+        if held:
+            models[f] = model_without(held)
+
+    outcomes = []
+    for i, case in enumerate(cases):
+        clf = models[fold_of.get(i, -1)]
+        res = clf.classify(case["text"])
+        loc = gaz.resolve(case.get("address", ""), case["text"], case.get("lat"), case.get("lng"),
+                          case.get("grid_code"))
+        item = items[res.code]
+        unit = choose_unit(item, loc, units).unit
+        gold_code, gold_street = case["expected_code"], case["expected_street"]
+        gold_item = items.get(gold_code)
+        unit_ok = bool(gold_item) and expected_unit_ok(unit, gold_item, gold_street, gaz, units)
+        if gold_code != FALLBACK_CODE and unit.unit_id == units.fallback.unit_id:
+            unit_ok = False
+        outcomes.append(Outcome(case, res.code, res.confidence, loc.street_code,
+                                res.confidence >= threshold and loc.resolved,
+                                res.code == gold_code, res.code[:2] == gold_code[:2], unit_ok,
+                                loc.street_code == gold_street))
+
+    summary = summarise(outcomes, threshold)
+    summary["cv_scored"] = len(overlap)
+    print_breakdown(outcomes, items)
+    if args.suggest_precision is not None:
+        print(f"suggested threshold for precision>={args.suggest_precision}: "
+              f"{suggest_threshold(outcomes, args.suggest_precision)}", file=sys.stderr)
+    print(json.dumps(summary, ensure_ascii=False))
+    return 0
+
+
+def summarise(outcomes: list[Outcome], threshold: float) -> dict:
+    n = len(outcomes) or 1
+    auto = [o for o in outcomes if o.auto]
+    def rate(key: str, only_auto: bool = True) -> float:
+        return round(sum(getattr(o, key) and (o.auto or not only_auto) for o in outcomes) / n, 4)
+    return {
+        "leaf_accuracy": rate("leaf_ok"),
+        "level1_accuracy": rate("level1_ok"),
+        "unit_accuracy": rate("unit_ok"),
+        "street_accuracy": rate("street_ok"),
+        "auto_dispatch_rate": round(len(auto) / n, 4),
+        "precision_among_auto": round(sum(o.leaf_ok and o.unit_ok for o in auto) / len(auto), 4) if auto else 1.0,
+        "coverage": round(len(auto) / n, 4),
+        "accuracy_on_covered": round(sum(o.leaf_ok for o in auto) / len(auto), 4) if auto else 1.0,
+        "leaf_accuracy_no_abstain": rate("leaf_ok", False),
+        "level1_accuracy_no_abstain": rate("level1_ok", False),
+        "unit_accuracy_no_abstain": rate("unit_ok", False),
+        "street_accuracy_no_abstain": rate("street_ok", False),
+        "count": len(outcomes),
+        "threshold": threshold,
+    }
+
+
+def suggest_threshold(outcomes: list[Outcome], precision: float) -> float | None:
+    """Lowest confidence threshold whose auto-dispatched set reaches the wanted precision."""
+    cands = sorted({o.confidence for o in outcomes}, reverse=True)
+    best = None
+    for t in cands:
+        auto = [o for o in outcomes if o.confidence >= t and o.street is not None]
+        if auto and sum(o.leaf_ok and o.unit_ok for o in auto) / len(auto) >= precision:
+            best = t
+    return best
+
+
+def print_breakdown(outcomes: list[Outcome], items: dict) -> None:
+    groups: dict[str, list[Outcome]] = defaultdict(list)
+    for o in outcomes:
+        gold = items.get(o.case["expected_code"])
+        name = "兜底" if o.case["expected_code"] == FALLBACK_CODE else (gold.level1 if gold else "?")
+        groups[f'{o.case["expected_code"][:2]} {name}'].append(o)
+    print(f'{"level1":<18}{"n":>4}{"leaf":>7}{"l1":>7}{"unit":>7}{"street":>8}{"auto":>7}', file=sys.stderr)
+    for key in sorted(groups):
+        g = groups[key]
+        n = len(g)
+        def r(attr: str) -> str:
+            return f"{sum(getattr(o, attr) and o.auto for o in g) / n:.2f}"
+        print(f"{key:<18}{n:>4}{r('leaf_ok'):>7}{r('level1_ok'):>7}{r('unit_ok'):>7}{r('street_ok'):>8}"
+              f"{sum(o.auto for o in g) / n:>7.2f}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

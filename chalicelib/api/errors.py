@@ -1,0 +1,49 @@
+"""The one place where domain errors become HTTP responses: status + {"error": {code, message, field}}."""
+from __future__ import annotations
+
+import functools
+import json
+
+from chalice import Response
+
+from chalicelib.domain.errors import DomainError
+from chalicelib.observability import logger
+
+JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
+    body = {"error": {"code": code, "message": message, "field": field}}
+    return Response(body=json.dumps(body, ensure_ascii=False), status_code=status, headers=JSON_HEADERS)
+
+
+def json_response(body: dict, status: int = 200) -> Response:
+    return Response(body=json.dumps(body, ensure_ascii=False), status_code=status, headers=JSON_HEADERS)
+
+
+def mapped(view):
+    """Wrap a view so every exception becomes our error body (Chalice catches view errors before
+    any middleware sees them, so the mapping has to sit on the view itself)."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except DomainError as exc:
+            # Messages are written by us and never echo input values, so they are safe to return.
+            return error_response(exc.status, exc.code, exc.message, exc.field)
+        except Exception:  # noqa: BLE001 - an unexpected failure is ours: 500 without details
+            logger.exception("unhandled error")
+            return error_response(500, "internal", "internal error; it has been logged")
+
+    return wrapper
+
+
+def route(bp, path: str, **options):
+    """`bp.route` with the error mapping applied: every API route is declared through this."""
+
+    def decorate(view):
+        bp.route(path, **options)(mapped(view))
+        return view
+
+    return decorate

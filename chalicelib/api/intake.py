@@ -1,0 +1,33 @@
+"""Channel webhooks (F-IN-1): POST /channels/{channel}/appeals, one payload model per channel."""
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.api.errors import json_response, route
+from chalicelib.channels.registry import channel_codes, payload_model
+from chalicelib.domain.errors import UnsupportedMediaTypeError
+from chalicelib.services import intake
+from chalicelib.services.clock import SYSTEM_CLOCK
+
+bp = Blueprint(__name__)
+
+# Chalice refuses undeclared content types with its own body; accept them all and refuse here.
+_ANY = ["application/json", "text/plain", "application/octet-stream", "application/x-www-form-urlencoded"]
+
+
+@route(bp, "/channels", methods=["GET"])
+def list_channels():
+    return json_response({"channels": [{"code": c, "name": payload_model(c).channel_name} for c in channel_codes()]})
+
+
+@route(bp, "/channels/{channel}/appeals", methods=["POST"], content_types=_ANY)
+def submit(channel: str):
+    req = bp.current_request
+    ctype = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise UnsupportedMediaTypeError("send the appeal as application/json", field="Content-Type")
+    result = intake.take_in(
+        intake.ChannelRequest(channel=channel, method=req.method, path=f"/channels/{channel}/appeals",
+                              headers=dict(req.headers), body=req.raw_body or b""),
+        SYSTEM_CLOCK)
+    return json_response(result.body, result.status_code)

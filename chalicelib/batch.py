@@ -1,0 +1,50 @@
+"""The one way a stage function consumes its SQS batch: Powertools partial failures plus backoff."""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from chalicelib.aws import client
+from chalicelib.observability import logger, metrics
+
+
+def _queue_url(record: SQSRecord) -> str:
+    # arn:<partition>:sqs:<region>:<account>:<name> -> the queue URL, without assuming a partition.
+    return client("sqs").get_queue_url(QueueName=record.event_source_arn.split(":")[-1])["QueueUrl"]
+
+
+def sqs_handler(work: Callable[[dict[str, Any], SQSRecord], Any],
+                backoff: Callable[[int], int] | None = None) -> Callable[[dict, Any], dict]:
+    """Build a lambda_handler whose records are processed one by one by `work(message, record)`.
+
+    A failing record is reported in batchItemFailures (the rest of the batch is kept); with
+    `backoff`, its visibility is set so the next try waits longer; after maxReceiveCount tries
+    SQS moves it to the queue's DLQ.
+    """
+    processor = BatchProcessor(event_type=EventType.SQS)
+
+    def record_handler(record: SQSRecord) -> Any:
+        try:
+            return work(json.loads(record.body), record)
+        except Exception:
+            if backoff is not None:
+                _delay(record, backoff(int(record.attributes.approximate_receive_count or 1)))
+            raise
+
+    @metrics.log_metrics
+    def lambda_handler(event: dict, context: Any) -> dict:
+        return process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                        context=context)
+
+    return lambda_handler
+
+
+def _delay(record: SQSRecord, seconds: int) -> None:
+    try:
+        client("sqs").change_message_visibility(QueueUrl=_queue_url(record), ReceiptHandle=record.receipt_handle,
+                                                VisibilityTimeout=seconds)
+    except Exception:  # noqa: BLE001 - without the delay SQS still retries after the visibility timeout
+        logger.warning("could not set retry backoff", extra={"message_id": record.message_id})

@@ -1,0 +1,254 @@
+"""Shared field types and helpers for partner payloads: ID number, phone, https URL, time, type/urgency maps."""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from enum import Enum
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
+
+from chalicelib.domain.appeal import AppealType, Location, Party, Urgency
+from chalicelib.domain.errors import ValidationError
+
+E = TypeVar("E", bound=Enum)
+
+MAX_CONTENT = 5000
+MAX_TITLE = 200
+MAX_ADDRESS = 300
+MAX_ATTACHMENTS = 20
+MAX_URL = 2048
+
+
+class PartnerObject(BaseModel):
+    """Base of nested objects inside a partner payload (位置、联系人等子对象); same strictness as the payload."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+
+# ---------------------------------------------------------------- ID number (GB 11643-1999 公民身份号码)
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+_ID_SHAPE = re.compile(r"[1-9]\d{16}[\dX]")
+
+
+def id_check_digit(body17: str) -> str:
+    """The GB 11643 check character (校验码) for the first 17 digits of an ID number."""
+    if len(body17) != 17 or not body17.isdigit():
+        raise ValueError("need exactly 17 digits")
+    return _ID_CHECK[sum(int(d) * w for d, w in zip(body17, _ID_WEIGHTS)) % 11]
+
+
+def _check_id_number(value: str) -> str:
+    value = value.upper()
+    if not _ID_SHAPE.fullmatch(value):
+        raise PydanticCustomError(
+            "id_number_format", "ID number (身份证号) must be 17 digits followed by a digit or X")
+    try:
+        date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        raise PydanticCustomError(
+            "id_number_birth_date", "ID number (身份证号) holds no valid birth date") from None
+    if id_check_digit(value[:17]) != value[17]:
+        raise PydanticCustomError(
+            "id_number_check_digit", "ID number (身份证号) check digit does not match GB 11643")
+    return value
+
+
+IdNumber = Annotated[str, StringConstraints(max_length=18), AfterValidator(_check_id_number)]
+"""18-digit resident ID number, check digit verified; personal data (goes only into Party)."""
+
+# ---------------------------------------------------------------- phone and name
+
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+
+
+def _check_phone(value: str) -> str:
+    if not _MOBILE.fullmatch(value):
+        raise PydanticCustomError("phone_format", "phone (手机号) must be 11 digits starting with 1")
+    return value
+
+
+Phone = Annotated[str, StringConstraints(max_length=11), AfterValidator(_check_phone)]
+"""Mainland mobile number, 11 digits; personal data (goes only into Party)."""
+
+PersonName = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+"""A person's name (姓名); personal data (goes only into Party)."""
+
+# ---------------------------------------------------------------- texts and codes
+
+Content = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT)]
+Title = Annotated[str, StringConstraints(max_length=MAX_TITLE)]
+RequiredTitle = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE)]
+Address = Annotated[str, StringConstraints(max_length=MAX_ADDRESS)]
+RequiredAddress = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ADDRESS)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+"""Short non-personal label or code kept in channel_meta (工号、编码、名称)."""
+
+
+def formatted(pattern: str, example: str) -> Any:
+    """A string in the partner's own format: ticket ids (工单编号), grid codes, operator ids."""
+
+    def check(value: str) -> str:
+        if not re.fullmatch(pattern, value):
+            raise PydanticCustomError(
+                "format", "does not match the partner's format, e.g. {example}", {"example": example})
+        return value
+
+    return Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(check)]
+
+
+# ---------------------------------------------------------------- attachments
+
+def _check_https_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme.lower() != "https":
+        raise PydanticCustomError("url_scheme", "attachment URL must use https")
+    if not parts.hostname or parts.username or parts.password or any(c.isspace() for c in value):
+        raise PydanticCustomError("url_format", "attachment URL must be a plain https URL with a host")
+    return value
+
+
+HttpsUrl = Annotated[str, StringConstraints(max_length=MAX_URL), AfterValidator(_check_https_url)]
+Attachments = Annotated[list[HttpsUrl], Field(max_length=MAX_ATTACHMENTS)]
+
+# ---------------------------------------------------------------- timestamps
+
+
+def _parse_timestamp(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and len(value) <= 40:
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise PydanticCustomError(
+                "timestamp_format", "timestamp must be ISO-8601, e.g. 2026-04-02T09:10:00+08:00") from None
+    else:
+        raise PydanticCustomError(
+            "timestamp_type", "timestamp must be an ISO-8601 string with a timezone offset")
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise PydanticCustomError(
+            "timestamp_naive", "timestamp needs a timezone offset, e.g. +08:00")
+    return parsed
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_parse_timestamp)]
+"""ISO-8601 time with an offset; the offset is kept as sent."""
+
+# ---------------------------------------------------------------- appeal type and urgency maps
+
+APPEAL_TYPE_LABELS: dict[Any, AppealType] = {t.value: t for t in AppealType}
+"""咨询/求助/投诉/举报/建议 as written in Chinese."""
+
+APPEAL_TYPE_ENGLISH: dict[Any, AppealType] = {
+    "consultation": AppealType.CONSULTATION,
+    "help": AppealType.HELP,
+    "complaint": AppealType.COMPLAINT,
+    "report": AppealType.REPORT,
+    "suggestion": AppealType.SUGGESTION,
+}
+
+URGENCY_LABELS: dict[Any, Urgency] = {u.value: u for u in Urgency}
+"""急件/即办件/普通 as written in Chinese."""
+
+URGENCY_ENGLISH: dict[Any, Urgency] = {
+    "urgent": Urgency.URGENT,
+    "immediate": Urgency.IMMEDIATE,
+    "normal": Urgency.NORMAL,
+}
+
+
+def mapped(table: Mapping[Any, E], what: str) -> Any:
+    """A field type that maps a partner's label or code (case-insensitive text) onto a domain enum."""
+    folded = {k.casefold() if isinstance(k, str) else k: v for k, v in table.items()}
+    enum_type = type(next(iter(table.values())))
+    expected = "/".join(str(k) for k in table)
+
+    def convert(value: Any) -> E:
+        if isinstance(value, enum_type):
+            return value
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise PydanticCustomError(
+                "code_type", "{what} must be one of {expected}", {"what": what, "expected": expected})
+        key = value.strip().casefold() if isinstance(value, str) else value
+        if key not in folded:
+            raise PydanticCustomError(
+                "code_unknown", "unknown {what}; expected one of {expected}",
+                {"what": what, "expected": expected})
+        return folded[key]
+
+    return Annotated[enum_type, BeforeValidator(convert)]
+
+
+# ---------------------------------------------------------------- coordinates
+
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+
+_A = 6378245.0
+_EE = 0.00669342162296594323
+
+
+def _out_of_china(lat: float, lng: float) -> bool:
+    return not (72.004 <= lng <= 137.8347 and 0.8293 <= lat <= 55.8271)
+
+
+def wgs84_to_gcj02(lat: float, lng: float) -> tuple[float, float]:
+    """WGS-84 → GCJ-02 (国测局坐标, what Chinese map SDKs and WeChat return)."""
+    if _out_of_china(lat, lng):
+        return lat, lng
+    x, y = lng - 105.0, lat - 35.0
+    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
+            + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+            + (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
+            + (160.0 * math.sin(y / 12.0 * math.pi) + 320 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0)
+    dlng = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
+            + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+            + (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
+            + (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0)
+    rad = lat / 180.0 * math.pi
+    magic = 1 - _EE * math.sin(rad) ** 2
+    sqrt_magic = math.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_A * (1 - _EE)) / (magic * sqrt_magic) * math.pi)
+    dlng = (dlng * 180.0) / (_A / sqrt_magic * math.cos(rad) * math.pi)
+    return lat + dlat, lng + dlng
+
+
+def gcj02_to_wgs84(lat: float, lng: float) -> tuple[float, float]:
+    """GCJ-02 → WGS-84 by fixed-point iteration (error well under a metre)."""
+    wlat, wlng = lat, lng
+    for _ in range(10):
+        glat, glng = wgs84_to_gcj02(wlat, wlng)
+        dlat, dlng = glat - lat, glng - lng
+        wlat, wlng = wlat - dlat, wlng - dlng
+        if abs(dlat) < 1e-9 and abs(dlng) < 1e-9:
+            break
+    return round(wlat, 7), round(wlng, 7)
+
+
+# ---------------------------------------------------------------- mapping helpers used by to_appeal()
+
+
+def party(name: str | None = None, id_number: str | None = None, phone: str | None = None) -> Party:
+    """The only place a payload's personal data goes (当事人)."""
+    return Party(name=name or "", id_number=id_number or "", phone=phone or "")
+
+
+def location(address: str | None, lat: float | None = None, lng: float | None = None,
+             grid_code: str | None = None, *, lat_field: str = "lat", lng_field: str = "lng") -> Location:
+    """A Location; a half-given point is reported under the partner's own coordinate field names."""
+    if (lat is None) != (lng is None):
+        missing = lat_field if lat is None else lng_field
+        raise ValidationError(f"{missing}: latitude and longitude come together", field=missing)
+    return Location(address=address or "", lat=lat, lng=lng, grid_code=grid_code)
+
+
+def meta(**facts: Any) -> dict[str, Any]:
+    """Non-personal channel facts for the case file; empty values are left out."""
+    return {k: v for k, v in facts.items() if v is not None and v != ""}

@@ -1,0 +1,474 @@
+"""Time limits (办理时限) per handling step, the deadline policy, and deadlines; pure.
+
+Defaults follow the seeds: sign for (签收) in 15 minutes, contact the citizen (联系) in 30
+minutes; reply (办结答复) to a consultation (咨询) in 1 working day and a complaint (投诉) in
+3 working days (Zichuan); urgent (急件) in 3 days and immediate (即办件) in 15 hours (Wuwei).
+Minutes, hours and days are elapsed time (the hotline runs 7x24); working days/hours run on
+the working-time clock of chalicelib.domain.calendar.
+
+An urgency limit only ever tightens: the earlier of the type limit and the urgency limit
+wins, the type limit on a tie (an urgent consultation on a Monday still gets 1 working day,
+not 3 calendar days).
+A deadline has three instants: ``warn_at`` (预警, at ``warn_fraction`` of the allowed time,
+measured on the same clock as the limit), ``due_at`` (overdue → 红色预警) and
+``supervise_at`` (``supervise_after`` past due → 发函督办).
+"""
+from __future__ import annotations
+
+import copy
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
+
+from chalicelib.domain.calendar import (
+    SHANGHAI, WorkCalendar, WorkTime, ensure_aware, to_local,
+)
+from chalicelib.domain.errors import ValidationError
+
+
+class PolicyError(ValidationError):
+    """A deadline policy document is malformed."""
+
+    code = "invalid_policy"
+
+
+class UnknownStepError(ValidationError):
+    """No time limit is configured for the requested handling step."""
+
+    code = "unknown_step"
+
+
+class ExtensionError(ValidationError):
+    """An extension (延期) that does not move the deadline later, or has no reason."""
+
+    code = "invalid_extension"
+
+
+class LimitKind(str, enum.Enum):
+    MINUTES = "minutes"
+    HOURS = "hours"
+    DAYS = "days"
+    WORKING_DAYS = "working_days"
+    WORKING_HOURS = "working_hours"
+
+
+_ELAPSED_UNIT = {
+    LimitKind.MINUTES: timedelta(minutes=1),
+    LimitKind.HOURS: timedelta(hours=1),
+    LimitKind.DAYS: timedelta(days=1),
+    LimitKind.WORKING_DAYS: timedelta(days=1),
+    LimitKind.WORKING_HOURS: timedelta(hours=1),
+}
+
+
+class Step(str, enum.Enum):
+    """Handling steps with a default time limit; regions may configure further steps."""
+
+    SIGN = "sign"          # 签收
+    CONTACT = "contact"    # 联系诉求人
+    REPLY = "reply"        # 办结答复
+    REDO = "redo"          # 重办 after an unsatisfied rating
+
+
+@dataclass(frozen=True)
+class TimeLimit:
+    """An amount of time of one kind, e.g. ``TimeLimit("working_days", 3)``."""
+
+    kind: LimitKind
+    amount: float
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "kind", LimitKind(self.kind))
+        except ValueError:
+            kinds = ", ".join(k.value for k in LimitKind)
+            raise PolicyError(f"time limit kind must be one of {kinds}, got {self.kind!r}",
+                              field="kind") from None
+        amount = self.amount
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not amount > 0:
+            raise PolicyError(f"time limit amount must be a positive number, got {amount!r}",
+                              field="amount")
+
+    @classmethod
+    def parse(cls, value: Any) -> "TimeLimit":
+        """From a TimeLimit, ``{"kind": ..., "amount": ...}`` or a string ``"3 working_days"``."""
+        if isinstance(value, TimeLimit):
+            return value
+        if isinstance(value, Mapping):
+            if set(value) != {"kind", "amount"}:
+                raise PolicyError("a time limit needs exactly 'kind' and 'amount'", field="limit")
+            return cls(value["kind"], value["amount"])
+        if isinstance(value, str):
+            parts = value.split()
+            if len(parts) == 2:
+                try:
+                    amount = float(parts[0])
+                except ValueError:
+                    amount = None
+                if amount is not None:
+                    return cls(parts[1], int(amount) if amount.is_integer() else amount)
+        raise PolicyError(f"cannot read a time limit from {value!r}", field="limit")
+
+    @property
+    def uses_calendar(self) -> bool:
+        return self.kind in (LimitKind.WORKING_DAYS, LimitKind.WORKING_HOURS)
+
+    @property
+    def duration(self) -> timedelta:
+        """Elapsed time for calendar-free kinds; working time for working kinds."""
+        return _ELAPSED_UNIT[self.kind] * self.amount
+
+    def add(self, start: datetime, calendar: WorkCalendar, fraction: float = 1.0) -> WorkTime:
+        """``start`` plus ``fraction`` of this limit, on the clock this kind runs on."""
+        span = self.duration * fraction
+        if self.uses_calendar:
+            return calendar.add_working_time(start, span)
+        return WorkTime(to_local(start, "start") + span, False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "amount": self.amount}
+
+    def __str__(self) -> str:
+        return f"{self.amount:g} {self.kind.value}"
+
+
+@dataclass(frozen=True)
+class StepLimits:
+    """The limits of one step: a default, per appeal type, and per urgency."""
+
+    default: TimeLimit
+    by_type: Mapping[str, TimeLimit] = field(default_factory=dict)
+    by_urgency: Mapping[str, TimeLimit] = field(default_factory=dict)
+
+
+DEFAULT_POLICY: dict[str, Any] = {
+    "warn_fraction": 0.75,
+    "supervise_after": {"kind": "working_days", "amount": 1},
+    "steps": {
+        "sign": {"default": {"kind": "minutes", "amount": 15}},
+        "contact": {"default": {"kind": "minutes", "amount": 30}},
+        "reply": {
+            "default": {"kind": "working_days", "amount": 5},
+            "by_type": {
+                "咨询": {"kind": "working_days", "amount": 1},
+                "投诉": {"kind": "working_days", "amount": 3},
+                "求助": {"kind": "working_days", "amount": 3},
+                "举报": {"kind": "working_days", "amount": 5},
+                "建议": {"kind": "working_days", "amount": 5},
+            },
+            "by_urgency": {
+                "急件": {"kind": "days", "amount": 3},
+                "即办件": {"kind": "hours", "amount": 15},
+            },
+        },
+        "redo": {
+            "default": {"kind": "working_days", "amount": 3},
+            "by_urgency": {
+                "急件": {"kind": "days", "amount": 3},
+                "即办件": {"kind": "hours", "amount": 15},
+            },
+        },
+    },
+}
+
+_POLICY_KEYS = {"warn_fraction", "supervise_after", "steps", "note"}
+_STEP_KEYS = {"default", "by_type", "by_urgency"}
+
+
+def _key(value: Any) -> str:
+    # AppealType / Urgency are str enums; their value is the Chinese term used as the key.
+    return str(getattr(value, "value", value))
+
+
+@dataclass(frozen=True)
+class DeadlinePolicy:
+    """Time limits per step, warning fraction and supervision delay (one per region)."""
+
+    steps: Mapping[str, StepLimits]
+    warn_fraction: float = 0.75
+    supervise_after: TimeLimit = TimeLimit(LimitKind.WORKING_DAYS, 1)
+
+    def __post_init__(self) -> None:
+        f = self.warn_fraction
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1:
+            raise PolicyError("warn_fraction must be between 0 and 1", field="warn_fraction")
+
+    @classmethod
+    def default(cls) -> "DeadlinePolicy":
+        return cls.from_dict({})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any],
+                  defaults: Mapping[str, Any] | None = DEFAULT_POLICY) -> "DeadlinePolicy":
+        """Read a region's JSON policy, filled in from ``defaults`` key by key.
+
+        A region lists only what differs, e.g. ``{"steps": {"reply": {"by_type":
+        {"投诉": "5 working_days"}}}}`` keeps every other default. Pass ``defaults=None`` for
+        a policy that is exactly the document.
+        """
+        if not isinstance(data, Mapping):
+            raise PolicyError("a deadline policy must be a JSON object")
+        merged = _merge(copy.deepcopy(dict(defaults or {})), data)
+        unknown = set(merged) - _POLICY_KEYS
+        if unknown:
+            raise PolicyError(f"unknown policy key {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+        steps_doc = merged.get("steps") or {}
+        if not isinstance(steps_doc, Mapping):
+            raise PolicyError("steps must be an object", field="steps")
+        steps = {}
+        for name, doc in steps_doc.items():
+            if not isinstance(doc, Mapping) or "default" not in doc:
+                raise PolicyError(f"step {name!r} needs a default limit", field=f"steps.{name}")
+            extra = set(doc) - _STEP_KEYS
+            if extra:
+                raise PolicyError(f"unknown key {sorted(extra)[0]!r} in step {name!r}",
+                                  field=f"steps.{name}")
+            steps[name] = StepLimits(
+                default=TimeLimit.parse(doc["default"]),
+                by_type={k: TimeLimit.parse(v) for k, v in (doc.get("by_type") or {}).items()},
+                by_urgency={k: TimeLimit.parse(v)
+                            for k, v in (doc.get("by_urgency") or {}).items()},
+            )
+        kwargs: dict[str, Any] = {"steps": steps}
+        if "warn_fraction" in merged:
+            kwargs["warn_fraction"] = merged["warn_fraction"]
+        if "supervise_after" in merged:
+            kwargs["supervise_after"] = TimeLimit.parse(merged["supervise_after"])
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "warn_fraction": self.warn_fraction,
+            "supervise_after": self.supervise_after.to_dict(),
+            "steps": {
+                name: {
+                    "default": s.default.to_dict(),
+                    "by_type": {k: v.to_dict() for k, v in s.by_type.items()},
+                    "by_urgency": {k: v.to_dict() for k, v in s.by_urgency.items()},
+                } for name, s in self.steps.items()
+            },
+        }
+
+    def limits_for(self, step: Any, appeal_type: Any = None,
+                   urgency: Any = None) -> tuple[TimeLimit, TimeLimit | None]:
+        """(type-or-default limit, urgency limit or None) for one step."""
+        try:
+            limits = self.steps[_key(step)]
+        except KeyError:
+            raise UnknownStepError(f"no time limit configured for step {_key(step)!r}",
+                                   field="step") from None
+        base = limits.by_type.get(_key(appeal_type), limits.default)
+        return base, limits.by_urgency.get(_key(urgency)) if urgency is not None else None
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict) \
+                and not {"kind", "amount"} & set(value):
+            base[key] = _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+class DeadlineState(str, enum.Enum):
+    ON_TIME = "on_time"
+    WARNING = "warning"        # 黄色预警: approaching the deadline
+    OVERDUE = "overdue"        # 红色预警: past due
+    SUPERVISE = "supervise"    # 发函督办: overdue long enough for a supervision notice
+
+
+@dataclass(frozen=True)
+class Extension:
+    """One granted extension (延期): which version it produced and why."""
+
+    version: int
+    previous_due_at: datetime
+    new_due_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The deadline of one step of one appeal (versioned: an extension makes a new one).
+
+    ``provisional`` is true when any of the three instants relied on a day of a year the
+    calendar does not know; ``missing_years`` lists those years for the admins' alert.
+    """
+
+    step: str
+    start: datetime
+    due_at: datetime
+    warn_at: datetime
+    supervise_at: datetime
+    provisional: bool
+    limit: TimeLimit
+    warn_fraction: float = 0.75
+    supervise_after: TimeLimit = TimeLimit(LimitKind.WORKING_DAYS, 1)
+    missing_years: tuple[int, ...] = ()
+    version: int = 1
+    extensions: tuple[Extension, ...] = ()
+
+    def state_at(self, now: datetime) -> DeadlineState:
+        """Where ``now`` falls: on time, warning, overdue, or due for supervision."""
+        now = ensure_aware(now, "now")
+        if now >= self.supervise_at:
+            return DeadlineState.SUPERVISE
+        if now >= self.due_at:
+            return DeadlineState.OVERDUE
+        if now >= self.warn_at:
+            return DeadlineState.WARNING
+        return DeadlineState.ON_TIME
+
+    @property
+    def warn_bucket(self) -> str:
+        return minute_bucket(self.warn_at, round_up=True)
+
+    @property
+    def due_bucket(self) -> str:
+        return minute_bucket(self.due_at, round_up=True)
+
+    @property
+    def supervise_bucket(self) -> str:
+        return minute_bucket(self.supervise_at, round_up=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (ISO-8601 instants with offset) for storage and case events."""
+        return {
+            "step": self.step,
+            "start": self.start.isoformat(),
+            "due_at": self.due_at.isoformat(),
+            "warn_at": self.warn_at.isoformat(),
+            "supervise_at": self.supervise_at.isoformat(),
+            "provisional": self.provisional,
+            "limit": self.limit.to_dict(),
+            "warn_fraction": self.warn_fraction,
+            "supervise_after": self.supervise_after.to_dict(),
+            "missing_years": list(self.missing_years),
+            "version": self.version,
+            "extensions": [
+                {"version": e.version, "previous_due_at": e.previous_due_at.isoformat(),
+                 "new_due_at": e.new_due_at.isoformat(), "reason": e.reason}
+                for e in self.extensions
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Deadline":
+        def at(value: str, name: str) -> datetime:
+            return to_local(datetime.fromisoformat(value), name)
+
+        return cls(
+            step=d["step"],
+            start=at(d["start"], "start"),
+            due_at=at(d["due_at"], "due_at"),
+            warn_at=at(d["warn_at"], "warn_at"),
+            supervise_at=at(d["supervise_at"], "supervise_at"),
+            provisional=bool(d["provisional"]),
+            limit=TimeLimit.parse(d["limit"]),
+            warn_fraction=d.get("warn_fraction", 0.75),
+            supervise_after=TimeLimit.parse(d.get("supervise_after", "1 working_days")),
+            missing_years=tuple(d.get("missing_years", ())),
+            version=int(d.get("version", 1)),
+            extensions=tuple(
+                Extension(e["version"], at(e["previous_due_at"], "previous_due_at"),
+                          at(e["new_due_at"], "new_due_at"), e["reason"])
+                for e in d.get("extensions", ())
+            ),
+        )
+
+
+def compute_deadline(policy: DeadlinePolicy, calendar: WorkCalendar, step: Any,
+                     appeal_type: Any, urgency: Any, start: datetime) -> Deadline:
+    """The deadline of ``step`` for an appeal of ``appeal_type``/``urgency`` from ``start``."""
+    start = to_local(start, "start")
+    base, urgent = policy.limits_for(step, appeal_type, urgency)
+    limit, due = base, base.add(start, calendar)
+    if urgent is not None:
+        urgent_due = urgent.add(start, calendar)
+        if urgent_due.at < due.at:
+            limit, due = urgent, urgent_due
+    warn = limit.add(start, calendar, policy.warn_fraction)
+    return _assemble(calendar, _key(step), start, limit, due, warn, policy.warn_fraction,
+                     policy.supervise_after, version=1, extensions=())
+
+
+def extend(deadline: Deadline, new_due_at: datetime, reason: str,
+           calendar: WorkCalendar) -> Deadline:
+    """A new version of ``deadline`` due at ``new_due_at`` (延期); the old one is unchanged.
+
+    The warning moves to the same fraction of the whole extended window (start → new due),
+    measured on the limit's clock; supervision follows the new due instant.
+    """
+    new_due = to_local(new_due_at, "new_due_at")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ExtensionError("an extension needs a reason", field="reason")
+    if new_due <= deadline.due_at:
+        raise ExtensionError("an extension must move the deadline later", field="new_due_at")
+    start, limit = deadline.start, deadline.limit
+    if limit.uses_calendar:
+        window, due_provisional = calendar.working_time_between(start, new_due)
+        warn = calendar.add_working_time(start, window * deadline.warn_fraction)
+    else:
+        due_provisional = False
+        warn = WorkTime(start + (new_due - start) * deadline.warn_fraction, False)
+    version = deadline.version + 1
+    record = Extension(version, deadline.due_at, new_due, reason.strip())
+    return _assemble(calendar, deadline.step, start, limit, WorkTime(new_due, due_provisional),
+                     warn, deadline.warn_fraction, deadline.supervise_after, version=version,
+                     extensions=deadline.extensions + (record,))
+
+
+def extend_by(deadline: Deadline, limit: Any, reason: str, calendar: WorkCalendar) -> Deadline:
+    """Extend by a time limit counted from the current due instant (e.g. "2 working_days")."""
+    new_due = TimeLimit.parse(limit).add(deadline.due_at, calendar).at
+    return extend(deadline, new_due, reason, calendar)
+
+
+def _assemble(calendar: WorkCalendar, step: str, start: datetime, limit: TimeLimit,
+              due: WorkTime, warn: WorkTime, warn_fraction: float, supervise_after: TimeLimit,
+              *, version: int, extensions: tuple[Extension, ...]) -> Deadline:
+    supervise = supervise_after.add(due.at, calendar)
+    provisional = due.provisional or warn.provisional or supervise.provisional
+    missing = tuple(sorted(calendar.unknown_years_between(start, supervise.at))) \
+        if provisional else ()
+    return Deadline(step=step, start=start, due_at=due.at, warn_at=warn.at,
+                    supervise_at=supervise.at, provisional=provisional, limit=limit,
+                    warn_fraction=warn_fraction, supervise_after=supervise_after,
+                    missing_years=missing, version=version, extensions=extensions)
+
+
+def minute_bucket(dt: datetime, *, round_up: bool = False) -> str:
+    """The UTC minute of ``dt`` as ``YYYY-MM-DDTHH:MM`` (the sweep's deadline-bucket key).
+
+    Index deadlines with ``round_up=True`` and let the sweep read every bucket up to
+    ``minute_bucket(now)``: everything in those buckets is then already due, never early.
+    """
+    utc = ensure_aware(dt, "dt").astimezone(timezone.utc)
+    floor = utc.replace(second=0, microsecond=0)
+    if round_up and floor != utc:
+        floor += timedelta(minutes=1)
+    return floor.strftime("%Y-%m-%dT%H:%M")
+
+
+def minute_buckets(start: datetime, end: datetime) -> list[str]:
+    """Bucket keys for minutes in (minute_bucket(start), minute_bucket(end)], oldest first.
+
+    What a sweep that last read up to ``start`` must read now; the caller bounds the span.
+    """
+    a = ensure_aware(start, "start").astimezone(timezone.utc).replace(second=0, microsecond=0)
+    b = ensure_aware(end, "end").astimezone(timezone.utc).replace(second=0, microsecond=0)
+    out = []
+    while a < b:
+        a += timedelta(minutes=1)
+        out.append(a.strftime("%Y-%m-%dT%H:%M"))
+    return out
+
+
+__all__ = [
+    "SHANGHAI", "PolicyError", "UnknownStepError", "ExtensionError", "LimitKind", "Step",
+    "TimeLimit", "StepLimits", "DeadlinePolicy", "DEFAULT_POLICY", "DeadlineState",
+    "Extension", "Deadline", "compute_deadline", "extend", "extend_by", "minute_bucket",
+    "minute_buckets",
+]

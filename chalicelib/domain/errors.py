@@ -1,0 +1,53 @@
+"""Typed domain errors; entry points map them to HTTP status and a JSON body in one place."""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base: `code` is machine-readable, `field` names the offending input when there is one."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, field: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code:
+            self.code = code
+
+
+class ValidationError(DomainError):
+    status = 400
+    code = "invalid"
+
+
+class AuthenticationError(DomainError):
+    status = 401
+    code = "unauthenticated"
+
+
+class ForbiddenError(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFoundError(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class ConflictError(DomainError):
+    """The request contradicts what is stored (same ticket, other payload; wrong state)."""
+
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLargeError(DomainError):
+    status = 413
+    code = "too_large"
+
+
+class UnsupportedMediaTypeError(DomainError):
+    status = 415
+    code = "unsupported_media_type"

@@ -1,0 +1,109 @@
+"""Responsible-unit (责任单位) selection from a catalog item's unit type/level and a location."""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Protocol, Sequence, Union
+
+FALLBACK_UNIT_TYPE = "市民生诉求服务中心"
+COMMUNITY_UNIT_TYPE = "社区工作站"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One row of units.csv."""
+
+    unit_id: str
+    name: str
+    unit_type: str
+    level: str  # city, district, street or community
+    jurisdiction_code: str
+
+
+@dataclass(frozen=True)
+class UnitChoice:
+    """The chosen unit, and whether it is the 兜底 fallback and why."""
+
+    unit: Unit
+    fallback: bool = False
+    reason: str = ""
+
+
+class ItemLike(Protocol):
+    unit_type: str
+    unit_level: str
+
+
+class LocationLike(Protocol):
+    district_code: Optional[str]
+    street_code: Optional[str]
+    community_code: Optional[str]
+
+
+class UnitDirectory:
+    """Units indexed by (unit_type, jurisdiction_code)."""
+
+    def __init__(self, units: Sequence[Unit]):
+        self.units = list(units)
+        self._by_key = {(u.unit_type, u.jurisdiction_code): u for u in self.units}
+        self._city = {u.unit_type: u for u in self.units if u.level == "city"}
+        self.district_codes = {u.jurisdiction_code for u in self.units if u.level == "district"}
+        self.fallback = self._city.get(FALLBACK_UNIT_TYPE)
+        if self.fallback is None:
+            raise ValueError(f"units must include the city-level {FALLBACK_UNIT_TYPE} (兜底 unit)")
+
+    @classmethod
+    def from_csv(cls, path: str | Path) -> "UnitDirectory":
+        with open(path, encoding="utf-8", newline="") as fh:
+            return cls([Unit(r["unit_id"], r["name"], r["unit_type"], r["level"], r["jurisdiction_code"])
+                        for r in csv.DictReader(fh)])
+
+    def get(self, unit_type: str, jurisdiction_code: Optional[str]) -> Optional[Unit]:
+        return self._by_key.get((unit_type, jurisdiction_code or ""))
+
+    def city(self, unit_type: str) -> Optional[Unit]:
+        return self._city.get(unit_type)
+
+    def community_units(self, street_code: str) -> list[Unit]:
+        """社区工作站 whose community lies in the street (community code = street code + 3 digits)."""
+        return sorted((u for u in self.units if u.unit_type == COMMUNITY_UNIT_TYPE
+                       and u.jurisdiction_code.startswith(street_code)
+                       and len(u.jurisdiction_code) > len(street_code)), key=lambda u: u.unit_id)
+
+
+def choose_unit(item: ItemLike, location: Optional[LocationLike],
+                units: Union[UnitDirectory, Sequence[Unit]]) -> UnitChoice:
+    """Apply the Responsible-unit rules; fall back to the 兜底 unit, never to nothing."""
+    d = units if isinstance(units, UnitDirectory) else UnitDirectory(units)
+    level = item.unit_level
+    district = getattr(location, "district_code", None)
+    street = getattr(location, "street_code", None)
+    community = getattr(location, "community_code", None)
+    unit: Optional[Unit] = None
+    if item.unit_type == FALLBACK_UNIT_TYPE:
+        return UnitChoice(d.fallback, True, "catalog item is 兜底")
+    if level == "city":
+        unit = d.city(item.unit_type)
+    elif level == "district":
+        # The street code carries its district, which beats a conflicting district guess.
+        if street and street[:6] in d.district_codes:
+            district = street[:6]
+        unit = d.get(item.unit_type, district)
+    elif level == "street":
+        unit = d.get(item.unit_type, street)
+    elif level == "community":
+        unit = d.get(item.unit_type, community)
+        if unit is None and street:
+            cands = [u for u in d.community_units(street) if u.unit_type == item.unit_type]
+            unit = cands[0] if cands else None
+    if unit is None:
+        where = community or street or district or "unknown location"
+        return UnitChoice(d.fallback, True, f"no {item.unit_type} ({level}) for {where}")
+    return UnitChoice(unit)
+
+
+def pick_unit(item: ItemLike, resolution: Optional[LocationLike],
+              units: Union[UnitDirectory, Sequence[Unit]]) -> Unit:
+    """The responsible unit for an item at a location (the 兜底 unit when nothing fits)."""
+    return choose_unit(item, resolution, units).unit

@@ -1,0 +1,47 @@
+"""Environment read once into a typed settings object."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+
+# infra/spec.py names each queue's variable JIESU_QUEUE_<NAME>; Lambda bundles do not carry infra/.
+QUEUE_ENV_PREFIX = "JIESU_QUEUE_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region_code: str            # the city this stack serves, e.g. "shenzhen"
+    table_name: str
+    queue_urls: dict[str, str]  # short queue name -> URL
+    pii_key_id: str             # KMS key (id, ARN or alias) that wraps personal-data keys
+    hash_key_secret: str        # Secrets Manager id of the keyed-hash (HMAC) key
+    endpoint_url: str | None    # set only when a stand-in (moto) serves AWS locally
+    body_limit_bytes: int = 64 * 1024
+    signature_window_s: int = 300
+    outbox_grace_s: int = 300   # a hand-off still open after this is re-sent by the sweep
+    outbox_max_resends: int = 5
+
+    def queue_url(self, name: str) -> str:
+        try:
+            return self.queue_urls[name]
+        except KeyError:
+            raise RuntimeError(f"queue {name!r} is not configured ({QUEUE_ENV_PREFIX}{name.upper()})") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    env = os.environ
+    return Settings(
+        stage=env.get("JIESU_STAGE", "local"),
+        region_code=env.get("JIESU_REGION_CODE", "shenzhen"),
+        table_name=env.get("JIESU_TABLE", "jiesu-local"),
+        queue_urls={k[len(QUEUE_ENV_PREFIX):].lower(): v for k, v in env.items() if k.startswith(QUEUE_ENV_PREFIX) and v},
+        pii_key_id=env.get("JIESU_PII_KEY_ID", "alias/jiesu-pii"),
+        hash_key_secret=env.get("JIESU_HASH_KEY_SECRET", "jiesu/pii-hash-key"),
+        endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+        body_limit_bytes=int(env.get("JIESU_BODY_LIMIT", 64 * 1024)),
+    )

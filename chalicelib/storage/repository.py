@@ -1,0 +1,243 @@
+"""Load and save aggregates and their hand-offs; every multi-item change is one transaction."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.appeal import Appeal, AppealType, CaseEvent, Location, Status, Urgency
+from chalicelib.domain.errors import ConflictError, NotFoundError
+from chalicelib.storage import keys
+from chalicelib.storage.models import (
+    AppealItem,
+    CaseEventItem,
+    ChannelItem,
+    Item,
+    NonceItem,
+    OutboxItem,
+    PartyItem,
+    TicketItem,
+)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+# --- mapping -------------------------------------------------------------------------------
+
+_BODY_FIELDS = ("appeal_type", "urgency", "title", "content", "attachments", "reported_at", "anonymous",
+                "has_party", "master_id", "unit_id", "catalog_code", "catalog_version", "street_code",
+                "district_code", "weight", "channel_meta")
+
+
+def appeal_to_item(appeal: Appeal) -> AppealItem:
+    body: dict[str, Any] = {f: getattr(appeal, f) for f in _BODY_FIELDS}
+    body["appeal_type"] = appeal.appeal_type.value
+    body["urgency"] = appeal.urgency.value
+    body["attachments"] = list(appeal.attachments)
+    body["reported_at"] = appeal.reported_at.isoformat()
+    body["location"] = {"address": appeal.location.address, "lat": appeal.location.lat,
+                        "lng": appeal.location.lng, "grid_code": appeal.location.grid_code}
+    received = iso(appeal.received_at)
+    return AppealItem(
+        keys.appeal_pk(appeal.appeal_id), keys.APPEAL_SK,
+        appeal_id=appeal.appeal_id, region=appeal.region, channel=appeal.channel,
+        ticket_id=appeal.ticket_id, status=appeal.status.value, version=appeal.version,
+        last_seq=appeal.last_seq, received_at=received, body=body,
+        GSI2PK=keys.channel_list_pk(appeal.channel), GSI2SK=keys.time_id_sk(received, appeal.appeal_id),
+    )
+
+
+def item_to_appeal(item: AppealItem) -> Appeal:
+    b = dict(item.body)
+    loc = b.pop("location")
+    return Appeal(
+        appeal_id=item.appeal_id, region=item.region, channel=item.channel, ticket_id=item.ticket_id,
+        appeal_type=AppealType(b.pop("appeal_type")), urgency=Urgency(b.pop("urgency")),
+        location=Location(**loc), attachments=tuple(b.pop("attachments")),
+        reported_at=parse_iso(b.pop("reported_at")), received_at=parse_iso(item.received_at),
+        status=Status(item.status), version=int(item.version), last_seq=int(item.last_seq), **b,
+    )
+
+
+def event_item(appeal_id: str, ev: CaseEvent) -> CaseEventItem:
+    return CaseEventItem(keys.appeal_pk(appeal_id), keys.event_sk(ev.seq), appeal_id=appeal_id, seq=ev.seq,
+                         at=iso(ev.at), event_kind=ev.kind, actor=ev.actor, data=ev.data, public=ev.public)
+
+
+def item_to_event(item: CaseEventItem) -> CaseEvent:
+    return CaseEvent(int(item.seq), parse_iso(item.at), item.event_kind, item.actor, dict(item.data), item.public)
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """A message for a queue, recorded in the outbox with the change that caused it."""
+
+    queue: str
+    topic: str
+    key: str
+    message: dict[str, Any]
+
+    def item(self, appeal_id: str, now: datetime) -> OutboxItem:
+        created = iso(now)
+        return OutboxItem(
+            keys.appeal_pk(appeal_id), keys.outbox_sk(self.topic, self.key), appeal_id=appeal_id,
+            queue=self.queue, message=self.message, created_at=created,
+            GSI1PK=keys.outbox_gsi_pk(keys.outbox_shard(appeal_id)), GSI1SK=keys.time_id_sk(created, appeal_id),
+        )
+
+
+# --- writes --------------------------------------------------------------------------------
+
+class TicketTaken(Exception):
+    """The channel's ticket id is already stored (an idempotent retry or a conflicting reuse)."""
+
+
+class NonceReused(Exception):
+    pass
+
+
+def create_appeal(appeal: Appeal, ticket: TicketItem, party: PartyItem | None, nonce: NonceItem | None,
+                  handoffs: list[Handoff], now: datetime) -> None:
+    """Intake's single transaction: nonce, ticket index, appeal, first events, party, outbox."""
+    events = appeal.pull_events()
+    appeal.version = 1
+    try:
+        with TransactWrite(connection=_connection()) as tx:
+            if nonce is not None:
+                tx.save(nonce, condition=NonceItem.PK.does_not_exist())
+            tx.save(ticket, condition=TicketItem.PK.does_not_exist())
+            tx.save(appeal_to_item(appeal), condition=AppealItem.PK.does_not_exist())
+            for ev in events:
+                tx.save(event_item(appeal.appeal_id, ev))
+            if party is not None:
+                tx.save(party)
+            for h in handoffs:
+                tx.save(h.item(appeal.appeal_id, now))
+    except TransactWriteError as exc:
+        appeal.version = 0
+        reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
+        offset = 1 if nonce is not None else 0
+        if nonce is not None and reasons and reasons[0] == "ConditionalCheckFailed":
+            raise NonceReused() from None
+        if len(reasons) > offset and reasons[offset] == "ConditionalCheckFailed":
+            raise TicketTaken() from None
+        raise
+
+
+def save_appeal(appeal: Appeal, now: datetime, handoffs: list[Handoff] = (), close_outbox: list[tuple[str, str]] = (),
+                extra_items: list[Item] = ()) -> None:
+    """Store a changed appeal with its new events and hand-offs, guarded by its version."""
+    events = appeal.pull_events()
+    expected = appeal.version
+    appeal.version = expected + 1
+    try:
+        with TransactWrite(connection=_connection()) as tx:
+            tx.save(appeal_to_item(appeal), condition=AppealItem.version == expected)
+            for ev in events:
+                tx.save(event_item(appeal.appeal_id, ev), condition=CaseEventItem.PK.does_not_exist())
+            for h in handoffs:
+                tx.save(h.item(appeal.appeal_id, now))
+            for topic, key in close_outbox:
+                tx.delete(OutboxItem(keys.appeal_pk(appeal.appeal_id), keys.outbox_sk(topic, key)))
+            for it in extra_items:
+                tx.save(it)
+    except TransactWriteError as exc:
+        appeal.version = expected
+        if any(r and r.code == "ConditionalCheckFailed" for r in (exc.cancellation_reasons or [])):
+            raise ConflictError("the appeal changed meanwhile; retry", field="version", code="concurrent_update") from None
+        raise
+
+
+def put_nonce(nonce: NonceItem) -> None:
+    try:
+        nonce.save(condition=NonceItem.PK.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise NonceReused() from None
+        raise
+
+
+def mark_outbox_done(appeal_id: str, topic: str, key: str, now: datetime) -> bool:
+    """Close a pending hand-off (drop it from the repair index). False if it was already closed."""
+    item = OutboxItem(keys.appeal_pk(appeal_id), keys.outbox_sk(topic, key))
+    try:
+        item.update(actions=[OutboxItem.done_at.set(iso(now)), OutboxItem.GSI1PK.remove(), OutboxItem.GSI1SK.remove()],
+                    condition=OutboxItem.PK.exists() & OutboxItem.done_at.does_not_exist())
+        return True
+    except Exception as exc:  # UpdateError on a failed condition
+        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+def _connection() -> Connection:
+    return Item._get_connection().connection
+
+
+def get_ticket(channel: str, ticket_id: str) -> TicketItem | None:
+    try:
+        return TicketItem.get(keys.ticket_pk(channel, ticket_id), keys.TICKET_SK, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def load_appeal(appeal_id: str, consistent: bool = True) -> Appeal:
+    try:
+        return item_to_appeal(AppealItem.get(keys.appeal_pk(appeal_id), keys.APPEAL_SK, consistent_read=consistent))
+    except DoesNotExist:
+        raise NotFoundError(f"appeal {appeal_id} not found", field="appeal_id") from None
+
+
+def load_case_file(appeal_id: str) -> list[CaseEvent]:
+    items = CaseEventItem.query(keys.appeal_pk(appeal_id), CaseEventItem.SK.startswith(keys.EVENT_SK_PREFIX))
+    return [item_to_event(i) for i in items]
+
+
+def get_party(appeal_id: str) -> PartyItem | None:
+    try:
+        return PartyItem.get(keys.appeal_pk(appeal_id), keys.PARTY_SK)
+    except DoesNotExist:
+        return None
+
+
+def get_outbox(appeal_id: str, topic: str, key: str) -> OutboxItem | None:
+    try:
+        return OutboxItem.get(keys.appeal_pk(appeal_id), keys.outbox_sk(topic, key), consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def pending_outbox(older_than: datetime, limit_per_shard: int = 100) -> Iterator[OutboxItem]:
+    """Hand-offs still open after the grace period; reads the sparse index only, never a scan."""
+    cutoff = iso(older_than)
+    for shard in range(keys.OUTBOX_SHARDS):
+        yield from OutboxItem.gsi1.query(keys.outbox_gsi_pk(shard), Item.GSI1SK < cutoff, limit=limit_per_shard)
+
+
+def get_channel(code: str) -> ChannelItem | None:
+    try:
+        return ChannelItem.get(keys.channel_pk(code), keys.CHANNEL_SK)
+    except DoesNotExist:
+        return None
+
+
+def list_channel_appeals(channel: str, limit: int = 50, newest_first: bool = True) -> list[Appeal]:
+    items = AppealItem.gsi2.query(keys.channel_list_pk(channel), scan_index_forward=not newest_first, limit=limit)
+    return [item_to_appeal(i) for i in items if isinstance(i, AppealItem)]
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)

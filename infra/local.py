@@ -1,0 +1,97 @@
+"""Create the spec's resources on the local stand-in (moto), the same ones the template deploys."""
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+
+from infra.spec import SPEC, Spec
+
+
+@dataclass
+class LocalResources:
+    table_name: str
+    queue_urls: dict[str, str]
+    dlq_urls: dict[str, str]
+    rule_names: dict[str, str]
+    pii_key_id: str
+    hash_key_secret: str
+
+    def env(self, stage: str, region_code: str) -> dict[str, str]:
+        env = {"JIESU_STAGE": stage, "JIESU_REGION_CODE": region_code, "JIESU_TABLE": self.table_name,
+               "JIESU_PII_KEY_ID": self.pii_key_id, "JIESU_HASH_KEY_SECRET": self.hash_key_secret}
+        for q in SPEC.queues:
+            env[q.env_var] = self.queue_urls[q.name]
+        return env
+
+
+def table_definition(spec: Spec, name: str) -> dict:
+    """CreateTable arguments from the spec (render.py writes the same in CloudFormation terms)."""
+    t = spec.table
+    attrs = [t.pk, t.sk] + [a for ix in t.indexes for a in (ix.pk, ix.sk)]
+    return {
+        "TableName": name,
+        "BillingMode": t.billing_mode,
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in attrs],
+        "KeySchema": [{"AttributeName": t.pk, "KeyType": "HASH"}, {"AttributeName": t.sk, "KeyType": "RANGE"}],
+        "GlobalSecondaryIndexes": [
+            {"IndexName": ix.name, "KeySchema": [{"AttributeName": ix.pk, "KeyType": "HASH"},
+                                                 {"AttributeName": ix.sk, "KeyType": "RANGE"}],
+             "Projection": {"ProjectionType": "ALL"}} for ix in t.indexes],
+    }
+
+
+def bootstrap(session, stage: str = "local", spec: Spec = SPEC) -> LocalResources:
+    """Create table, indexes, TTL, PITR, KMS key, hash-key secret, queues with DLQs and rules."""
+    prefix = f"jiesu-{stage}"
+    ddb = session.client("dynamodb")
+    table_name = prefix
+    ddb.create_table(**table_definition(spec, table_name))
+    ddb.update_time_to_live(TableName=table_name, TimeToLiveSpecification={
+        "Enabled": True, "AttributeName": spec.table.ttl_attribute})
+    if spec.table.point_in_time_recovery:
+        ddb.update_continuous_backups(TableName=table_name, PointInTimeRecoverySpecification={
+            "PointInTimeRecoveryEnabled": True})
+
+    kms = session.client("kms")
+    key_id = kms.create_key(Description="Jiesu personal data")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=spec.pii_key_alias, TargetKeyId=key_id)
+
+    sm = session.client("secretsmanager")
+    hash_secret = f"jiesu/{stage}/pii-hash-key"
+    sm.create_secret(Name=hash_secret, SecretString=secrets.token_hex(32))
+
+    sqs = session.client("sqs")
+    queue_urls, dlq_urls = {}, {}
+    for q in spec.queues:
+        dlq_url = sqs.create_queue(QueueName=f"{prefix}-{q.name}-dlq", Attributes={
+            "MessageRetentionPeriod": str(14 * 24 * 3600)})["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_urls[q.name] = sqs.create_queue(QueueName=f"{prefix}-{q.name}", Attributes={
+            "VisibilityTimeout": str(q.visibility_timeout_s),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": q.max_receive_count}),
+        })["QueueUrl"]
+        dlq_urls[q.name] = dlq_url
+
+    events = session.client("events")
+    rule_names = {}
+    for s in spec.schedules:
+        name = f"{prefix}-{s.name}"
+        events.put_rule(Name=name, ScheduleExpression=s.expression, State="ENABLED")
+        rule_names[s.name] = name
+    return LocalResources(table_name, queue_urls, dlq_urls, rule_names, spec.pii_key_alias, hash_secret)
+
+
+def register_channels(session, pack_dir, stage: str, callback_url: str | None = None) -> dict[str, tuple[str, str]]:
+    """Create each channel's signing secret and registration; returns {code: (key_id, secret)}."""
+    from chalicelib.policy.channels import read_channels, save_channel, secret_ref
+
+    sm = session.client("secretsmanager")
+    creds = {}
+    for ch in read_channels(pack_dir):
+        ref = secret_ref(f"jiesu/{stage}/channels/", ch["key_id"])
+        value = secrets.token_urlsafe(32)
+        sm.create_secret(Name=ref, SecretString=value)
+        save_channel(ch["code"], ch["name"], ch["key_id"], ref, callback_url or ch.get("callback_url"))
+        creds[ch["code"]] = (ch["key_id"], value)
+    return creds

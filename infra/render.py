@@ -1,0 +1,216 @@
+"""Render the deploy template of a stage from infra/spec.py, then package it with Chalice.
+
+`merge_template(stage)` is everything Chalice does not write itself: the table, queues + DLQs,
+KMS key, hash-key secret, the stage functions with their SQS/schedule triggers (with
+ReportBatchItemFailures), least-privilege IAM and alarms; `chalice package --merge-template`
+folds it into the SAM template of the API. ARNs are built from ${AWS::Partition} and
+${AWS::URLSuffix}, never a literal `aws`, so the same template deploys in China regions.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from infra.spec import SPEC, Function, Spec  # noqa: E402
+
+FUNCTIONS_ZIP = "functions.zip"
+RUNTIME = "python3.11"
+
+
+def _sub(text: str) -> dict:
+    return {"Fn::Sub": text}
+
+
+def _table(spec: Spec) -> dict:
+    t = spec.table
+    attrs = [t.pk, t.sk] + [a for ix in t.indexes for a in (ix.pk, ix.sk)]
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "BillingMode": t.billing_mode,
+            "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in attrs],
+            "KeySchema": [{"AttributeName": t.pk, "KeyType": "HASH"}, {"AttributeName": t.sk, "KeyType": "RANGE"}],
+            "GlobalSecondaryIndexes": [
+                {"IndexName": ix.name,
+                 "KeySchema": [{"AttributeName": ix.pk, "KeyType": "HASH"}, {"AttributeName": ix.sk, "KeyType": "RANGE"}],
+                 "Projection": {"ProjectionType": "ALL"}} for ix in t.indexes],
+            "TimeToLiveSpecification": {"AttributeName": t.ttl_attribute, "Enabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": t.point_in_time_recovery},
+            "SSESpecification": {"SSEEnabled": True},
+        },
+    }
+
+
+def _queues(spec: Spec) -> dict:
+    out = {}
+    for q in spec.queues:
+        out[q.dlq_logical_id] = {"Type": "AWS::SQS::Queue",
+                                 "Properties": {"MessageRetentionPeriod": 14 * 24 * 3600, "SqsManagedSseEnabled": True}}
+        out[q.logical_id] = {"Type": "AWS::SQS::Queue", "Properties": {
+            "VisibilityTimeout": q.visibility_timeout_s,
+            "SqsManagedSseEnabled": True,
+            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [q.dlq_logical_id, "Arn"]},
+                              "maxReceiveCount": q.max_receive_count}}}
+        out[q.dlq_logical_id + "DepthAlarm"] = _alarm(q.dlq_logical_id, "ApproximateNumberOfMessagesVisible", 0,
+                                                      f"{q.name}: messages in the dead-letter queue")
+        out[q.logical_id + "AgeAlarm"] = _alarm(q.logical_id, "ApproximateAgeOfOldestMessage", 300,
+                                                f"{q.name}: oldest message waiting over 5 minutes")
+    return out
+
+
+def _alarm(queue_id: str, metric: str, threshold: int, description: str) -> dict:
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        "AlarmDescription": description, "Namespace": "AWS/SQS", "MetricName": metric,
+        "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}],
+        "Statistic": "Maximum", "Period": 60, "EvaluationPeriods": 1, "Threshold": threshold,
+        "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}}
+
+
+def _env(spec: Spec) -> dict:
+    env = {"JIESU_TABLE": {"Ref": spec.table.logical_id}, "JIESU_PII_KEY_ID": {"Ref": spec.pii_key_logical_id},
+           "JIESU_HASH_KEY_SECRET": {"Ref": "HashKeySecret"}}
+    for q in spec.queues:
+        env[q.env_var] = {"Ref": q.logical_id}
+    return env
+
+
+def _statements(spec: Spec, sends_to, table_access="readwrite", pii=True, secrets=True) -> list[dict]:
+    table_arn = {"Fn::GetAtt": [spec.table.logical_id, "Arn"]}
+    index_arn = _sub("${%s.Arn}/index/*" % spec.table.logical_id)
+    actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"]
+    if table_access == "readwrite":
+        actions += ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+    stmts = [{"Effect": "Allow", "Action": actions, "Resource": [table_arn, index_arn]}]
+    if sends_to:
+        stmts.append({"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:GetQueueUrl",
+                                                    "sqs:ChangeMessageVisibility"],
+                      "Resource": [{"Fn::GetAtt": [spec.queue(n).logical_id, "Arn"]} for n in sends_to]})
+    if pii:
+        stmts.append({"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                      "Resource": {"Fn::GetAtt": [spec.pii_key_logical_id, "Arn"]}})
+    if secrets:
+        stmts.append({"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [
+            {"Ref": "HashKeySecret"},
+            _sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:jiesu/${Stage}/channels/*")]})
+    return stmts
+
+
+def _function(spec: Spec, fn: Function) -> dict:
+    events = {}
+    if fn.trigger_queue:
+        q = spec.queue(fn.trigger_queue)
+        events["Queue"] = {"Type": "SQS", "Properties": {
+            "Queue": {"Fn::GetAtt": [q.logical_id, "Arn"]}, "BatchSize": fn.batch_size,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"]}}
+    if fn.trigger_schedule:
+        events["Schedule"] = {"Type": "Schedule", "Properties": {
+            "Schedule": spec.schedule(fn.trigger_schedule).expression, "Enabled": True}}
+    sends = tuple(fn.sends_to) + ((fn.trigger_queue,) if fn.trigger_queue else ())
+    return {"Type": "AWS::Serverless::Function", "Properties": {
+        "Runtime": RUNTIME, "Handler": fn.handler, "CodeUri": f"./{FUNCTIONS_ZIP}",
+        "Timeout": fn.timeout_s, "MemorySize": fn.memory_mb, "Layers": [{"Ref": "ManagedLayer"}],
+        "Environment": {"Variables": {**_env(spec), "JIESU_STAGE": {"Ref": "Stage"}}},
+        "Policies": [{"Version": "2012-10-17", "Statement": _statements(
+            spec, sends, fn.table_access, pii=True, secrets=True)}],
+        "Events": events}}
+
+
+def merge_template(stage: str, region_code: str, spec: Spec = SPEC) -> dict:
+    resources: dict = {
+        spec.table.logical_id: _table(spec),
+        spec.pii_key_logical_id: {"Type": "AWS::KMS::Key", "Properties": {
+            "Description": "Jiesu personal data (wraps data keys)", "EnableKeyRotation": True,
+            "KeyPolicy": {"Version": "2012-10-17", "Statement": [{
+                "Sid": "AccountAdmin", "Effect": "Allow",
+                "Principal": {"AWS": _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")},
+                "Action": "kms:*", "Resource": "*"}]}}},
+        "PiiKeyAlias": {"Type": "AWS::KMS::Alias", "Properties": {
+            "AliasName": _sub(f"{spec.pii_key_alias}-${{Stage}}"), "TargetKeyId": {"Ref": spec.pii_key_logical_id}}},
+        "HashKeySecret": {"Type": "AWS::SecretsManager::Secret", "Properties": {
+            "Name": _sub("jiesu/${Stage}/pii-hash-key"), "Description": "Key of the keyed hashes of ID numbers and phones",
+            "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}}},
+        **_queues(spec),
+        "ApiRole": {"Type": "AWS::IAM::Role", "Properties": {
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+            "ManagedPolicyArns": [_sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")],
+            "Policies": [{"PolicyName": "jiesu-api", "PolicyDocument": {
+                "Version": "2012-10-17", "Statement": _statements(spec, spec.api_sends_to)}}]}},
+        "APIHandler": {"Properties": {
+            "Role": {"Fn::GetAtt": ["ApiRole", "Arn"]},
+            "Environment": {"Variables": {**_env(spec), "JIESU_STAGE": {"Ref": "Stage"}}}}},
+    }
+    for fn in spec.functions:
+        resources[fn.logical_id] = _function(spec, fn)
+    return {
+        "Parameters": {"Stage": {"Type": "String", "Default": stage, "AllowedPattern": "[a-z0-9-]+"}},
+        "Resources": resources,
+        "Outputs": {"TableName": {"Value": {"Ref": spec.table.logical_id}},
+                    **{f"{q.logical_id}Url": {"Value": {"Ref": q.logical_id}} for q in spec.queues}},
+    }
+
+
+def build_functions_zip(out: Path) -> Path:
+    """Stage functions' code: functions/ and chalicelib/ (dependencies come from the layer)."""
+    path = out / FUNCTIONS_ZIP
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for folder in ("functions", "chalicelib"):
+            for f in sorted((ROOT / folder).rglob("*.py")):
+                z.write(f, f.relative_to(ROOT).as_posix())
+    return path
+
+
+def stage_config(stage: str) -> dict:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    if stage not in config["stages"]:
+        raise SystemExit(f"unknown stage {stage!r}; stages: {', '.join(config['stages'])}")
+    return config["stages"][stage]
+
+
+def package(stage: str, region: str | None) -> Path:
+    cfg = stage_config(stage)
+    region_code = cfg["environment_variables"]["JIESU_REGION_CODE"]
+    region = region or cfg.get("aws_region") or {"shenzhen": "cn-north-1"}.get(stage, "us-east-1")
+    out = ROOT / "build" / stage
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    merge = ROOT / "build" / f"merge-{stage}.json"
+    merge.write_text(json.dumps(merge_template(stage, region_code), indent=2, ensure_ascii=False))
+    env = {**__import__("os").environ, "AWS_DEFAULT_REGION": region}
+    subprocess.run([sys.executable, "-m", "chalice.cli", "package", "--stage", stage, "--merge-template",
+                    str(merge), str(out)], cwd=ROOT, check=True, env=env)
+    build_functions_zip(out)
+    print(f"template: {out / 'sam.json'} (region {region})")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Package (and optionally deploy) a region stack")
+    parser.add_argument("--stage", required=True)
+    parser.add_argument("--region")
+    parser.add_argument("--deploy", action="store_true", help="aws cloudformation package + deploy (needs credentials)")
+    args = parser.parse_args()
+    out = package(args.stage, args.region)
+    if args.deploy:
+        bucket = __import__("os").environ.get("JIESU_ARTIFACT_BUCKET")
+        if not bucket:
+            raise SystemExit("set JIESU_ARTIFACT_BUCKET to an S3 bucket in the target region")
+        subprocess.run(["aws", "cloudformation", "package", "--template-file", str(out / "sam.json"),
+                        "--s3-bucket", bucket, "--output-template-file", str(out / "packaged.yaml")], check=True)
+        subprocess.run(["aws", "cloudformation", "deploy", "--template-file", str(out / "packaged.yaml"),
+                        "--stack-name", f"jiesu-{args.stage}", "--capabilities", "CAPABILITY_IAM",
+                        "CAPABILITY_AUTO_EXPAND"], check=True)
+
+
+if __name__ == "__main__":
+    main()

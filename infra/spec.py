@@ -1,0 +1,130 @@
+"""The one source of every resource: table, indexes, queues, DLQs, schedules, functions, IAM.
+
+Both the deploy template (infra/render.py) and the local bootstrap (infra/local.py) are
+generated from here; tests/integration/test_infra_agree.py checks that they agree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+APP_NAME = "jiesu"
+
+# Lambda timeout of the stage functions; queue visibility is a multiple of it (AWS advice: 6x).
+FUNCTION_TIMEOUT_S = 30
+VISIBILITY_FACTOR = 6
+MAX_RECEIVE_COUNT = 5
+DLQ_RETENTION_S = 14 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    pk: str
+    sk: str
+
+
+@dataclass(frozen=True)
+class Table:
+    logical_id: str
+    pk: str = "PK"
+    sk: str = "SK"
+    indexes: tuple[Index, ...] = ()
+    ttl_attribute: str = "expires_at"
+    point_in_time_recovery: bool = True
+    billing_mode: str = "PAY_PER_REQUEST"
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str                   # short name: dedup, dispatch, notify
+    logical_id: str
+    visibility_timeout_s: int = FUNCTION_TIMEOUT_S * VISIBILITY_FACTOR
+    max_receive_count: int = MAX_RECEIVE_COUNT
+
+    @property
+    def env_var(self) -> str:
+        """Where functions and the API find its URL (chalicelib.settings reads the same prefix)."""
+        return f"JIESU_QUEUE_{self.name.upper()}"
+
+    @property
+    def dlq_logical_id(self) -> str:
+        return self.logical_id + "Dlq"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    logical_id: str
+    expression: str             # EventBridge schedule expression
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str                   # folder under functions/
+    logical_id: str
+    trigger_queue: str | None = None      # SQS trigger (batch, partial failures)
+    trigger_schedule: str | None = None   # EventBridge schedule
+    batch_size: int = 10
+    timeout_s: int = FUNCTION_TIMEOUT_S
+    memory_mb: int = 512
+    # Least privilege: which queues it may send to, and what it does with table/kms/secrets.
+    sends_to: tuple[str, ...] = ()
+    table_access: str = "readwrite"       # "read" | "readwrite"
+    uses_pii_key: bool = False
+    reads_secrets: bool = False
+
+    @property
+    def handler(self) -> str:
+        return f"functions/{self.name}/handler.lambda_handler"
+
+
+@dataclass(frozen=True)
+class Spec:
+    table: Table
+    queues: tuple[Queue, ...]
+    schedules: tuple[Schedule, ...]
+    functions: tuple[Function, ...]
+    api_sends_to: tuple[str, ...] = ()
+    pii_key_logical_id: str = "PiiKey"
+    pii_key_alias: str = "alias/jiesu-pii"
+    secret_prefix: str = "jiesu/channels/"
+    extra: dict = field(default_factory=dict)
+
+    def queue(self, name: str) -> Queue:
+        return next(q for q in self.queues if q.name == name)
+
+    def schedule(self, name: str) -> Schedule:
+        return next(s for s in self.schedules if s.name == name)
+
+
+SPEC = Spec(
+    table=Table(
+        logical_id="AppealsTable",
+        indexes=(
+            # GSI1: lists by owner and time — a unit's inbox, a channel's appeals, pending outbox.
+            Index("GSI1", "GSI1PK", "GSI1SK"),
+            # GSI2: time buckets — deadlines due in a minute bucket, hotspots by day.
+            Index("GSI2", "GSI2PK", "GSI2SK"),
+        ),
+    ),
+    queues=(
+        Queue("dedup", "DedupQueue"),
+        Queue("dispatch", "DispatchQueue"),
+        Queue("notify", "NotifyQueue"),
+    ),
+    schedules=(
+        Schedule("deadlines", "DeadlineSweepRule", "rate(1 minute)"),
+        Schedule("outbox", "OutboxSweepRule", "rate(1 minute)"),
+    ),
+    functions=(
+        Function("dedup", "DedupFunction", trigger_queue="dedup", sends_to=("dispatch", "notify"),
+                 uses_pii_key=False),
+        Function("dispatch", "DispatchFunction", trigger_queue="dispatch", sends_to=("notify",)),
+        Function("notify", "NotifyFunction", trigger_queue="notify", sends_to=("notify",),
+                 reads_secrets=True),
+        Function("deadlines", "DeadlinesFunction", trigger_schedule="deadlines", sends_to=("notify",)),
+        Function("outbox", "OutboxFunction", trigger_schedule="outbox",
+                 sends_to=("dedup", "dispatch", "notify")),
+    ),
+    api_sends_to=("dedup", "dispatch", "notify"),
+)

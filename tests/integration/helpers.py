@@ -1,0 +1,18 @@
+"""Signed requests to the Chalice app in-process, as a channel partner sends them."""
+from __future__ import annotations
+
+import json
+
+from chalicelib.channels.signing import signed_headers
+
+
+def signed_post(client, creds, channel: str, payload, *, secret: str | None = None, key_id: str | None = None,
+                now: float | None = None, raw: bytes | None = None, content_type: str = "application/json",
+                path_channel: str | None = None, headers_override: dict | None = None):
+    path = f"/channels/{path_channel or channel}/appeals"
+    body = raw if raw is not None else json.dumps(payload, ensure_ascii=False).encode()
+    kid, sec = creds.get(channel, ("nobody", "nothing"))
+    headers = {"Content-Type": content_type,
+               **signed_headers(key_id or kid, secret or sec, "POST", path, body, now)}
+    headers.update(headers_override or {})
+    return client.http.post(path, headers=headers, body=body)
