@@ -37,9 +37,11 @@ class Stack:
     """Everything `make run` starts, so tests can start the same thing and stop it by itself."""
 
     def __init__(self, api_port: int = 8000, moto_port: int = 4566, receiver_port: int = 8001,
-                 feed_every_s: float = 3.0, region: str = "us-east-1", stage: str = "local", log=print):
+                 feed_every_s: float = 3.0, region: str = "us-east-1", stage: str = "local", log=print,
+                 callback_url: str | None = None):
         self.api_port, self.moto_port, self.receiver_port = api_port, moto_port, receiver_port
         self.feed_every_s, self.region, self.stage, self.log = feed_every_s, region, stage, log
+        self.callback_url = callback_url or f"http://127.0.0.1:{receiver_port}/callbacks"
         self.stop_event = threading.Event()
         self.callbacks: list[dict] = []
         self._servers: list = []
@@ -70,8 +72,7 @@ class Stack:
         from infra.local import register_channels
 
         self._start_receiver()
-        self.creds = register_channels(self.session, DEMO_REGION, self.stage,
-                                       callback_url=f"http://127.0.0.1:{self.receiver_port}/callbacks")
+        self.creds = register_channels(self.session, DEMO_REGION, self.stage, callback_url=self.callback_url)
         self._start_api()
         from infra.runner import Runner
 
@@ -175,12 +176,16 @@ def main() -> None:
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("JIESU_MOTO_PORT", 4566)))
     parser.add_argument("--receiver-port", type=int, default=int(os.environ.get("JIESU_RECEIVER_PORT", 8001)))
     parser.add_argument("--feed-every", type=float, default=3.0, help="seconds between demo appeals (0: off)")
+    parser.add_argument("--callback-url", help="send every channel's status callbacks here instead of the demo receiver")
+    parser.add_argument("--creds-file", help="also write the demo channel credentials to this JSON file")
     args = parser.parse_args()
     started = time.monotonic()
-    stack = Stack(args.api_port, args.moto_port, args.receiver_port, args.feed_every)
+    stack = Stack(args.api_port, args.moto_port, args.receiver_port, args.feed_every, callback_url=args.callback_url)
     signal.signal(signal.SIGTERM, lambda *_: stack.stop_event.set())
     try:
         stack.start()
+        if args.creds_file:
+            Path(args.creds_file).write_text(json.dumps(stack.creds))
         print(stack.banner(), flush=True)
         print(f"ready in {time.monotonic() - started:.1f}s", flush=True)
         while not stack.stop_event.wait(0.5):

@@ -187,7 +187,8 @@ def package(stage: str, region: str | None) -> Path:
     merge = ROOT / "build" / f"merge-{stage}.json"
     merge.write_text(json.dumps(merge_template(stage, region_code), indent=2, ensure_ascii=False))
     env = {**__import__("os").environ, "AWS_DEFAULT_REGION": region}
-    subprocess.run([sys.executable, "-m", "chalice.cli", "package", "--stage", stage, "--merge-template",
+    chalice = str(Path(sys.executable).with_name("chalice"))
+    subprocess.run([chalice, "package", "--stage", stage, "--merge-template",
                     str(merge), str(out)], cwd=ROOT, check=True, env=env)
     build_functions_zip(out)
     print(f"template: {out / 'sam.json'} (region {region})")

@@ -159,7 +159,11 @@ class Appeal:
     catalog_version: str | None = None
     street_code: str | None = None
     district_code: str | None = None
-    weight: int = 1
+    weight: int = 1            # reports of this event, the master's own included (F-DD-2)
+    duplicates: list[str] = field(default_factory=list)       # appeals joined to this master
+    reporter_hashes: list[str] = field(default_factory=list)  # keyed hashes: distinct people, no PII
+    channels: list[str] = field(default_factory=list)
+    last_report_at: datetime | None = None
     version: int = 0           # optimistic-lock counter, bumped on every save
     last_seq: int = 0          # number of case events stored so far
     channel_meta: dict[str, Any] = field(default_factory=dict)
@@ -184,6 +188,8 @@ class Appeal:
             anonymous=cmd.anonymous,
             has_party=not cmd.party.is_empty(),
             channel_meta=dict(cmd.channel_meta),
+            channels=[cmd.channel],
+            last_report_at=now,
         )
         appeal.record(now, "accepted", f"channel:{cmd.channel}", {"ticket_id": cmd.ticket_id})
         return appeal
@@ -205,6 +211,49 @@ class Appeal:
                 code="invalid_state")
         self.status = target
         return self.record(at, kind, actor, data)
+
+    def join_master(self, master_id: str, at: datetime, actor: str, decision: dict[str, Any]) -> CaseEvent:
+        """F-DD-1: a duplicate joins its master instead of being handled again."""
+        if master_id == self.appeal_id:
+            raise ConflictError("an appeal cannot join itself", field="master_id")
+        event = self.move_to(Status.JOINED, at, actor, "joined_master", {"master_id": master_id, **decision})
+        self.master_id = master_id
+        return event
+
+    def absorb(self, dup: "Appeal", reporter_hash: str | None, at: datetime, actor: str,
+               decision: dict[str, Any]) -> CaseEvent:
+        """F-DD-2: the master's weight rises with every report joined to it."""
+        if dup.appeal_id not in self.duplicates:
+            self.duplicates.append(dup.appeal_id)
+            self.weight += 1
+        if reporter_hash and reporter_hash not in self.reporter_hashes:
+            self.reporter_hashes.append(reporter_hash)
+        if dup.channel not in self.channels:
+            self.channels.append(dup.channel)
+        if self.last_report_at is None or dup.received_at > self.last_report_at:
+            self.last_report_at = dup.received_at
+        return self.record(at, "duplicate_joined", actor, {"duplicate_id": dup.appeal_id, **decision})
+
+    def release(self, dup_id: str, at: datetime, actor: str, reason: str) -> CaseEvent:
+        """F-DD-3: a wrongly joined appeal is split back out of this master."""
+        if dup_id not in self.duplicates:
+            raise ConflictError(f"{dup_id} is not joined to this appeal", field="duplicate_id", code="not_joined")
+        self.duplicates.remove(dup_id)
+        self.weight -= 1
+        return self.record(at, "duplicate_split", actor, {"duplicate_id": dup_id, "reason": reason})
+
+    def split_from_master(self, at: datetime, actor: str, reason: str) -> CaseEvent:
+        """F-DD-3: the counterpart of `release`; the appeal goes on to dispatch on its own."""
+        if self.status != Status.JOINED or not self.master_id:
+            raise ConflictError(f"appeal is {self.status.value}, not joined", field="status", code="invalid_state")
+        old = self.master_id
+        self.master_id = None
+        return self.move_to(Status.PENDING_DISPATCH, at, actor, "split_from_master",
+                            {"former_master_id": old, "reason": reason})
+
+    @property
+    def distinct_reporters(self) -> int:
+        return max(1, len(self.reporter_hashes))
 
     def pull_events(self) -> list[CaseEvent]:
         events, self.new_events = self.new_events, []

@@ -6,7 +6,6 @@ import csv
 import hashlib
 import json
 import math
-import os
 import re
 import tempfile
 from collections import Counter
@@ -157,8 +156,13 @@ class Calibrator:
                 blocks[-1][0] += s
                 blocks[-1][1] += c
                 blocks[-1][2] = mx
-        # Laplace smoothing keeps small blocks away from hard 0/1.
-        return cls([b[2] for b in blocks], [(b[0] + 0.5) / (b[1] + 1.0) for b in blocks])
+        # Laplace smoothing keeps small blocks away from hard 0/1; the running max restores
+        # monotonicity that smoothing can break between a big block and a small one.
+        ys, top = [], 0.0
+        for b in blocks:
+            top = max(top, (b[0] + 0.5) / (b[1] + 1.0))
+            ys.append(top)
+        return cls([b[2] for b in blocks], ys)
 
     def __call__(self, score: float) -> float:
         if not self.xs:

@@ -37,7 +37,8 @@ def parse_iso(value: str) -> datetime:
 
 _BODY_FIELDS = ("appeal_type", "urgency", "title", "content", "attachments", "reported_at", "anonymous",
                 "has_party", "master_id", "unit_id", "catalog_code", "catalog_version", "street_code",
-                "district_code", "weight", "channel_meta")
+                "district_code", "weight", "channel_meta", "duplicates", "reporter_hashes", "channels",
+                "last_report_at")
 
 
 def appeal_to_item(appeal: Appeal) -> AppealItem:
@@ -46,6 +47,7 @@ def appeal_to_item(appeal: Appeal) -> AppealItem:
     body["urgency"] = appeal.urgency.value
     body["attachments"] = list(appeal.attachments)
     body["reported_at"] = appeal.reported_at.isoformat()
+    body["last_report_at"] = appeal.last_report_at.isoformat() if appeal.last_report_at else None
     body["location"] = {"address": appeal.location.address, "lat": appeal.location.lat,
                         "lng": appeal.location.lng, "grid_code": appeal.location.grid_code}
     received = iso(appeal.received_at)
@@ -66,6 +68,7 @@ def item_to_appeal(item: AppealItem) -> Appeal:
         appeal_type=AppealType(b.pop("appeal_type")), urgency=Urgency(b.pop("urgency")),
         location=Location(**loc), attachments=tuple(b.pop("attachments")),
         reported_at=parse_iso(b.pop("reported_at")), received_at=parse_iso(item.received_at),
+        last_report_at=parse_iso(lr) if (lr := b.pop("last_report_at", None)) else None,
         status=Status(item.status), version=int(item.version), last_seq=int(item.last_seq), **b,
     )
 

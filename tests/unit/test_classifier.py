@@ -1,0 +1,67 @@
+"""Unit tests for the dispatch classifier (text → catalog leaf)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chalicelib.nlp.classifier import (
+    FALLBACK_CODE, Calibrator, Classifier, Example, load_catalog, load_region_classifier,
+)
+
+REGION = Path(__file__).resolve().parents[2] / "regions" / "shenzhen"
+
+
+@pytest.fixture(scope="module")
+def clf() -> Classifier:
+    return load_region_classifier(REGION)
+
+
+def test_classifies_obvious_appeals(clf):
+    assert clf.classify("小区门口的垃圾桶满了好几天都没人来清运，臭得不行").code == "01.01.002"
+    assert clf.classify("公司拖欠我三个月工资不发，老板联系不上").code.startswith("05.")
+
+
+def test_top3_ordered_with_reasons(clf):
+    res = clf.classify("路灯坏了晚上一片漆黑")
+    assert len(res.suggestions) == 3
+    scores = [s.score for s in res.suggestions]
+    confs = [s.confidence for s in res.suggestions]
+    assert scores == sorted(scores, reverse=True)
+    assert confs == sorted(confs, reverse=True)
+    assert res.confidence == res.suggestions[0].confidence
+    assert all(s.why for s in res.suggestions)
+    assert "路灯" in res.suggestions[0].why
+
+
+def test_confidence_higher_for_clear_text(clf):
+    clear = clf.classify("我家楼下路灯不亮已经一个星期了，晚上走路看不见")
+    vague = clf.classify("这个事情请尽快处理一下")
+    assert 0.0 <= vague.confidence < clear.confidence <= 1.0
+
+
+def test_add_example_changes_decision_immediately():
+    catalog = load_catalog(REGION / "catalog.csv")
+    model = Classifier(catalog, [Example("路灯不亮", "01.06.001")])
+    text = "某某广场的音乐喷泉周末不开放了"
+    before = model.classify(text).code
+    target = "15.03.003" if before != "15.03.003" else "15.02.002"
+    model.add_example(text, target)
+    assert model.classify(text).code == target
+    # A paraphrase benefits too, not only the exact text.
+    assert model.classify("某某广场音乐喷泉周末不开放").code == target
+    with pytest.raises(KeyError):
+        model.add_example(text, "00.00.000")
+
+
+def test_fallback_code_is_predictable(clf):
+    assert FALLBACK_CODE in clf.items
+    res = clf.classify("航班延误六个小时航空公司不安排食宿")
+    assert FALLBACK_CODE in [s.code for s in res.suggestions]
+
+
+def test_isotonic_calibrator_is_monotone():
+    cal = Calibrator.fit([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [False, True, False, True, True, True])
+    values = [cal(x) for x in (0.0, 0.15, 0.25, 0.45, 0.7)]
+    assert values == sorted(values)
+    assert 0.0 < values[0] and values[-1] < 1.0
