@@ -20,6 +20,15 @@ class Settings:
     pii_key_id: str             # KMS key (id, ARN or alias) that wraps personal-data keys
     hash_key_secret: str        # Secrets Manager id of the keyed-hash (HMAC) key
     endpoint_url: str | None    # set only when a stand-in (moto) serves AWS locally
+    region_bucket: str = ""     # S3 bucket of versioned region packs
+    # Staff sign-in: plain OIDC, configured per region (Cognito in global regions, any city IdP).
+    oidc_issuer: str = ""
+    oidc_audience: str = ""
+    oidc_jwks_url: str = ""
+    oidc_role_claim: str = "custom:role"
+    oidc_unit_claim: str = "custom:unit_id"
+    oidc_jurisdiction_claim: str = "custom:jurisdiction"
+    city_code: str = ""         # the region's top administrative code, e.g. 440300
     body_limit_bytes: int = 64 * 1024
     signature_window_s: int = 300
     outbox_grace_s: int = 300   # a hand-off still open after this is re-sent by the sweep
@@ -43,5 +52,13 @@ def get_settings() -> Settings:
         pii_key_id=env.get("JIESU_PII_KEY_ID", "alias/jiesu-pii"),
         hash_key_secret=env.get("JIESU_HASH_KEY_SECRET", "jiesu/pii-hash-key"),
         endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+        region_bucket=env.get("JIESU_REGION_BUCKET", ""),
+        oidc_issuer=env.get("JIESU_OIDC_ISSUER", ""),
+        oidc_audience=env.get("JIESU_OIDC_AUDIENCE", ""),
+        oidc_jwks_url=env.get("JIESU_OIDC_JWKS_URL", ""),
+        oidc_role_claim=env.get("JIESU_OIDC_ROLE_CLAIM", "custom:role"),
+        oidc_unit_claim=env.get("JIESU_OIDC_UNIT_CLAIM", "custom:unit_id"),
+        oidc_jurisdiction_claim=env.get("JIESU_OIDC_JURISDICTION_CLAIM", "custom:jurisdiction"),
+        city_code=env.get("JIESU_CITY_CODE", "440300"),
         body_limit_bytes=int(env.get("JIESU_BODY_LIMIT", 64 * 1024)),
     )

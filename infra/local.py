@@ -11,6 +11,7 @@ from infra.spec import SPEC, Spec
 @dataclass
 class LocalResources:
     table_name: str
+    region_bucket: str
     queue_urls: dict[str, str]
     dlq_urls: dict[str, str]
     rule_names: dict[str, str]
@@ -19,6 +20,7 @@ class LocalResources:
 
     def env(self, stage: str, region_code: str) -> dict[str, str]:
         env = {"JIESU_STAGE": stage, "JIESU_REGION_CODE": region_code, "JIESU_TABLE": self.table_name,
+               SPEC.region_bucket_env: self.region_bucket,
                "JIESU_PII_KEY_ID": self.pii_key_id, "JIESU_HASH_KEY_SECRET": self.hash_key_secret}
         for q in SPEC.queues:
             env[q.env_var] = self.queue_urls[q.name]
@@ -53,6 +55,14 @@ def bootstrap(session, stage: str = "local", spec: Spec = SPEC) -> LocalResource
         ddb.update_continuous_backups(TableName=table_name, PointInTimeRecoverySpecification={
             "PointInTimeRecoveryEnabled": True})
 
+    s3 = session.client("s3")
+    bucket = f"{prefix}-regions"
+    if session.region_name == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": session.region_name})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
     kms = session.client("kms")
     key_id = kms.create_key(Description="Jiesu personal data")["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName=spec.pii_key_alias, TargetKeyId=key_id)
@@ -79,7 +89,7 @@ def bootstrap(session, stage: str = "local", spec: Spec = SPEC) -> LocalResource
         name = f"{prefix}-{s.name}"
         events.put_rule(Name=name, ScheduleExpression=s.expression, State="ENABLED")
         rule_names[s.name] = name
-    return LocalResources(table_name, queue_urls, dlq_urls, rule_names, spec.pii_key_alias, hash_secret)
+    return LocalResources(table_name, bucket, queue_urls, dlq_urls, rule_names, spec.pii_key_alias, hash_secret)
 
 
 def register_channels(session, pack_dir, stage: str, callback_url: str | None = None) -> dict[str, tuple[str, str]]:

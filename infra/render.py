@@ -78,6 +78,7 @@ def _alarm(queue_id: str, metric: str, threshold: int, description: str) -> dict
 
 def _env(spec: Spec) -> dict:
     env = {"JIESU_TABLE": {"Ref": spec.table.logical_id}, "JIESU_PII_KEY_ID": {"Ref": spec.pii_key_logical_id},
+           spec.region_bucket_env: {"Ref": spec.region_bucket_logical_id},
            "JIESU_HASH_KEY_SECRET": {"Ref": "HashKeySecret"}}
     for q in spec.queues:
         env[q.env_var] = {"Ref": q.logical_id}
@@ -91,6 +92,8 @@ def _statements(spec: Spec, sends_to, table_access="readwrite", pii=True, secret
     if table_access == "readwrite":
         actions += ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
     stmts = [{"Effect": "Allow", "Action": actions, "Resource": [table_arn, index_arn]}]
+    stmts.append({"Effect": "Allow", "Action": ["s3:GetObject"],
+                  "Resource": _sub("${%s.Arn}/*" % spec.region_bucket_logical_id)})
     if sends_to:
         stmts.append({"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:GetQueueUrl",
                                                     "sqs:ChangeMessageVisibility"],
@@ -139,6 +142,13 @@ def merge_template(stage: str, region_code: str, spec: Spec = SPEC) -> dict:
         "HashKeySecret": {"Type": "AWS::SecretsManager::Secret", "Properties": {
             "Name": _sub("jiesu/${Stage}/pii-hash-key"), "Description": "Key of the keyed hashes of ID numbers and phones",
             "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}}},
+        spec.region_bucket_logical_id: {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain",
+                                        "UpdateReplacePolicy": "Retain", "Properties": {
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}}},
         **_queues(spec),
         "ApiRole": {"Type": "AWS::IAM::Role", "Properties": {
             "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{

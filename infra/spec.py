@@ -85,6 +85,9 @@ class Spec:
     schedules: tuple[Schedule, ...]
     functions: tuple[Function, ...]
     api_sends_to: tuple[str, ...] = ()
+    # Versioned region packs (catalog, units, gazetteer, calendar, policy, dispatch model).
+    region_bucket_logical_id: str = "RegionBucket"
+    region_bucket_env: str = "JIESU_REGION_BUCKET"
     pii_key_logical_id: str = "PiiKey"
     pii_key_alias: str = "alias/jiesu-pii"
     secret_prefix: str = "jiesu/channels/"
@@ -105,6 +108,8 @@ SPEC = Spec(
             Index("GSI1", "GSI1PK", "GSI1SK"),
             # GSI2: time buckets — deadlines due in a minute bucket, hotspots by day.
             Index("GSI2", "GSI2PK", "GSI2SK"),
+            # GSI3: appeals by area (district) and time — leaders', auditors' and dashboard views.
+            Index("GSI3", "GSI3PK", "GSI3SK"),
         ),
     ),
     queues=(

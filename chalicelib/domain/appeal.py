@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.errors import ConflictError, ValidationError
@@ -122,6 +122,13 @@ class NewAppeal:
             raise ValidationError("at most 20 attachments", field="attachments")
 
 
+def _require_reason(reason: str) -> None:
+    if not reason or not reason.strip():
+        raise ValidationError("a reason is required", field="reason")
+    if len(reason) > 2000:
+        raise ValidationError("the reason is longer than 2000 characters", field="reason")
+
+
 @dataclass(frozen=True)
 class CaseEvent:
     """One entry of the case file (卷宗, F-AR-1): who did what, when, and why."""
@@ -164,6 +171,20 @@ class Appeal:
     reporter_hashes: list[str] = field(default_factory=list)  # keyed hashes: distinct people, no PII
     channels: list[str] = field(default_factory=list)
     last_report_at: datetime | None = None
+    # Dispatch (F-DS): who handles it, in which loop, and how it got there.
+    assisting_unit_ids: list[str] = field(default_factory=list)   # 部门联办: assisting units
+    loop: str | None = None            # district code for a district loop, the city code for the big loop
+    dispatch_info: dict[str, Any] = field(default_factory=dict)  # last decision: how, confidence, suggestions
+    return_count: int = 0
+    first_handler_locked: bool = False  # 首办负责: after arbitration the named unit may not return it
+    key: bool = False                   # 重点办
+    key_reason: str = ""
+    consultation: dict[str, Any] = field(default_factory=dict)   # 会商
+    # Handling against the clock (F-HD).
+    deadlines: dict[str, dict[str, Any]] = field(default_factory=dict)  # step -> Deadline.to_dict()
+    reply: dict[str, Any] = field(default_factory=dict)
+    followers: list[str] = field(default_factory=list)          # leaders following (跟踪关注)
+    alerts: list[str] = field(default_factory=list)             # raised alerts, e.g. "reply:warning"
     version: int = 0           # optimistic-lock counter, bumped on every save
     last_seq: int = 0          # number of case events stored so far
     channel_meta: dict[str, Any] = field(default_factory=dict)
@@ -255,6 +276,125 @@ class Appeal:
     def distinct_reporters(self) -> int:
         return max(1, len(self.reporter_hashes))
 
+    # --- dispatch (F-DS) ---------------------------------------------------------------------
+    def dispatch_to(self, unit_id: str, catalog_code: str, catalog_version: str | None, loop: str, at: datetime,
+                    actor: str, how: str, data: dict[str, Any] | None = None) -> CaseEvent:
+        """派单: send to one responsible unit (auto, manual, arbitration, leader, assignment)."""
+        if not unit_id:
+            raise ValidationError("a unit is required", field="unit_id")
+        allowed = {Status.RECEIVED, Status.PENDING_DISPATCH, Status.DISPATCHED, Status.SIGNED}
+        if self.status not in allowed:
+            raise ConflictError(f"cannot dispatch an appeal that is {self.status.value}", field="status",
+                                code="invalid_state")
+        self.status = Status.DISPATCHED
+        self.unit_id, self.catalog_code, self.catalog_version, self.loop = unit_id, catalog_code, catalog_version, loop
+        self.dispatch_info = {"how": how, "at": at.isoformat(), **(data or {})}
+        self.assisting_unit_ids = [u for u in self.assisting_unit_ids if u != unit_id]
+        return self.record(at, "dispatched", actor, {"unit_id": unit_id, "catalog_code": catalog_code,
+                                                     "catalog_version": catalog_version, "how": how, **(data or {})})
+
+    def queue_for_dispatcher(self, loop: str, at: datetime, actor: str, reason: str,
+                             data: dict[str, Any] | None = None) -> CaseEvent:
+        """Low confidence, no location, a return or an escalation: the dispatcher's manual queue."""
+        if self.status not in (Status.RECEIVED, Status.PENDING_DISPATCH, Status.DISPATCHED, Status.SIGNED):
+            raise ConflictError(f"cannot queue an appeal that is {self.status.value}", field="status",
+                                code="invalid_state")
+        self.status = Status.PENDING_DISPATCH
+        self.loop = loop
+        self.unit_id = None
+        self.dispatch_info = {"how": "manual_queue", "reason": reason, **(data or {})}
+        return self.record(at, "queued_for_dispatcher", actor, {"reason": reason, "loop": loop, **(data or {})},
+                           public=False)
+
+    def require_lead(self, unit_id: str | None) -> None:
+        if not unit_id or unit_id != self.unit_id:
+            raise ConflictError("only the lead unit may do this", field="unit_id", code="not_lead_unit")
+
+    def return_by_unit(self, unit_id: str, reason: str, at: datetime, actor: str, within: timedelta) -> CaseEvent:
+        """退单: not our duty. Allowed within a time limit; the second return makes it disputed."""
+        self.require_lead(unit_id)
+        _require_reason(reason)
+        if self.first_handler_locked:
+            raise ConflictError("arbitration named this unit first-handler responsible; it cannot be returned",
+                                field="unit_id", code="first_handler_responsible")
+        if self.status not in (Status.DISPATCHED, Status.SIGNED):
+            raise ConflictError(f"cannot return an appeal that is {self.status.value}", field="status",
+                                code="invalid_state")
+        dispatched_at = self._last_event_time("dispatched") or self.received_at
+        if at - dispatched_at > within:
+            raise ConflictError(f"the return window of {within} has passed", field="reason", code="return_too_late")
+        self.return_count += 1
+        disputed = self.return_count >= 2
+        self.record(at, "returned", actor, {"unit_id": unit_id, "reason": reason, "disputed": disputed},
+                    public=False)
+        return self.queue_for_dispatcher(self.loop or "", at, actor,
+                                         "disputed: needs arbitration" if disputed else "returned by unit",
+                                         {"returned_by": unit_id, "disputed": disputed})
+
+    @property
+    def disputed(self) -> bool:
+        return self.return_count >= 2 and not self.first_handler_locked
+
+    def arbitrate(self, unit_id: str, catalog_code: str, catalog_version: str | None, loop: str, at: datetime,
+                  actor: str, reason: str) -> CaseEvent:
+        """快速裁定: a final decision; the named unit is first-handler responsible (首办负责)."""
+        _require_reason(reason)
+        if self.status != Status.PENDING_DISPATCH:
+            raise ConflictError(f"only a queued appeal can be arbitrated (it is {self.status.value})",
+                                field="status", code="invalid_state")
+        self.first_handler_locked = True
+        return self.dispatch_to(unit_id, catalog_code, catalog_version, loop, at, actor, "arbitration",
+                                {"reason": reason, "final": True})
+
+    def set_joint(self, lead: str, assisting: list[str], at: datetime, actor: str) -> CaseEvent:
+        """部门联办: one lead unit and assisting units; only the lead replies."""
+        if self.status not in (Status.DISPATCHED, Status.SIGNED, Status.CONTACTED):
+            raise ConflictError(f"joint handling needs a dispatched appeal (it is {self.status.value})",
+                                field="status", code="invalid_state")
+        self.require_lead(lead)
+        clean = sorted({u for u in assisting if u and u != lead})
+        if not clean:
+            raise ValidationError("name at least one assisting unit other than the lead", field="assisting_unit_ids")
+        self.assisting_unit_ids = clean
+        return self.record(at, "joint_handling", actor, {"lead_unit_id": lead, "assisting_unit_ids": clean})
+
+    def flag_key(self, reason: str, at: datetime, actor: str) -> CaseEvent:
+        """重点办: flagged by rule or by hand; goes to the leaders' queue."""
+        _require_reason(reason)
+        if self.status == Status.CLOSED:
+            raise ConflictError("a closed appeal cannot be flagged", field="status", code="invalid_state")
+        self.key, self.key_reason = True, reason
+        return self.record(at, "flagged_key", actor, {"reason": reason}, public=False)
+
+    def open_consultation(self, level: int, units: list[str], at: datetime, actor: str, topic: str) -> CaseEvent:
+        """会商 at level 1 (unit), 2 (district) or 3 (city) with participant units."""
+        if level not in (1, 2, 3):
+            raise ValidationError("consultation level is 1, 2 or 3", field="level")
+        if len(set(units)) < 2:
+            raise ValidationError("a consultation needs at least two participant units", field="units")
+        if self.consultation.get("open"):
+            raise ConflictError("a consultation is already open", field="consultation", code="consultation_open")
+        if self.status == Status.CLOSED:
+            raise ConflictError("a closed appeal cannot be consulted on", field="status", code="invalid_state")
+        self.consultation = {"open": True, "level": level, "units": sorted(set(units)), "topic": topic}
+        return self.record(at, "consultation_opened", actor, dict(self.consultation), public=False)
+
+    def close_consultation(self, minutes: str, lead: str, assisting: list[str], at: datetime, actor: str) -> dict:
+        if not self.consultation.get("open"):
+            raise ConflictError("no consultation is open", field="consultation", code="no_consultation")
+        if not minutes.strip():
+            raise ValidationError("minutes are required", field="minutes")
+        self.consultation = {**self.consultation, "open": False, "minutes": minutes, "lead_unit_id": lead,
+                             "assisting_unit_ids": sorted(set(assisting) - {lead})}
+        self.record(at, "consultation_closed", actor, {"minutes": minutes, "lead_unit_id": lead,
+                                                       "assisting_unit_ids": self.consultation["assisting_unit_ids"]},
+                    public=False)
+        return self.consultation
+
+    def _last_event_time(self, kind: str) -> datetime | None:
+        at = self.dispatch_info.get("at")
+        return datetime.fromisoformat(at) if at and kind == "dispatched" else None
+
     def pull_events(self) -> list[CaseEvent]:
         events, self.new_events = self.new_events, []
         return events
@@ -274,3 +414,185 @@ class Appeal:
         d = dataclasses.asdict(self)
         d.pop("new_events")
         return d
+
+    # --- handling (F-HD) ---------------------------------------------------------------------
+    # Steps against the clock (限时办理): sign for, contact, reply, extensions, leaders' comments
+    # and follows, and the sweep's alerts. Every step stops its own clock by marking
+    # `deadlines[step]["done_at"]`; a deadline dict is replaced whole by a new dispatch or an
+    # approved extension, so marks and pending requests never leak into a newer version.
+
+    HANDLING_STATUSES = frozenset({Status.DISPATCHED, Status.SIGNED, Status.CONTACTED, Status.REDO,
+                                   Status.SUPERVISED})
+    MAX_FOLLOWERS = 20          # keeps one save's feed fan-out inside a single transaction
+    MAX_TEXT = 5000
+    MAX_REPLY_ATTACHMENTS = 20
+
+    def _require_status(self, allowed: set[Status] | frozenset[Status], doing: str) -> None:
+        if self.status not in allowed:
+            raise ConflictError(f"cannot {doing}: the appeal is {self.status.value}", field="status",
+                                code="invalid_state")
+
+    def _stop_clock(self, step: str, at: datetime) -> None:
+        d = self.deadlines.get(step)
+        if d is not None and not d.get("done_at"):
+            d["done_at"] = at.isoformat()
+
+    @staticmethod
+    def _require_text(value: str | None, name: str, limit: int = 5000) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValidationError(f"{name} is required", field=name)
+        if len(value) > limit:
+            raise ValidationError(f"{name} is longer than {limit} characters", field=name)
+        return value.strip()
+
+    def sign_for(self, unit_id: str | None, at: datetime, actor: str) -> CaseEvent:
+        """签收: the lead unit takes the dispatched appeal (or takes a redo/supervised one back)."""
+        self._require_status({Status.DISPATCHED, Status.REDO, Status.SUPERVISED}, "sign for it")
+        self.require_lead(unit_id)
+        step = "sign"
+        event = self.move_to(Status.SIGNED, at, actor, "signed", {"unit_id": unit_id})
+        self._stop_clock(step, at)
+        return event
+
+    def contact_citizen(self, unit_id: str | None, note: str, at: datetime, actor: str) -> CaseEvent:
+        """联系诉求人: the lead unit has contacted the citizen (the note stays internal)."""
+        self._require_status({Status.SIGNED}, "record contact")
+        self.require_lead(unit_id)
+        note = self._require_text(note, "note", self.MAX_TEXT)
+        event = self.move_to(Status.CONTACTED, at, actor, "contacted", {"unit_id": unit_id, "note": note})
+        self._stop_clock("contact", at)
+        return event
+
+    def reply_to_citizen(self, unit_id: str | None, answer: str, attachments: list[str] | tuple[str, ...],
+                         at: datetime, actor: str) -> CaseEvent:
+        """办结反馈: the lead unit's answer (public reply) with https attachment links."""
+        self._require_status({s for s in self.HANDLING_STATUSES if Status.REPLIED in TRANSITIONS[s]},
+                             "reply")
+        self.require_lead(unit_id)
+        answer = self._require_text(answer, "answer", self.MAX_TEXT)
+        links = list(attachments or ())
+        if len(links) > self.MAX_REPLY_ATTACHMENTS:
+            raise ValidationError(f"at most {self.MAX_REPLY_ATTACHMENTS} attachments", field="attachments")
+        for url in links:
+            if not isinstance(url, str) or not url.startswith("https://") or len(url) > 2048 \
+                    or any(c.isspace() for c in url) or len(url) <= len("https://"):
+                raise ValidationError("attachments must be https URLs", field="attachments")
+        was_redo = self.status == Status.REDO
+        self.reply = {"unit_id": unit_id, "answer": answer, "attachments": links, "at": at.isoformat(),
+                      "actor": actor}
+        event = self.move_to(Status.REPLIED, at, actor, "replied",
+                             {"unit_id": unit_id, "answer": answer, "attachments": links})
+        # A reply ends the handling: no contact or reply alert may follow it.
+        for step in ("contact", "reply") + (("redo",) if was_redo else ()):
+            self._stop_clock(step, at)
+        return event
+
+    def add_unit_note(self, unit_id: str | None, note: str, at: datetime, actor: str) -> CaseEvent:
+        """A note on the handling by the lead or an assisting unit (部门联办); status unchanged."""
+        self._require_status(self.HANDLING_STATUSES, "add a note")
+        if not unit_id or (unit_id != self.unit_id and unit_id not in self.assisting_unit_ids):
+            raise ConflictError("only the lead or an assisting unit may add notes", field="unit_id",
+                                code="not_handling_unit")
+        note = self._require_text(note, "note", self.MAX_TEXT)
+        role = "lead" if unit_id == self.unit_id else "assisting"
+        return self.record(at, "unit_note", actor, {"unit_id": unit_id, "role": role, "note": note}, public=False)
+
+    def pending_extension(self, step: str = "reply") -> dict[str, Any] | None:
+        return (self.deadlines.get(step) or {}).get("pending_extension")
+
+    def request_extension(self, unit_id: str | None, reason: str, new_due_at: datetime, at: datetime,
+                          actor: str, step: str = "reply") -> CaseEvent:
+        """延期申请: the lead unit asks for a later due time; status unchanged; one pending at most."""
+        self._require_status(self.HANDLING_STATUSES - {Status.DISPATCHED}, "request an extension")
+        self.require_lead(unit_id)
+        reason = self._require_text(reason, "reason", 2000)
+        d = self.deadlines.get(step)
+        if d is None:
+            raise ConflictError(f"no {step} deadline is running", field="step", code="no_deadline")
+        if d.get("done_at"):
+            raise ConflictError(f"the {step} step is already done", field="step", code="step_done")
+        if d.get("pending_extension"):
+            raise ConflictError("an extension request is already pending", field="new_due_at",
+                                code="extension_pending")
+        if not isinstance(new_due_at, datetime) or new_due_at.tzinfo is None:
+            raise ValidationError("new_due_at is required, with a timezone offset", field="new_due_at")
+        if new_due_at <= datetime.fromisoformat(d["due_at"]):
+            raise ValidationError("the requested due time must be later than the current one",
+                                  field="new_due_at")
+        request = {"unit_id": unit_id, "reason": reason, "new_due_at": new_due_at.isoformat(),
+                   "requested_at": at.isoformat(), "actor": actor, "version": int(d.get("version", 1))}
+        d["pending_extension"] = request
+        return self.record(at, "extension_requested", actor, {"step": step, **request}, public=False)
+
+    def decide_extension(self, approve: bool, calendar: Any, at: datetime, actor: str, reason: str = "",
+                         step: str = "reply") -> Any:
+        """Approve (a new deadline version via domain.deadlines.extend) or refuse the pending request.
+
+        Returns the new `Deadline` on approval, None on refusal. The case event carries the
+        previous and the new version whole, so the case file keeps every version.
+        """
+        from chalicelib.domain.deadlines import Deadline, extend
+
+        request = self.pending_extension(step)
+        if not request:
+            raise ConflictError("no extension request is pending", field="step", code="no_pending_extension")
+        current = self.deadlines[step]
+        if not approve:
+            reason = self._require_text(reason, "reason", 2000)
+            current.pop("pending_extension", None)
+            self.record(at, "extension_refused", actor, {"step": step, "reason": reason,
+                                                         "requested": request}, public=False)
+            return None
+        previous = Deadline.from_dict(current)
+        new = extend(previous, datetime.fromisoformat(request["new_due_at"]), request["reason"], calendar)
+        before = {k: v for k, v in current.items() if k != "pending_extension"}
+        self.deadlines[step] = new.to_dict()
+        # The earlier version's alerts no longer describe the step; the new version raises its own.
+        self.alerts = [a for a in self.alerts if not a.startswith(f"{step}:")]
+        self.record(at, "extension_approved", actor, {"step": step, "note": reason, "requested": request,
+                                                      "previous": before, "deadline": new.to_dict()})
+        return new
+
+    def raise_alert(self, step: str, version: int, alert: str, at: datetime, actor: str,
+                    data: dict[str, Any] | None = None) -> CaseEvent:
+        """预警 / 红色预警 / 发函督办 raised by the sweep for one deadline version (internal event)."""
+        d = self.deadlines.get(step)
+        if d is None or int(d.get("version", 1)) != int(version):
+            raise ConflictError(f"{step} deadline version {version} is not current", field="version",
+                                code="stale_deadline")
+        raised = d.setdefault("alerted", [])
+        if alert not in raised:
+            raised.append(alert)
+        tag = f"{step}:{alert}"
+        if tag not in self.alerts:
+            self.alerts.append(tag)
+        kind = {"warning": "deadline_warning", "overdue": "red_alert",
+                "supervise": "supervision_notice"}.get(alert, f"alert_{alert}")
+        return self.record(at, kind, actor, {"step": step, "version": int(version), "alert": alert,
+                                             **(data or {})}, public=False)
+
+    def instruct(self, text: str, at: datetime, actor: str) -> CaseEvent:
+        """点评批示: a leader's comment or instruction on the appeal."""
+        if self.status == Status.CLOSED:
+            raise ConflictError("a closed appeal takes no instructions", field="status", code="invalid_state")
+        text = self._require_text(text, "text", 2000)
+        return self.record(at, "leader_instruction", actor, {"text": text}, public=False)
+
+    def follow(self, subject: str, at: datetime, actor: str) -> CaseEvent | None:
+        """跟踪关注: the subject's feed gets every later case event (None if already following)."""
+        if not subject:
+            raise ValidationError("a subject is required", field="subject")
+        if subject in self.followers:
+            return None
+        if len(self.followers) >= self.MAX_FOLLOWERS:
+            raise ConflictError(f"at most {self.MAX_FOLLOWERS} followers", field="followers",
+                                code="too_many_followers")
+        self.followers.append(subject)
+        return self.record(at, "followed", actor, {"subject": subject}, public=False)
+
+    def unfollow(self, subject: str, at: datetime, actor: str) -> CaseEvent | None:
+        if subject not in self.followers:
+            return None
+        event = self.record(at, "unfollowed", actor, {"subject": subject}, public=False)
+        self.followers.remove(subject)
+        return event

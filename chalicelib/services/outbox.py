@@ -71,3 +71,34 @@ def _abandon(item: OutboxItem, now) -> None:
                                                                        "queue": item.queue})
     item.update(actions=[OutboxItem.GSI1PK.remove(), OutboxItem.GSI1SK.remove(),
                          OutboxItem.done_at.set("abandoned:" + repository.iso(now))])
+
+
+# --- groups of joined appeals (appended by the dedup stage, F-DD-1 / F-IN-3) --------------------
+
+def status_handoffs_with_joined(master: Appeal, status: str, joined: list[Appeal] | None = None) -> list[Handoff]:
+    """The status hand-off of a master and one for every duplicate joined to it: each citizen
+    hears of the one handling through their own channel and ticket.
+
+    `joined` may be passed when the caller has the duplicates loaded; otherwise they are read in
+    one batch. Each hand-off must be stored under the appeal its message names (the notify
+    consumer looks it up there): `handoff_items(handoffs, now)`, or dedup_index.commit, do that.
+    """
+    if joined is None:
+        joined = _load_joined(master.duplicates)
+    by_id = {a.appeal_id: a for a in joined}
+    return [status_handoff(master, status)] + [status_handoff(by_id[i], status)
+                                                for i in master.duplicates if i in by_id]
+
+
+def handoff_items(handoffs: list[Handoff], now) -> list[OutboxItem]:
+    """Outbox items, each under the appeal its message is about (for save_appeal's extra_items)."""
+    return [h.item(h.message["appeal_id"], now) for h in handoffs]
+
+
+def _load_joined(ids: list[str]) -> list[Appeal]:
+    from chalicelib.storage.models import AppealItem
+
+    if not ids:
+        return []
+    items = AppealItem.batch_get([(keys.appeal_pk(i), keys.APPEAL_SK) for i in ids])
+    return [repository.item_to_appeal(i) for i in items]

@@ -2,7 +2,9 @@
 
 | entity        | PK                         | SK                    | GSI1PK / GSI1SK                       | GSI2PK / GSI2SK                 |
 |---------------|----------------------------|-----------------------|---------------------------------------|---------------------------------|
-| Appeal        | APPEAL#<id>                | A                     | owner queue: UNIT#<unit> / DISPATCH#… | CHANNEL#<channel> / <received>#<id> |
+| Appeal        | APPEAL#<id>                | A                     | owner queue (see owner_queue) / <status>#<due>#<id> | CHANNEL#<channel> / <received>#<id>; GSI3: AREA#<district> / <received>#<id> |
+| Assist entry  | APPEAL#<id>                | ASSIST#<unit>         | UNIT#<unit> / assisting#<received>#<id> | –                            |
+| Key flag      | APPEAL#<id>                | KEY                   | LEADERQ#<loop> / <flagged>#<id>       | –                               |
 | Case event    | APPEAL#<id>                | EV#<seq:06d>          | –                                     | –                               |
 | Party (PII)   | APPEAL#<id>                | PARTY                 | –                                     | –                               |
 | Outbox entry  | APPEAL#<id>                | OUT#<topic>#<key>     | OUTBOX#<shard> / <created>#<id>  (only while pending) | –               |
@@ -78,3 +80,172 @@ def channel_list_pk(channel: str) -> str:
 
 def time_id_sk(at_iso: str, appeal_id: str) -> str:
     return f"{at_iso}#{appeal_id}"
+
+
+# --- de-duplication index (appended by the dedup stage) -----------------------------------------
+#
+# | entity        | PK                 | SK                         | what                                   |
+# |---------------|--------------------|----------------------------|----------------------------------------|
+# | Dedup posting | DEDUP#<block key>  | <received>#<appeal id>     | features + party hashes + master hint  |
+# | Dedup head    | DEDUP#<block key>  | ~HEAD                      | write counter of the key (optimistic lock) |
+#
+# Access pattern: candidates of a blocking key = one query on DEDUP#<key>, SK >= window start,
+# newest first, Limit n+1: the head ("~" sorts after every timestamp) and the n newest postings.
+
+def dedup_pk(block_key: str) -> str:
+    return f"DEDUP#{block_key}"
+
+
+DEDUP_HEAD_SK = "~HEAD"
+
+
+def dedup_posting_sk(received_iso: str, appeal_id: str) -> str:
+    return time_id_sk(received_iso, appeal_id)
+
+
+def unit_queue(unit_id: str) -> str:
+    """A unit's inbox (lead work and, through assist entries, assisting work)."""
+    return f"UNIT#{unit_id}"
+
+
+def dispatcher_queue(loop: str) -> str:
+    """The manual dispatch queue of one loop: a district's small loop or the city's big loop."""
+    return f"DISPATCHQ#{loop}"
+
+
+def leader_queue(loop: str) -> str:
+    return f"LEADERQ#{loop}"
+
+
+def area_pk(district_code: str) -> str:
+    return f"AREA#{district_code}"
+
+
+def assist_sk(unit_id: str) -> str:
+    return f"ASSIST#{unit_id}"
+
+
+KEY_SK = "KEY"
+
+
+def owner_queue(status: str, unit_id: str | None, loop: str | None) -> str | None:
+    """Which list an appeal shows in now: its unit's inbox, a dispatcher queue, or none."""
+    if status == "pending_dispatch":
+        return dispatcher_queue(loop or "city")
+    if unit_id and status in ("dispatched", "signed", "contacted", "replied", "redo", "supervised"):
+        return unit_queue(unit_id)
+    return None
+
+
+def corrections_pk(region: str) -> str:
+    """Dispatchers' corrections of one region, newest last (SK <at>#<appeal_id>)."""
+    return f"CORRECTIONS#{region}"
+
+
+DUE_SHARDS = 4
+
+
+def due_pk(bucket: str, appeal_id: str) -> str:
+    """Deadline instants by UTC minute bucket, spread over a few shards (a spike's deadlines
+    land in the same minutes)."""
+    return f"DUE#{bucket}#{zlib.crc32(appeal_id.encode()) % DUE_SHARDS}"
+
+
+def due_pks(bucket: str) -> list[str]:
+    return [f"DUE#{bucket}#{n}" for n in range(DUE_SHARDS)]
+
+
+def due_sk(appeal_id: str, step: str, version: int, alert: str) -> str:
+    return f"{appeal_id}#{step}#{version}#{alert}"
+
+
+# --- region packs (appended by the region admin, F-OP-1) -------------------------------------------
+#
+# | entity          | PK               | SK                | what                                           |
+# |-----------------|------------------|-------------------|------------------------------------------------|
+# | Region version  | REGION#<code>    | VERSION#<n:06d>   | immutable: content hash, S3 key, counts, actor |
+# | Region live     | REGION#<code>    | LIVE              | live version + its S3 key; seq = optimistic lock |
+# | Region audit    | REGION#<code>    | AUDIT#<seq:06d>   | one per pointer change (load, rollback)        |
+#
+# Access patterns: the live pack of a region = one GetItem on LIVE (it carries the S3 key, so a
+# Lambda needs no second read); list versions = one query on REGION#<code>, SK begins_with
+# VERSION#; history of pointer changes = query, SK begins_with AUDIT#.
+
+def region_pk(code: str) -> str:
+    return f"REGION#{code}"
+
+
+REGION_LIVE_SK = "LIVE"
+REGION_VERSION_SK_PREFIX = "VERSION#"
+REGION_AUDIT_SK_PREFIX = "AUDIT#"
+
+
+def region_version_sk(version: int) -> str:
+    return f"{REGION_VERSION_SK_PREFIX}{version:06d}"
+
+
+def region_audit_sk(seq: int) -> str:
+    return f"{REGION_AUDIT_SK_PREFIX}{seq:06d}"
+
+
+def audit_pk(region: str, day: str) -> str:
+    """The audit trail of one region and day (SK <at>#<appeal_id>#<actor>)."""
+    return f"AUDIT#{region}#{day}"
+
+
+# --- handling against the clock (F-HD, appended by the deadlines sweep) -------------------------
+#
+# | entity          | PK                          | SK                                | GSI1PK / GSI1SK                    | GSI2PK / GSI2SK                       |
+# |-----------------|-----------------------------|-----------------------------------|------------------------------------|---------------------------------------|
+# | Alert           | APPEAL#<id>                 | ALERT#<step>#<version>#<alert>    | –                                  | ALERTS#<region>#<YYYY-MM-DD> / <at>#<id> |
+# | Supervision copy| APPEAL#<id>                 | COPY#<step>#<version>#<unit>      | UNIT#<unit> / supervision#<at>#<id> | –                                    |
+# | Feed entry      | FEED#<subject>              | <at>#<appeal id>#<seq:06d>        | –                                  | –                                     |
+# | Sweep state     | SWEEP#deadlines             | S                                 | –                                  | –                                     |
+# | Calendar alert  | CALENDAR#<region>#<year>    | MISSING                           | ADMIN#<region> / <at>#calendar#<year> | –                                  |
+#
+# Access patterns: an alert is raised at most once (conditional put of its key in the same
+# transaction as the appeal update); today's alerts of a region for the city dashboard = one
+# GSI2 query (the day is the local Asia/Shanghai date); a leader's feed = one query on
+# FEED#<subject>, newest first; the sweep reads its state item, then DUE#<bucket>#<shard>.
+
+TRANSACTION_LIMIT = 100  # DynamoDB's maximum number of actions in one TransactWriteItems
+
+
+def alert_sk(step: str, version: int, alert: str) -> str:
+    return f"ALERT#{step}#{int(version)}#{alert}"
+
+
+ALERT_SK_PREFIX = "ALERT#"
+
+
+def alerts_day_pk(region: str, local_day: str) -> str:
+    """A region's alerts of one local day (YYYY-MM-DD), for the city dashboard (一屏观全市)."""
+    return f"ALERTS#{region}#{local_day}"
+
+
+def supervision_copy_sk(step: str, version: int, unit_id: str) -> str:
+    return f"COPY#{step}#{int(version)}#{unit_id}"
+
+
+def feed_pk(subject: str) -> str:
+    return f"FEED#{subject}"
+
+
+def feed_sk(at_iso: str, appeal_id: str, seq: int) -> str:
+    return f"{at_iso}#{appeal_id}#{int(seq):06d}"
+
+
+SWEEP_DEADLINES_PK = "SWEEP#deadlines"
+SWEEP_SK = "S"
+
+
+def calendar_alert_pk(region: str, year: int) -> str:
+    return f"CALENDAR#{region}#{int(year)}"
+
+
+CALENDAR_ALERT_SK = "MISSING"
+
+
+def admin_queue(region: str) -> str:
+    """What a region's admins must act on (e.g. a missing official calendar year)."""
+    return f"ADMIN#{region}"

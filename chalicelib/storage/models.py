@@ -38,6 +38,15 @@ class GSI2(GlobalSecondaryIndex):
     GSI2SK = UnicodeAttribute(range_key=True)
 
 
+class GSI3(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "GSI3"
+        projection = AllProjection()
+
+    GSI3PK = UnicodeAttribute(hash_key=True)
+    GSI3SK = UnicodeAttribute(range_key=True)
+
+
 class Item(Model):
     """Every row of the table. Subclasses add their attributes and key templates."""
 
@@ -51,9 +60,12 @@ class Item(Model):
     GSI1SK = UnicodeAttribute(null=True)
     GSI2PK = UnicodeAttribute(null=True)
     GSI2SK = UnicodeAttribute(null=True)
+    GSI3PK = UnicodeAttribute(null=True)
+    GSI3SK = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)  # TTL (epoch seconds)
     gsi1 = GSI1()
     gsi2 = GSI2()
+    gsi3 = GSI3()
 
 
 class AppealItem(Item, discriminator="appeal"):
@@ -90,6 +102,7 @@ class PartyItem(Item, discriminator="party"):
     phone_hash = UnicodeAttribute(null=True)
     id_hint = UnicodeAttribute(null=True)     # masked form for staff views, e.g. 440305********1234
     phone_hint = UnicodeAttribute(null=True)  # 138****5678
+    name_hint = UnicodeAttribute(null=True)   # 张**
 
 
 class OutboxItem(Item, discriminator="outbox"):
@@ -125,3 +138,119 @@ class ChannelItem(Item, discriminator="channel"):
     callback_url = UnicodeAttribute(null=True)
     callback_key_id = UnicodeAttribute(null=True)
     enabled = BooleanAttribute(default=True)
+
+
+class CorrectionItem(Item, discriminator="correction"):
+    """A dispatcher's correction of the classifier: later decisions learn from it (no redeploy)."""
+
+    text = UnicodeAttribute()
+    code = UnicodeAttribute()
+    at = UnicodeAttribute()
+
+
+class MarkerItem(Item, discriminator="marker"):
+    """A small index entry pointing at an appeal (assisting unit inbox, leaders' key queue, ...)."""
+
+    appeal_id = UnicodeAttribute()
+    note = JSONAttribute(null=True)
+
+
+class DueItem(Item, discriminator="due"):
+    """A deadline instant in its minute bucket: the sweep reads due buckets, never open appeals."""
+
+    appeal_id = UnicodeAttribute()
+    step = UnicodeAttribute()
+    alert = UnicodeAttribute()        # warning | overdue | supervise
+    deadline_version = NumberAttribute()
+    at = UnicodeAttribute()
+
+
+class AuditItem(Item, discriminator="audit"):
+    """Who saw personal data, when and why (every unmasking), by region and day."""
+
+    actor = UnicodeAttribute()
+    appeal_id = UnicodeAttribute()
+    action = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    at = UnicodeAttribute()
+    fields = JSONAttribute()
+
+
+class AlertItem(Item, discriminator="alert"):
+    """One raised alert (预警 / 红色预警 / 督办函) of one deadline version: its key exists once.
+
+    GSI2 lists a region's alerts per local day for the city dashboard.
+    """
+
+    appeal_id = UnicodeAttribute()
+    region = UnicodeAttribute()
+    step = UnicodeAttribute()
+    alert = UnicodeAttribute()          # warning | overdue | supervise
+    deadline_version = NumberAttribute()
+    at = UnicodeAttribute()             # when it was raised
+    instant = UnicodeAttribute()        # the deadline instant it is about
+    unit_id = UnicodeAttribute(null=True)
+    data = JSONAttribute(null=True)     # e.g. who a supervision notice is copied to
+
+
+class FeedItem(Item, discriminator="feed"):
+    """A case event of a followed appeal in a follower's feed (跟踪关注)."""
+
+    subject = UnicodeAttribute()
+    appeal_id = UnicodeAttribute()
+    seq = NumberAttribute()
+    at = UnicodeAttribute()
+    event_kind = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    data = JSONAttribute(null=True)
+
+    FEED_TTL_DAYS = 180
+
+    @classmethod
+    def for_events(cls, appeal_id: str, followers: list[str], events: list, room: int) -> list["FeedItem"]:
+        """Feed entries for the case events of one save, within `room` transaction actions.
+
+        One entry per follower and event when that fits; otherwise one digest entry per
+        follower (keyed by the last event) listing the save's events, so a save never breaks
+        DynamoDB's 100-action limit and no follower misses a change.
+        """
+        from datetime import timedelta, timezone
+
+        from chalicelib.storage import keys
+
+        if not followers or not events or room <= 0:
+            return []
+
+        def at_iso(ev) -> str:
+            return ev.at.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+        expires = int((events[-1].at + timedelta(days=cls.FEED_TTL_DAYS)).timestamp())
+        subjects = list(dict.fromkeys(followers))[:room]
+        if len(subjects) * len(events) <= room:
+            return [cls(keys.feed_pk(s), keys.feed_sk(at_iso(ev), appeal_id, ev.seq), subject=s, appeal_id=appeal_id,
+                        seq=ev.seq, at=at_iso(ev), event_kind=ev.kind, actor=ev.actor, data=dict(ev.data),
+                        expires_at=expires)
+                    for s in subjects for ev in events]
+        last = events[-1]
+        digest = {"events": [{"seq": ev.seq, "kind": ev.kind, "actor": ev.actor, "at": at_iso(ev)}
+                             for ev in events]}
+        return [cls(keys.feed_pk(s), keys.feed_sk(at_iso(last), appeal_id, last.seq), subject=s, appeal_id=appeal_id,
+                    seq=last.seq, at=at_iso(last), event_kind="digest", actor=last.actor, data=digest,
+                    expires_at=expires)
+                for s in subjects]
+
+
+class SweepStateItem(Item, discriminator="sweep_state"):
+    """Where the deadline sweep got to: the last minute bucket it read completely."""
+
+    last_bucket = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class CalendarAlertItem(Item, discriminator="calendar_alert"):
+    """The region admins were told once that a calendar year is missing (deadlines provisional)."""
+
+    region = UnicodeAttribute()
+    year = NumberAttribute()
+    at = UnicodeAttribute()
+    appeal_id = UnicodeAttribute(null=True)   # the first appeal whose deadline needed the year

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from chalicelib.aws import client
 from chalicelib.domain.appeal import Party
-from chalicelib.domain.privacy import mask_id_number, mask_phone
+from chalicelib.domain.privacy import mask_id_number, mask_name, mask_phone
 from chalicelib.settings import get_settings
 
 # A data key is reused for a while (as the AWS Encryption SDK's caching does) so intake does not
@@ -92,6 +92,7 @@ def party_hashes(party: Party) -> dict[str, str | None]:
         "phone_hash": keyed_hash("phone", party.phone) if party.phone else None,
         "id_hint": mask_id_number(party.id_number) or None,
         "phone_hint": mask_phone(party.phone) or None,
+        "name_hint": mask_name(party.name) or None,
     }
 
 

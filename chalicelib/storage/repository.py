@@ -1,6 +1,7 @@
 """Load and save aggregates and their hand-offs; every multi-item change is one transaction."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,6 +18,7 @@ from chalicelib.storage.models import (
     AppealItem,
     CaseEventItem,
     ChannelItem,
+    FeedItem,
     Item,
     NonceItem,
     OutboxItem,
@@ -35,42 +37,51 @@ def parse_iso(value: str) -> datetime:
 
 # --- mapping -------------------------------------------------------------------------------
 
-_BODY_FIELDS = ("appeal_type", "urgency", "title", "content", "attachments", "reported_at", "anonymous",
-                "has_party", "master_id", "unit_id", "catalog_code", "catalog_version", "street_code",
-                "district_code", "weight", "channel_meta", "duplicates", "reporter_hashes", "channels",
-                "last_report_at")
+# Stored as top-level attributes (queried or guarded); everything else goes into `body`.
+_TOP_LEVEL = {"appeal_id", "region", "channel", "ticket_id", "status", "version", "last_seq", "received_at",
+              "new_events"}
+_DATETIMES = ("reported_at", "last_report_at")
 
 
 def appeal_to_item(appeal: Appeal) -> AppealItem:
-    body: dict[str, Any] = {f: getattr(appeal, f) for f in _BODY_FIELDS}
+    body: dict[str, Any] = {f.name: getattr(appeal, f.name) for f in dataclasses.fields(appeal)
+                            if f.name not in _TOP_LEVEL}
     body["appeal_type"] = appeal.appeal_type.value
     body["urgency"] = appeal.urgency.value
     body["attachments"] = list(appeal.attachments)
-    body["reported_at"] = appeal.reported_at.isoformat()
-    body["last_report_at"] = appeal.last_report_at.isoformat() if appeal.last_report_at else None
-    body["location"] = {"address": appeal.location.address, "lat": appeal.location.lat,
-                        "lng": appeal.location.lng, "grid_code": appeal.location.grid_code}
+    body["location"] = dataclasses.asdict(appeal.location)
+    for name in _DATETIMES:
+        body[name] = body[name].isoformat() if body[name] else None
     received = iso(appeal.received_at)
-    return AppealItem(
+    item = AppealItem(
         keys.appeal_pk(appeal.appeal_id), keys.APPEAL_SK,
         appeal_id=appeal.appeal_id, region=appeal.region, channel=appeal.channel,
         ticket_id=appeal.ticket_id, status=appeal.status.value, version=appeal.version,
         last_seq=appeal.last_seq, received_at=received, body=body,
         GSI2PK=keys.channel_list_pk(appeal.channel), GSI2SK=keys.time_id_sk(received, appeal.appeal_id),
     )
+    owner = keys.owner_queue(appeal.status.value, appeal.unit_id, appeal.loop)
+    if owner:
+        due = (appeal.deadlines.get("reply") or {}).get("due_at") or received
+        item.GSI1PK, item.GSI1SK = owner, f"{appeal.status.value}#{due}#{appeal.appeal_id}"
+    if appeal.district_code:
+        item.GSI3PK, item.GSI3SK = keys.area_pk(appeal.district_code), keys.time_id_sk(received, appeal.appeal_id)
+    return item
 
 
 def item_to_appeal(item: AppealItem) -> Appeal:
     b = dict(item.body)
-    loc = b.pop("location")
-    return Appeal(
-        appeal_id=item.appeal_id, region=item.region, channel=item.channel, ticket_id=item.ticket_id,
-        appeal_type=AppealType(b.pop("appeal_type")), urgency=Urgency(b.pop("urgency")),
-        location=Location(**loc), attachments=tuple(b.pop("attachments")),
-        reported_at=parse_iso(b.pop("reported_at")), received_at=parse_iso(item.received_at),
-        last_report_at=parse_iso(lr) if (lr := b.pop("last_report_at", None)) else None,
-        status=Status(item.status), version=int(item.version), last_seq=int(item.last_seq), **b,
-    )
+    known = {f.name for f in dataclasses.fields(Appeal)}
+    b = {k: v for k, v in b.items() if k in known}  # tolerate attributes a newer version wrote
+    b["appeal_type"] = AppealType(b["appeal_type"])
+    b["urgency"] = Urgency(b["urgency"])
+    b["location"] = Location(**b["location"])
+    b["attachments"] = tuple(b["attachments"])
+    for name in _DATETIMES:
+        b[name] = parse_iso(b[name]) if b.get(name) else None
+    return Appeal(appeal_id=item.appeal_id, region=item.region, channel=item.channel, ticket_id=item.ticket_id,
+                  received_at=parse_iso(item.received_at), status=Status(item.status), version=int(item.version),
+                  last_seq=int(item.last_seq), **b)
 
 
 def event_item(appeal_id: str, ev: CaseEvent) -> CaseEventItem:
@@ -138,10 +149,23 @@ def create_appeal(appeal: Appeal, ticket: TicketItem, party: PartyItem | None, n
         raise
 
 
+class AlreadyCreated(ConflictError):
+    """An item of `create_once` already exists (e.g. an alert raised by an earlier sweep)."""
+
+    code = "already_created"
+
+
 def save_appeal(appeal: Appeal, now: datetime, handoffs: list[Handoff] = (), close_outbox: list[tuple[str, str]] = (),
-                extra_items: list[Item] = ()) -> None:
-    """Store a changed appeal with its new events and hand-offs, guarded by its version."""
+                extra_items: list[Item] = (), create_once: list[Item] = ()) -> None:
+    """Store a changed appeal with its new events and hand-offs, guarded by its version.
+
+    `create_once` items are put only if their key is new; if one exists nothing is written and
+    AlreadyCreated is raised. Followers' feed entries (跟踪关注) join the same transaction.
+    """
     events = appeal.pull_events()
+    room = keys.TRANSACTION_LIMIT - 1 - len(events) - len(handoffs) - len(close_outbox) - len(extra_items) \
+        - len(create_once)
+    extra_items = [*extra_items, *FeedItem.for_events(appeal.appeal_id, appeal.followers, events, room)]
     expected = appeal.version
     appeal.version = expected + 1
     try:
@@ -150,13 +174,19 @@ def save_appeal(appeal: Appeal, now: datetime, handoffs: list[Handoff] = (), clo
             for ev in events:
                 tx.save(event_item(appeal.appeal_id, ev), condition=CaseEventItem.PK.does_not_exist())
             for h in handoffs:
-                tx.save(h.item(appeal.appeal_id, now))
+                # Stored under the appeal the message is about (a master's change notifies its duplicates).
+                tx.save(h.item(h.message.get("appeal_id", appeal.appeal_id), now))
             for topic, key in close_outbox:
                 tx.delete(OutboxItem(keys.appeal_pk(appeal.appeal_id), keys.outbox_sk(topic, key)))
             for it in extra_items:
                 tx.save(it)
+            for it in create_once:
+                tx.save(it, condition=Item.PK.does_not_exist())
     except TransactWriteError as exc:
         appeal.version = expected
+        reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
+        if create_once and "ConditionalCheckFailed" in reasons[len(reasons) - len(create_once):]:
+            raise AlreadyCreated("already created", field="create_once") from None
         if any(r and r.code == "ConditionalCheckFailed" for r in (exc.cancellation_reasons or [])):
             raise ConflictError("the appeal changed meanwhile; retry", field="version", code="concurrent_update") from None
         raise

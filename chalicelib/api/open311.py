@@ -1,0 +1,63 @@
+"""Open311 GeoReport v2 endpoints (/open311/v2/...): routing only; see services/open311.py.
+
+Chalice cannot route `services.json` with a partial path parameter, so the file name is the
+parameter and the service layer splits off the format (.json / .xml; anything else is a 404).
+"""
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.api.errors import route
+from chalicelib.services import open311
+from chalicelib.services.clock import SYSTEM_CLOCK
+
+bp = Blueprint(__name__)
+
+# Chalice refuses undeclared content types with its own body; accept them all and let the
+# service answer in the spec's error form.
+_ANY = ["application/json", "text/plain", "application/octet-stream", "application/x-www-form-urlencoded",
+        "multipart/form-data", "application/xml", "text/xml"]
+
+
+def _http(reply: open311.Reply) -> Response:
+    return Response(body=reply.body, status_code=reply.status, headers={"Content-Type": reply.content_type})
+
+
+def _params() -> dict[str, str]:
+    query = bp.current_request.query_params
+    return {name: ",".join(query.getlist(name)) for name in query} if query else {}
+
+
+def _refuse_post():
+    raise open311.MethodNotAllowedError("method: services are read-only; POST to requests", field="method")
+
+
+@route(bp, "/open311/v2/{resource}", methods=["GET"], content_types=_ANY)
+def read(resource: str):
+    params = _params()
+    return _http(open311.answer(resource, {
+        "services": lambda: open311.Result(200, "services", open311.service_list(params)),
+        "requests": lambda: open311.find_requests(params, SYSTEM_CLOCK.now()),
+    }))
+
+
+@route(bp, "/open311/v2/{resource}", methods=["POST"], content_types=_ANY)
+def submit(resource: str):
+    req = bp.current_request
+    return _http(open311.answer(resource, {
+        "requests": lambda: open311.create_request(req.raw_body or b"", req.headers.get("content-type") or "",
+                                                   dict(req.headers), SYSTEM_CLOCK.now()),
+        "services": _refuse_post,
+    }))
+
+
+@route(bp, "/open311/v2/requests/{request_file}", methods=["GET"], content_types=_ANY)
+def read_request(request_file: str):
+    return _http(open311.answer(request_file, open311.get_request))
+
+
+@route(bp, "/open311/v2/services/{service_file}", methods=["GET"], content_types=_ANY)
+def read_service(service_file: str):
+    params = _params()
+    return _http(open311.answer(service_file, lambda code: open311.Result(
+        200, "services", open311.service_definition(code, params))))

@@ -1,0 +1,84 @@
+"""Staff API (dispatchers, units, leaders, auditors): OIDC bearer tokens, roles and jurisdictions."""
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from chalice import Blueprint
+
+from chalicelib import auth
+from chalicelib.api.errors import json_response, route
+from chalicelib.domain.errors import ValidationError
+from chalicelib.services import staff
+from chalicelib.services.clock import SYSTEM_CLOCK
+
+bp = Blueprint(__name__)
+
+
+def _who():
+    return auth.principal_from(dict(bp.current_request.headers))
+
+
+def _body() -> dict:
+    raw = bp.current_request.raw_body or b"{}"
+    try:
+        return json.loads(raw.decode("utf-8") or "{}")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValidationError("the body is not valid UTF-8 JSON", field="body") from None
+
+
+def _query() -> dict:
+    return dict(bp.current_request.query_params or {})
+
+
+@route(bp, "/staff/me", methods=["GET"])
+def me():
+    who = _who()
+    return json_response({"subject": who.subject, "username": who.username, "role": who.role.value,
+                          "unit_id": who.unit_id, "jurisdiction": who.jurisdiction, "region": who.region})
+
+
+@route(bp, "/staff/appeals", methods=["GET"])
+def list_appeals():
+    who = _who()
+    q = _query()
+    try:
+        limit = int(q.get("limit", 50))
+    except ValueError:
+        raise ValidationError("limit must be a whole number", field="limit") from None
+    return json_response(staff.inbox(who, q.get("queue"), q.get("status"), limit))
+
+
+@route(bp, "/staff/appeals/{appeal_id}", methods=["GET"])
+def get_appeal(appeal_id: str):
+    who = _who()
+    from chalicelib.domain.access import require
+
+    require(who, "appeal.read")
+    return json_response(staff.staff_view(staff.load_visible(appeal_id, who)))
+
+
+@route(bp, "/staff/appeals/{appeal_id}/unmask", methods=["POST"])
+def unmask(appeal_id: str):
+    who = _who()
+    return json_response(staff.unmask(appeal_id, who, _body().get("reason", ""), SYSTEM_CLOCK))
+
+
+@route(bp, "/staff/appeals/{appeal_id}/actions/{action}", methods=["POST"])
+def act(appeal_id: str, action: str):
+    who = _who()
+    result = staff.perform(appeal_id, action, who, _body(), SYSTEM_CLOCK)
+    if hasattr(result, "appeal_id"):
+        return json_response(staff.staff_view(result, with_case_file=False))
+    return json_response(result if isinstance(result, dict) else {"result": result})
+
+
+@route(bp, "/staff/audit", methods=["GET"])
+def audit():
+    who = _who()
+    day = _query().get("day") or date.today().isoformat()
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        raise ValidationError("day must be YYYY-MM-DD", field="day") from None
+    return json_response({"day": day, "entries": staff.audit_trail(who.region, day, who)})

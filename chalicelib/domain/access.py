@@ -1,0 +1,114 @@
+"""Roles, what each may do, and which appeals each may see (F-OP-2). Pure."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from chalicelib.domain.errors import ForbiddenError
+
+
+class Role(str, enum.Enum):
+    DISPATCHER = "dispatcher"        # command centre: dispatch, arbitrate, flag key work
+    UNIT_HANDLER = "unit_handler"    # a unit's case worker: sign, contact, handle, reply, return
+    UNIT_MANAGER = "unit_manager"    # a unit's head: the handler's actions, approvals, assign downward
+    LEADER = "leader"                # instruct (批示), follow, name units for key appeals
+    ADMIN = "admin"                  # operate the stack: region packs, versions
+    AUDITOR = "auditor"              # read-only, including the audit trail
+
+
+# Every staff action, and the roles that may take it. One table, checked in one place.
+ACTIONS: dict[str, frozenset[Role]] = {
+    "appeal.read": frozenset({Role.DISPATCHER, Role.UNIT_HANDLER, Role.UNIT_MANAGER, Role.LEADER, Role.AUDITOR}),
+    "appeal.list": frozenset({Role.DISPATCHER, Role.UNIT_HANDLER, Role.UNIT_MANAGER, Role.LEADER, Role.AUDITOR}),
+    "party.unmask": frozenset({Role.DISPATCHER, Role.UNIT_HANDLER, Role.UNIT_MANAGER}),
+    "dispatch.manual": frozenset({Role.DISPATCHER}),
+    "dispatch.arbitrate": frozenset({Role.DISPATCHER}),
+    "dispatch.flag_key": frozenset({Role.DISPATCHER, Role.LEADER}),
+    "dispatch.consult": frozenset({Role.DISPATCHER, Role.UNIT_MANAGER}),
+    "dedup.split": frozenset({Role.DISPATCHER}),
+    "dedup.merge": frozenset({Role.DISPATCHER}),
+    "handle.sign": frozenset({Role.UNIT_HANDLER, Role.UNIT_MANAGER}),
+    "handle.contact": frozenset({Role.UNIT_HANDLER, Role.UNIT_MANAGER}),
+    "handle.reply": frozenset({Role.UNIT_HANDLER, Role.UNIT_MANAGER}),
+    "handle.return": frozenset({Role.UNIT_HANDLER, Role.UNIT_MANAGER}),
+    "handle.escalate": frozenset({Role.UNIT_HANDLER, Role.UNIT_MANAGER}),
+    "handle.extend_request": frozenset({Role.UNIT_HANDLER, Role.UNIT_MANAGER}),
+    "handle.extend_decide": frozenset({Role.DISPATCHER, Role.UNIT_MANAGER}),
+    "handle.assign_down": frozenset({Role.UNIT_MANAGER, Role.DISPATCHER}),
+    "leader.instruct": frozenset({Role.LEADER}),
+    "leader.follow": frozenset({Role.LEADER}),
+    "leader.name_unit": frozenset({Role.LEADER}),
+    "audit.read": frozenset({Role.AUDITOR, Role.ADMIN}),
+    "region.load": frozenset({Role.ADMIN}),
+    "region.read": frozenset({Role.ADMIN, Role.AUDITOR}),
+}
+
+# Roles whose view is the unit's own work (and, for managers, the units below it);
+# the others see everything inside their jurisdiction.
+UNIT_SCOPED = frozenset({Role.UNIT_HANDLER, Role.UNIT_MANAGER})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A signed-in staff member, as established from a verified OIDC token."""
+
+    subject: str
+    username: str
+    role: Role
+    region: str
+    unit_id: str | None
+    jurisdiction: str            # administrative code: city (e.g. 440300), district, street, community
+
+    @property
+    def actor(self) -> str:
+        """How the case file names this person (an id, never a name or phone)."""
+        return f"{self.role.value}:{self.subject}"
+
+
+@dataclass(frozen=True)
+class AppealScope:
+    """Where an appeal sits, for access checks: its area and the units working on it."""
+
+    region: str
+    district_code: str | None
+    street_code: str | None
+    unit_ids: tuple[str, ...]     # lead and assisting units
+    city_code: str = ""
+
+
+def require(principal: Principal, action: str) -> None:
+    """403 unless the role may take the action (the message names the action, nothing else)."""
+    roles = ACTIONS.get(action)
+    if roles is None:
+        raise ValueError(f"unknown action {action}")
+    if principal.role not in roles:
+        raise ForbiddenError(f"role {principal.role.value} may not {action}", field="role", code="forbidden_action")
+
+
+def covers(jurisdiction: str, area_code: str | None, city_code: str) -> bool:
+    """Whether a jurisdiction contains an area: the city contains all, a district its streets, ..."""
+    if not jurisdiction:
+        return False
+    if jurisdiction == city_code:
+        return True
+    return bool(area_code) and area_code.startswith(jurisdiction)
+
+
+def can_see(principal: Principal, scope: AppealScope, sub_units: frozenset[str] = frozenset()) -> bool:
+    if principal.region != scope.region:
+        return False
+    if principal.role in UNIT_SCOPED:
+        mine = {principal.unit_id} | (sub_units if principal.role == Role.UNIT_MANAGER else frozenset())
+        return any(u in mine for u in scope.unit_ids)
+    area = scope.street_code or scope.district_code
+    if principal.jurisdiction == scope.city_code:
+        return True
+    return covers(principal.jurisdiction, area, scope.city_code)
+
+
+def require_visible(principal: Principal, scope: AppealScope, sub_units: frozenset[str] = frozenset()) -> None:
+    """404, not 403, for an appeal outside one's jurisdiction: its existence is not disclosed."""
+    if not can_see(principal, scope, sub_units):
+        from chalicelib.domain.errors import NotFoundError
+
+        raise NotFoundError("appeal not found", field="appeal_id")

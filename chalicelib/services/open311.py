@@ -1,0 +1,555 @@
+"""Open311 GeoReport v2 as a channel (spec: http://wiki.open311.org/GeoReport_v2).
+
+What a city's Open311 endpoint offers, on top of our intake:
+
+* ``GET services.{json,xml}``: the region catalog's level-2 groups (``LL.MM``) as services.
+* ``POST requests.{json,xml}``: a form-encoded service request, authenticated by ``api_key``,
+  stored through intake (one transaction: appeal, ticket index, party, outbox).
+* ``GET requests.{json,xml}`` and ``GET requests/<id>.{json,xml}``: the public view of the
+  requests this channel took in. Only requests of the ``open311`` channel are listed (the spec
+  allows listing every public request; appeals of other channels never had Open311's public
+  listing as a premise, so they are left out). Personal data is never part of the view.
+
+API keys: ``<key_id>.<secret>``, where ``key_id`` is one of the open311 channel registration's key
+ids (``regions/<city>/channels.json``) and ``secret`` is that key's Secrets Manager value, compared
+with ``hmac.compare_digest``. Key ids therefore must not contain a dot. Every wrong key gets the
+same 403, whether the key id or the secret was wrong.
+
+Idempotency: Open311 has no client ticket id, so the intake ticket id (unique per channel) is
+``<key_id>:k:<Idempotency-Key>`` when the client sends an ``Idempotency-Key`` header, else
+``<key_id>:f:<fingerprint>`` where the fingerprint is a keyed hash (HMAC, the platform's PII hash
+key) of the normalised form without ``api_key``. So a retry of an identical form returns the same
+service_request_id (201 again, nothing new written), even without a header; the flip side is
+that an identical form sent again later by the same client is the same request too: clients that
+mean a new report with the same text send a fresh ``Idempotency-Key``. The same key with a different
+form is a 409.
+
+Errors use the spec's own form (``[{"code": 400, "description": "..."}]`` or
+``<errors><error>…</error></errors>``); descriptions start with the offending parameter's name and
+never echo submitted values.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import json
+import os
+import re
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Callable, Mapping
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ValidationError as PydanticValidationError
+
+from chalicelib.channels import fields as f
+from chalicelib.domain.appeal import Appeal, AppealType, NewAppeal, Urgency
+from chalicelib.domain.errors import (
+    ConflictError,
+    DomainError,
+    ForbiddenError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+    ValidationError,
+)
+from chalicelib.observability import logger
+from chalicelib.services import intake
+from chalicelib.settings import get_settings
+from chalicelib.storage import keys, pii, repository
+from chalicelib.storage.models import CaseEventItem
+from chalicelib.storage.secrets import get_secret
+
+OPEN311 = "open311"
+FORM = "application/x-www-form-urlencoded"
+FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+
+MAX_RESULTS = 1000          # the spec's cap on one GET requests answer
+SCAN_LIMIT = 1000           # newest open311 appeals read per listing (see find_requests)
+DEFAULT_WINDOW = timedelta(days=90)
+MAX_IDS = 100               # service_request_id values in one listing
+
+SERVICE_NOTICE = "已受理，请凭 service_request_id 查询办理进度 (accepted; track it by service_request_id)"
+STATUS_NOTES = {
+    "accepted": "已受理 (accepted)",
+    "dispatched": "已派单办理中 (dispatched to the responsible unit)",
+    "replied": "已办结答复，待评价 (answered, awaiting the citizen's rating)",
+    "closed": "已办结 (closed)",
+}
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+class MethodNotAllowedError(DomainError):
+    status = 405
+    code = "method_not_allowed"
+
+
+# ------------------------------------------------------------------------------ services (catalog)
+
+@dataclass(frozen=True)
+class Service:
+    code: str          # LL.MM
+    name: str          # level 2
+    group: str         # level 1
+    description: str   # the group's items
+    keywords: str      # comma separated
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"service_code": self.code, "service_name": self.name, "description": self.description,
+                "metadata": False, "type": "realtime", "keywords": self.keywords, "group": self.group}
+
+
+def region_dir() -> Path:
+    """regions/<JIESU_REGION_CODE> (or JIESU_REGION_DIR, as the NLP loaders honour it)."""
+    return Path(os.environ.get("JIESU_REGION_DIR") or _ROOT / "regions" / get_settings().region_code)
+
+
+@lru_cache(maxsize=4)
+def load_services(catalog_path: str) -> tuple[Service, ...]:
+    """The catalog's level-2 groups, once per process and file. (To move into region tooling.)"""
+    groups: dict[str, dict[str, Any]] = {}
+    with open(catalog_path, encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            code = row["code"][:5]
+            g = groups.setdefault(code, {"name": row["level2"], "group": row["level1"], "items": [], "kw": []})
+            g["items"].append(row["item"])
+            g["kw"].extend(k for k in (row.get("keywords") or "").split("|") if k and k not in g["kw"])
+    return tuple(Service(code, g["name"], g["group"], "、".join(g["items"]), ",".join(g["kw"]))
+                 for code, g in sorted(groups.items()))
+
+
+def services() -> tuple[Service, ...]:
+    return load_services(str(region_dir() / "catalog.csv"))
+
+
+def service_by_code(code: str) -> Service | None:
+    return next((s for s in services() if s.code == code), None)
+
+
+def service_list(params: Mapping[str, str]) -> list[dict[str, Any]]:
+    _check_jurisdiction(params)
+    return [s.as_dict() for s in services()]
+
+
+def service_definition(code: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Every service has metadata=false, so there is no definition to return (spec: 404)."""
+    _check_jurisdiction(params)
+    if service_by_code(code) is None:
+        raise NotFoundError("service_code: no such service", field="service_code")
+    raise NotFoundError("service_code: this service has no attributes (metadata is false)", field="service_code")
+
+
+def _check_jurisdiction(params: Mapping[str, str]) -> None:
+    jid = (params.get("jurisdiction_id") or "").strip()
+    if jid and jid != get_settings().region_code:
+        raise NotFoundError("jurisdiction_id: this endpoint serves one jurisdiction only", field="jurisdiction_id")
+
+
+# ------------------------------------------------------------------------------ POST requests
+
+_KNOWN_FIELDS = ("api_key", "jurisdiction_id", "service_code", "lat", "long", "address_string", "description",
+                 "email", "first_name", "last_name", "phone", "device_id", "account_id", "media_url")
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+Name = Annotated[str, StringConstraints(max_length=50)]
+Identifier = Annotated[str, StringConstraints(max_length=128)]
+
+
+def _loose_phone(value: str) -> str:
+    """Accept common spellings of a mainland mobile (+86 138-1234-5678) and keep the 11 digits."""
+    digits = re.sub(r"[\s\-()]", "", value)
+    for prefix in ("+86", "0086"):
+        if digits.startswith(prefix):
+            digits = digits[len(prefix):]
+    return digits
+
+
+def _check_email(value: str) -> str:
+    if len(value) > 254 or not _EMAIL.fullmatch(value):
+        raise ValueError("not an email address")
+    return value.lower()
+
+
+class RequestForm(BaseModel):
+    """The POST form's fields, validated with the channels' shared field types."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    service_code: Annotated[str, StringConstraints(max_length=16)]
+    lat: f.Latitude | None = None
+    long: f.Longitude | None = None
+    address_string: f.Address = ""
+    description: f.Content
+    email: Annotated[str, Field(max_length=254)] | None = None
+    first_name: Name | None = None
+    last_name: Name | None = None
+    phone: f.Phone | None = None
+    device_id: Identifier | None = None
+    account_id: Identifier | None = None
+    media_url: f.HttpsUrl | None = None
+
+    def person_name(self) -> str:
+        first, last = self.first_name or "", self.last_name or ""
+        if _CJK.search(first + last):
+            return f"{last}{first}"  # 姓 then 名
+        return " ".join(p for p in (first, last) if p)
+
+
+@dataclass(frozen=True)
+class Result:
+    """A successful answer before rendering: status and the rows of `kind` (services/requests)."""
+
+    status: int
+    kind: str
+    rows: list[dict[str, Any]]
+
+
+def create_request(body: bytes, content_type: str, headers: Mapping[str, str], now: datetime) -> Result:
+    """Authenticate, validate, map and store one service request; a retry gets the same answer."""
+    if len(body) > get_settings().body_limit_bytes:
+        raise PayloadTooLargeError(f"body: exceeds {get_settings().body_limit_bytes} bytes", field="body")
+    if content_type.split(";")[0].strip().lower() != FORM:
+        raise UnsupportedMediaTypeError(f"Content-Type: send the request as {FORM}", field="Content-Type")
+    form = _parse_form(body)
+    _check_jurisdiction(form)
+    key_id = authenticate(form.get("api_key", ""))
+    data = _validate(form)
+    service = service_by_code(data.service_code)
+    if service is None:
+        raise ValidationError("service_code: no such service; see services.json", field="service_code")
+    fingerprint = form_fingerprint(data)
+    ticket_id = _ticket_id(key_id, {k.lower(): v for k, v in headers.items()}.get("idempotency-key"), fingerprint)
+    cmd = to_appeal(data, service, ticket_id, key_id, now)
+    try:
+        stored = intake.store(cmd, fingerprint, None, now)
+    except ConflictError as exc:
+        if exc.field != "ticket_id":
+            raise
+        raise ConflictError("Idempotency-Key: already used for a different request", field="Idempotency-Key",
+                            code="idempotency_conflict") from None
+    return Result(201, "requests", [{"service_request_id": stored.body["appeal_id"],
+                                     "service_notice": SERVICE_NOTICE, "account_id": None}])
+
+
+def _parse_form(body: bytes) -> dict[str, str]:
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
+                          encoding="utf-8", errors="strict", max_num_fields=100)
+    except UnicodeDecodeError:
+        raise ValidationError("body: the form is not valid UTF-8", field="body") from None
+    except ValueError:
+        raise ValidationError("body: too many form fields", field="body") from None
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in _KNOWN_FIELDS:
+            if name in form:
+                raise ValidationError(f"{name}: given more than once", field=name)
+            form[name] = value
+    return form
+
+
+def authenticate(api_key: str) -> str:
+    """`<key_id>.<secret>` against the open311 registration; returns the key id. Never echoes it."""
+    if not api_key.strip():
+        raise ValidationError("api_key: required", field="api_key")
+    key_id, dot, secret = api_key.strip().partition(".")
+    channel = repository.get_channel(OPEN311)
+    refs = dict(channel.key_ids) if channel is not None and channel.enabled else {}
+    ref = refs.get(key_id) if dot else None
+    expected = get_secret(ref) if ref else ""
+    # Compare in every case, so the answer's timing does not tell which half was wrong.
+    same = hmac.compare_digest(secret.encode(), expected.encode())
+    if not (ref and expected and same):
+        raise ForbiddenError("api_key: not valid for this endpoint", field="api_key", code="bad_api_key")
+    return key_id
+
+
+def _validate(form: Mapping[str, str]) -> RequestForm:
+    given = {k: v for k, v in form.items() if k not in ("api_key", "jurisdiction_id") and v.strip()}
+    if "phone" in given:
+        given["phone"] = _loose_phone(given["phone"])
+    try:
+        data = RequestForm.model_validate(given)
+    except PydanticValidationError as exc:
+        err = exc.errors(include_url=False, include_input=False)[0]
+        name = ".".join(str(p) for p in err["loc"]) or "body"
+        message = "required" if err["type"] == "missing" else err["msg"]
+        raise ValidationError(f"{name}: {message}", field=name) from None
+    if data.email is not None:
+        try:
+            _check_email(data.email)
+        except ValueError:
+            raise ValidationError("email: not an email address", field="email") from None
+    if data.lat is None and data.long is None and not data.address_string:
+        raise ValidationError("address_string: a location is required: lat and long, or address_string",
+                              field="address_string")
+    if (data.lat is None) != (data.long is None):
+        missing = "lat" if data.lat is None else "long"
+        raise ValidationError(f"{missing}: lat and long come together", field=missing)
+    return data
+
+
+def form_fingerprint(data: RequestForm) -> str:
+    """Keyed hash of the normalised form (no api_key): equal forms match, contents stay unrecoverable."""
+    normal = data.model_dump()
+    normal["email"] = normal["email"].lower() if normal["email"] else None
+    digest = hashlib.sha256(json.dumps(normal, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+    return pii.keyed_hash("open311-form", digest)
+
+
+def _ticket_id(key_id: str, idempotency_key: str | None, fingerprint: str) -> str:
+    if idempotency_key is None or idempotency_key.strip() == "":
+        return f"{key_id}:f:{fingerprint}"
+    if not _IDEMPOTENCY_KEY.fullmatch(idempotency_key.strip()):
+        raise ValidationError("Idempotency-Key: 1 to 64 characters of A-Z a-z 0-9 _ . : -", field="Idempotency-Key")
+    return f"{key_id}:k:{idempotency_key.strip()}"
+
+
+def to_appeal(data: RequestForm, service: Service, ticket_id: str, key_id: str, now: datetime) -> NewAppeal:
+    """Open311 form → intake command. Personal fields go to Party only; email, device_id and
+    account_id have no place in Party and are not stored (they count only in the fingerprint)."""
+    return NewAppeal(
+        channel=OPEN311,
+        ticket_id=ticket_id,
+        appeal_type=AppealType.COMPLAINT,
+        urgency=Urgency.NORMAL,
+        content=data.description,
+        reported_at=now,
+        title=service.name,
+        location=f.location(data.address_string, data.lat, data.long, lat_field="lat", lng_field="long"),
+        party=f.party(data.person_name(), None, data.phone),
+        attachments=(data.media_url,) if data.media_url else (),
+        channel_meta=f.meta(service_code=service.code, service_name=service.name, api_key_id=key_id),
+    )
+
+
+# ------------------------------------------------------------------------------ GET requests
+
+def find_requests(params: Mapping[str, str], now: datetime) -> Result:
+    """GET requests: by service_request_id (overrides the rest), else by code, status and window.
+
+    Reads the newest SCAN_LIMIT open311 appeals from the channel index and filters them; a window
+    reaching past those is not served (a time-ranged `list_channel_appeals` would lift that)."""
+    _check_jurisdiction(params)
+    ids = _csv(params.get("service_request_id"))
+    if ids:
+        if len(ids) > MAX_IDS:
+            raise ValidationError(f"service_request_id: at most {MAX_IDS} ids", field="service_request_id")
+        appeals = [a for a in (_open311_appeal(i) for i in ids) if a is not None]
+        return Result(200, "requests", public_views(appeals))
+    codes = set(_csv(params.get("service_code"))) or None
+    statuses = set(_csv(params.get("status"))) or None
+    if statuses and not statuses <= {"open", "closed"}:
+        raise ValidationError("status: use open, closed or both", field="status")
+    start, end = _window(params.get("start_date"), params.get("end_date"), now)
+    chosen = [a for a in repository.list_channel_appeals(OPEN311, limit=SCAN_LIMIT, newest_first=True)
+              if start <= a.received_at <= end
+              and (codes is None or a.channel_meta.get("service_code") in codes)
+              and (statuses is None or open_or_closed(a) in statuses)]
+    return Result(200, "requests", public_views(chosen[:MAX_RESULTS]))
+
+
+def get_request(request_id: str) -> Result:
+    appeal = _open311_appeal(request_id)
+    if appeal is None:
+        raise NotFoundError("service_request_id: no such service request", field="service_request_id")
+    return Result(200, "requests", public_views([appeal]))
+
+
+_ID_SHAPE = re.compile(r"[A-Za-z0-9\-]{1,64}")
+
+
+def _open311_appeal(request_id: str) -> Appeal | None:
+    if not _ID_SHAPE.fullmatch(request_id):
+        return None
+    try:
+        appeal = repository.load_appeal(request_id, consistent=False)
+    except NotFoundError:
+        return None
+    return appeal if appeal.channel == OPEN311 else None
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _parse_date(value: str, name: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.strip()) if len(value) <= 40 else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise ValidationError(f"{name}: use ISO 8601 with a timezone, e.g. 2026-05-01T00:00:00Z", field=name)
+    return parsed
+
+
+def _window(start_s: str | None, end_s: str | None, now: datetime) -> tuple[datetime, datetime]:
+    start = _parse_date(start_s, "start_date") if start_s else None
+    end = _parse_date(end_s, "end_date") if end_s else None
+    if start is None and end is None:
+        end = now
+    if start is None:
+        start = end - DEFAULT_WINDOW
+    if end is None:
+        end = start + DEFAULT_WINDOW
+    if end < start:
+        raise ValidationError("end_date: before start_date", field="end_date")
+    if end - start > DEFAULT_WINDOW:
+        raise ValidationError("end_date: the range may not span more than 90 days", field="end_date")
+    return start, end
+
+
+def open_or_closed(appeal: Appeal) -> str:
+    return "closed" if appeal.public_status() == "closed" else "open"
+
+
+# Personal data a citizen may have typed into the free text; the public view masks it.
+# (Names cannot be recognised reliably and are not masked.)
+_MASKS = (
+    re.compile(r"(?<![0-9A-Za-z])[1-9]\d{16}[\dXx](?![0-9A-Za-z])"),             # ID number
+    re.compile(r"(?<!\d)(?:\+?86[\s\-]?)?1[3-9]\d[\s\-]?\d{4}[\s\-]?\d{4}(?!\d)"),  # mobile
+    re.compile(r"(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)"),                                # landline
+    re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+"),                               # email
+)
+
+
+def mask_personal(text: str) -> str:
+    for pattern in _MASKS:
+        text = pattern.sub("***", text)
+    return text
+
+
+def public_view(appeal: Appeal, updated: datetime) -> dict[str, Any]:
+    """The spec's request fields, and nothing personal (no party, no channel key, no ticket)."""
+    code = appeal.channel_meta.get("service_code")
+    service = service_by_code(code) if code else None
+    public = appeal.public_status()
+    return {
+        "service_request_id": appeal.appeal_id,
+        "status": open_or_closed(appeal),
+        "status_notes": STATUS_NOTES.get(public, public),
+        "service_name": service.name if service else appeal.channel_meta.get("service_name"),
+        "service_code": code,
+        "description": mask_personal(appeal.content),
+        "requested_datetime": _w3(appeal.received_at),
+        "updated_datetime": _w3(updated),
+        "address": mask_personal(appeal.location.address) or None,
+        "lat": appeal.location.lat,
+        "long": appeal.location.lng,
+        "media_url": appeal.attachments[0] if appeal.attachments else None,
+    }
+
+
+def public_views(appeals: list[Appeal]) -> list[dict[str, Any]]:
+    if len(appeals) <= 1:
+        return [public_view(a, last_public_change(a)) for a in appeals]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        updated = list(pool.map(last_public_change, appeals))
+    return [public_view(a, u) for a, u in zip(appeals, updated)]
+
+
+def last_public_change(appeal: Appeal) -> datetime:
+    """Time of the newest public case event (the appeal stores no updated-at of its own)."""
+    events = CaseEventItem.query(keys.appeal_pk(appeal.appeal_id), CaseEventItem.SK.startswith(keys.EVENT_SK_PREFIX),
+                                 scan_index_forward=False, page_size=10)
+    for item in events:
+        if item.public:
+            return repository.parse_iso(item.at)
+    return appeal.received_at
+
+
+def _w3(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+# ------------------------------------------------------------------------------ rendering
+
+_XML_NAMES = {"services": ("services", "service"), "requests": ("service_requests", "request"),
+              "errors": ("errors", "error")}
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: str
+    content_type: str
+
+
+def render(fmt: str, kind: str, rows: list[dict[str, Any]], status: int = 200) -> Reply:
+    if fmt == "xml":
+        root_tag, item_tag = _XML_NAMES[kind]
+        root = ET.Element(root_tag)
+        for row in rows:
+            item = ET.SubElement(root, item_tag)
+            for name, value in row.items():
+                ET.SubElement(item, name).text = _xml_text(value)
+        body = XML_DECLARATION + ET.tostring(root, encoding="unicode")
+    else:
+        body = json.dumps(rows, ensure_ascii=False)
+    return Reply(status, body, FORMATS[fmt])
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # XML 1.0 cannot carry these
+
+
+def _xml_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _NOT_XML.sub("", str(value))
+
+
+_PARAM_NAMES = {"content": "description", "lng": "long", "ticket_id": "Idempotency-Key"}
+
+
+def describe(exc: DomainError) -> str:
+    """Our error messages, led by the Open311 parameter name."""
+    if exc.field is None:
+        return exc.message
+    name = _PARAM_NAMES.get(exc.field, exc.field)
+    return exc.message if exc.message.startswith(f"{name}:") else f"{name}: {exc.message}"
+
+
+def render_error(fmt: str, status: int, description: str) -> Reply:
+    return render(fmt, "errors", [{"code": status, "description": description}], status)
+
+
+def split_format(filename: str) -> tuple[str, str | None]:
+    """`requests.json` → ("requests", "json"); an unknown or missing extension gives None."""
+    stem, dot, ext = filename.rpartition(".")
+    if not dot or ext.lower() not in FORMATS:
+        return filename, None
+    return stem, ext.lower()
+
+
+def answer(filename: str, handlers: Mapping[str, Callable[[], Result]] | Callable[[str], Result]) -> Reply:
+    """Run the handler for `<stem>.<format>` and render its result or error in that format.
+
+    `handlers` maps resource names to handlers, or is one handler taking the stem (an id)."""
+    stem, fmt = split_format(filename)
+    try:
+        if fmt is None:
+            raise NotFoundError("format: unknown; use .json or .xml", field="format")
+        if callable(handlers):
+            result = handlers(stem)
+        elif stem in handlers:
+            result = handlers[stem]()
+        else:
+            raise NotFoundError("resource: no such resource", field="resource")
+        return render(fmt, result.kind, result.rows, result.status)
+    except DomainError as exc:
+        return render_error(fmt or "json", exc.status, describe(exc))
+    except Exception:  # noqa: BLE001 - ours: a 500 without details, in the spec's form
+        logger.exception("open311: unhandled error")
+        return render_error(fmt or "json", 500, "internal error; it has been logged")

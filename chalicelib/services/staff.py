@@ -1,0 +1,220 @@
+"""Staff actions on appeals: one registry of actions, each checked, applied and saved the same way."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from chalicelib.domain.access import AppealScope, Principal, require, require_visible
+from chalicelib.domain.appeal import Appeal
+from chalicelib.domain.errors import NotFoundError, ValidationError
+from chalicelib.services import dispatch, outbox
+from chalicelib.services.clock import Clock
+from chalicelib.settings import get_settings
+from chalicelib.storage import keys, pii, repository
+from chalicelib.storage.models import AuditItem
+
+# field name -> (type, required)
+Fields = dict[str, tuple[type, bool]]
+
+
+@dataclass(frozen=True)
+class Action:
+    permission: str
+    fields: Fields
+    apply: Callable[..., list] | None = None          # fn(appeal, who, now, **fields) -> extra items
+    custom: Callable[..., Any] | None = None          # fn(appeal_id, who, clock, **fields) for multi-appeal work
+
+
+REGISTRY: dict[str, Action] = {
+    "dispatch": Action("dispatch.manual", {"unit_id": (str, True), "catalog_code": (str, False),
+                                           "reason": (str, False)}, dispatch.manual_dispatch),
+    "return": Action("handle.return", {"reason": (str, True)}, dispatch.return_appeal),
+    "arbitrate": Action("dispatch.arbitrate", {"unit_id": (str, True), "catalog_code": (str, False),
+                                               "reason": (str, True)}, dispatch.arbitrate),
+    "escalate": Action("handle.escalate", {"reason": (str, True)}, dispatch.escalate),
+    "assign": Action("handle.assign_down", {"unit_id": (str, True), "instruction": (str, True)},
+                     dispatch.assign_down),
+    "joint": Action("dispatch.manual", {"assisting_unit_ids": (list, True)}, dispatch.joint),
+    "flag_key": Action("dispatch.flag_key", {"reason": (str, True)}, dispatch.flag_key),
+    "name_unit": Action("leader.name_unit", {"unit_id": (str, True), "instruction": (str, True)},
+                        dispatch.leader_name_unit),
+    "consult_open": Action("dispatch.consult", {"level": (int, True), "units": (list, True), "topic": (str, True)},
+                           dispatch.consult_open),
+    "consult_close": Action("dispatch.consult", {"minutes": (str, True), "lead_unit_id": (str, True),
+                                                 "assisting_unit_ids": (list, False)}, dispatch.consult_close),
+}
+
+
+def register(name: str, action: Action) -> None:
+    """Other use-case modules add their actions here (handling, de-duplication)."""
+    REGISTRY[name] = action
+
+
+def parse_fields(spec: Fields, body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ValidationError("the body must be a JSON object", field="body")
+    unknown = sorted(set(body) - set(spec))
+    if unknown:
+        raise ValidationError(f"unknown field {unknown[0]!r}", field=unknown[0])
+    out = {}
+    for name, (typ, required) in spec.items():
+        if name not in body or body[name] is None:
+            if required:
+                raise ValidationError(f"{name} is required", field=name)
+            out[name] = [] if typ is list else None
+            continue
+        value = body[name]
+        if typ is int and isinstance(value, bool) or not isinstance(value, typ):
+            raise ValidationError(f"{name} must be {typ.__name__}", field=name)
+        if typ is str and len(value) > 4000:
+            raise ValidationError(f"{name} is longer than 4000 characters", field=name)
+        if typ is list and (len(value) > 20 or not all(isinstance(v, str) for v in value)):
+            raise ValidationError(f"{name} must be a list of at most 20 strings", field=name)
+        out[name] = value
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def scope(appeal: Appeal) -> AppealScope:
+    return AppealScope(region=appeal.region, district_code=appeal.district_code, street_code=appeal.street_code,
+                       unit_ids=tuple(u for u in [appeal.unit_id, *appeal.assisting_unit_ids] if u),
+                       city_code=get_settings().city_code)
+
+
+def load_visible(appeal_id: str, who: Principal) -> Appeal:
+    appeal = repository.load_appeal(appeal_id)
+    require_visible(who, scope(appeal))
+    return appeal
+
+
+def perform(appeal_id: str, name: str, who: Principal, body: Any, clock: Clock) -> Appeal | Any:
+    """Check the role, parse the fields, check visibility, apply, save once, tell the channel."""
+    action = REGISTRY.get(name)
+    if action is None:
+        raise NotFoundError(f"unknown action {name!r}", field="action")
+    require(who, action.permission)
+    args = parse_fields(action.fields, body)
+    if action.custom is not None:
+        load_visible(appeal_id, who)
+        return action.custom(appeal_id, who, clock, **args)
+    appeal = load_visible(appeal_id, who)
+    before = appeal.public_status()
+    now = clock.now()
+    extra = action.apply(appeal, who, now, **args)
+    after = appeal.public_status()
+    handoffs = outbox.status_handoffs_with_joined(appeal, after) if after != before else []
+    repository.save_appeal(appeal, now, handoffs, extra_items=extra)
+    outbox.publish(handoffs)
+    return appeal
+
+
+# --- views -----------------------------------------------------------------------------------
+
+PUBLIC_FIELDS = ("appeal_id", "channel", "appeal_type", "urgency", "title", "content", "status", "received_at",
+                 "district_code", "street_code", "unit_id", "assisting_unit_ids", "catalog_code",
+                 "catalog_version", "loop", "key", "key_reason", "weight", "duplicates", "master_id", "deadlines",
+                 "alerts", "reply", "consultation", "dispatch_info", "return_count", "first_handler_locked",
+                 "followers", "attachments")
+
+
+def staff_view(appeal: Appeal, with_case_file: bool = True) -> dict:
+    """What staff see: everything about the appeal, personal data masked (F-OP-2)."""
+    d = appeal.to_dict()
+    view = {k: d.get(k) for k in PUBLIC_FIELDS}
+    view["status"] = appeal.status.value
+    view["appeal_type"] = appeal.appeal_type.value
+    view["urgency"] = appeal.urgency.value
+    view["received_at"] = appeal.received_at.isoformat()
+    view["address"] = appeal.location.address
+    view["distinct_reporters"] = appeal.distinct_reporters
+    party = repository.get_party(appeal.appeal_id) if appeal.has_party else None
+    view["party"] = None if party is None else {"name": party.name_hint, "id_number": party.id_hint,
+                                                "phone": party.phone_hint, "masked": True}
+    if with_case_file:
+        view["case_file"] = [{"seq": e.seq, "at": e.at.isoformat(), "kind": e.kind, "actor": e.actor,
+                              "data": e.data} for e in repository.load_case_file(appeal.appeal_id)]
+    return view
+
+
+def unmask(appeal_id: str, who: Principal, reason: str, clock: Clock) -> dict:
+    """Personal data in clear for a role that may see it, written to the audit trail first."""
+    require(who, "party.unmask")
+    if not isinstance(reason, str) or len(reason.strip()) < 4:
+        raise ValidationError("say why you need the personal data (at least 4 characters)", field="reason")
+    appeal = load_visible(appeal_id, who)
+    party = repository.get_party(appeal_id)
+    if party is None:
+        raise NotFoundError("this appeal has no personal data", field="party")
+    now = clock.now()
+    at = repository.iso(now)
+    fields = ["name", "id_number", "phone"]
+    appeal.record(now, "party_unmasked", who.actor, {"reason": reason.strip(), "fields": fields}, public=False)
+    audit = AuditItem(keys.audit_pk(appeal.region, at[:10]), f"{at}#{appeal_id}#{who.subject}", actor=who.actor,
+                      appeal_id=appeal_id, action="party.unmask", reason=reason.strip(), at=at, fields=fields)
+    repository.save_appeal(appeal, now, extra_items=[audit])
+    clear = pii.decrypt_party(party.wrapped_key, party.nonce, party.ciphertext, appeal_id)
+    return {"appeal_id": appeal_id, "name": clear.name, "id_number": clear.id_number, "phone": clear.phone}
+
+
+def audit_trail(region: str, day: str, who: Principal, limit: int = 200) -> list[dict]:
+    require(who, "audit.read")
+    return [{"at": a.at, "actor": a.actor, "appeal_id": a.appeal_id, "action": a.action, "reason": a.reason,
+             "fields": a.fields} for a in AuditItem.query(keys.audit_pk(region, day), limit=limit)]
+
+
+def _from_index(items) -> list[Appeal]:
+    from chalicelib.storage.models import AppealItem, MarkerItem
+
+    out = []
+    for it in items:
+        if isinstance(it, AppealItem):
+            out.append(repository.item_to_appeal(it))
+        elif isinstance(it, MarkerItem):
+            out.append(repository.load_appeal(it.appeal_id, consistent=False))
+    return out
+
+
+def inbox(who: Principal, queue: str | None, status: str | None, limit: int = 50) -> dict:
+    """A list of appeals the person may see: their unit's inbox, their dispatch queue, the leaders'
+    key queue, or their area; every item is re-checked against their jurisdiction."""
+    from chalicelib.domain.access import Role
+    from chalicelib.storage.models import Item
+
+    require(who, "appeal.list")
+    if not 1 <= limit <= 200:
+        raise ValidationError("limit is 1..200", field="limit")
+    defaults = {Role.UNIT_HANDLER: "unit", Role.UNIT_MANAGER: "unit", Role.DISPATCHER: "dispatch",
+                Role.LEADER: "key", Role.AUDITOR: "area"}
+    queue = queue or defaults[who.role]
+    allowed = {"unit": {Role.UNIT_HANDLER, Role.UNIT_MANAGER}, "dispatch": {Role.DISPATCHER},
+               "key": {Role.LEADER, Role.DISPATCHER}, "area": {Role.LEADER, Role.DISPATCHER, Role.AUDITOR}}
+    if queue not in allowed:
+        raise ValidationError("queue is one of unit, dispatch, key, area", field="queue")
+    if who.role not in allowed[queue]:
+        raise ValidationError(f"the {queue} list is not yours", field="queue")
+    city = get_settings().city_code
+    if queue == "unit":
+        cond = Item.GSI1SK.startswith(f"{status}#") if status else None
+        items = Item.gsi1.query(keys.unit_queue(who.unit_id or "-"), cond, limit=limit)
+    elif queue == "dispatch":
+        items = Item.gsi1.query(keys.dispatcher_queue(who.jurisdiction), limit=limit)
+    elif queue == "key":
+        items = Item.gsi1.query(keys.leader_queue(who.jurisdiction if who.jurisdiction != city else city),
+                                limit=limit)
+    else:
+        areas = [who.jurisdiction[:6]] if who.jurisdiction != city else _districts()
+        items = [i for a in areas for i in Item.gsi3.query(keys.area_pk(a), scan_index_forward=False, limit=limit)]
+    appeals = [a for a in _from_index(items) if _visible(who, a) and (not status or a.status.value == status)]
+    return {"queue": queue, "count": len(appeals[:limit]),
+            "appeals": [staff_view(a, with_case_file=False) for a in appeals[:limit]]}
+
+
+def _visible(who: Principal, appeal: Appeal) -> bool:
+    from chalicelib.domain.access import can_see
+
+    return can_see(who, scope(appeal))
+
+
+def _districts() -> list[str]:
+    from chalicelib.services.dispatch_model import model_for
+
+    return sorted(model_for(get_settings().region_code).units.district_codes)

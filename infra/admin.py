@@ -1,0 +1,185 @@
+"""Admin CLI of region packs (F-OP-1): load, dry-run diff, list versions, roll back.
+
+    python -m infra.admin load regions/laixi [--dry-run] [--actor NAME] [--region CODE]
+    python -m infra.admin diff regions/laixi            # = load --dry-run, with the full diff
+    python -m infra.admin versions laixi
+    python -m infra.admin rollback laixi 2
+
+Works against whatever AWS the environment points at: JIESU_TABLE, JIESU_REGION_BUCKET,
+JIESU_STAGE (names the channel secrets) and, for the local stand-in, AWS_ENDPOINT_URL (moto
+server). Validation errors are printed one per line as `file:line: field: message` and exit
+with status 2; a concurrent change of the live version exits 3; `--json` prints one JSON
+object instead of text. Large packs (more than PROGRESS_MIN_ROWS rows) show a progress bar
+(read per file, validation checks, upload) on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+PROGRESS_MIN_ROWS = 1000
+EXIT_INVALID, EXIT_CONFLICT, EXIT_NOT_FOUND = 2, 3, 4
+
+
+class _RichProgress:
+    """Maps region_admin progress callbacks (stage, item, done, total) onto rich tasks."""
+
+    def __init__(self, console):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console, transient=False)
+        self.tasks: dict[tuple[str, str], int] = {}
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+
+    def __call__(self, stage: str, item: str, done: int, total: int) -> None:
+        key = (stage, item if stage != "validate" else "checks")
+        if key not in self.tasks:
+            label = {"read": f"read {item}", "validate": "validate", "upload": "upload pack",
+                     "commit": "commit"}.get(stage, f"{stage} {item}")
+            self.tasks[key] = self.progress.add_task(label, total=max(total, 1))
+        self.progress.update(self.tasks[key], completed=done, total=max(total, 1))
+
+
+def _rows(pack_dir: Path) -> int:
+    return sum(p.read_bytes().count(b"\n") for p in pack_dir.glob("*.csv"))
+
+
+def _actor(args) -> str:
+    return args.actor or os.environ.get("JIESU_ADMIN_ACTOR") or f"cli:{getpass.getuser()}"
+
+
+def _print_errors(errors, console_err) -> None:
+    for e in errors:
+        print(str(e), file=sys.stderr)
+    print(f"{len(errors)} error(s); nothing was changed", file=sys.stderr)
+
+
+def cmd_load(args, dry_run: bool, full_diff: bool) -> int:
+    from rich.console import Console
+
+    from chalicelib.services import region_admin as ra
+
+    err = Console(stderr=True)
+    pack_dir = Path(args.pack_dir)
+    if not pack_dir.is_dir():
+        print(f"{pack_dir}: not a folder", file=sys.stderr)
+        return EXIT_INVALID
+    show_bar = not args.no_progress and not args.json and (args.progress or _rows(pack_dir) >= PROGRESS_MIN_ROWS)
+    try:
+        if show_bar:
+            with _RichProgress(err) as bar:
+                result = ra.load(pack_dir, _actor(args), dry_run=dry_run, progress=bar, region=args.region)
+        else:
+            result = ra.load(pack_dir, _actor(args), dry_run=dry_run, region=args.region)
+    except ra.PackValidationError as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "errors": [e.to_dict() for e in exc.errors]}, ensure_ascii=False))
+        _print_errors(exc.errors, err)
+        return EXIT_INVALID
+    except ra.ConcurrentLoadError as exc:
+        print(f"conflict: {exc.message}", file=sys.stderr)
+        return EXIT_CONFLICT
+    if args.json:
+        print(json.dumps({"ok": True, **result.to_dict()}, ensure_ascii=False))
+        return 0
+    live = result.version
+    if result.noop:
+        print(f"{result.region}: unchanged; {live.catalog_version if live else '?'} stays live")
+        return 0
+    if dry_run:
+        print(f"{result.region}: dry run; would load as v{result.next_version} "
+              f"(live now: {live.catalog_version if live else 'none'})")
+    else:
+        print(f"{result.region}: loaded {live.catalog_version} ({live.s3_key})")
+    for section, counts in result.diff.summary().items():
+        print(f"  {section:<12} +{counts['added']} -{counts['removed']} ~{counts['changed']}")
+    if full_diff:
+        for line in result.diff.lines(limit=args.limit):
+            print("  " + line)
+    return 0
+
+
+def cmd_versions(args) -> int:
+    from chalicelib.services import region_admin as ra
+
+    rows = ra.versions(args.region)
+    if args.json:
+        print(json.dumps([v.to_dict() for v in rows], ensure_ascii=False))
+        return 0
+    if not rows:
+        print(f"{args.region}: no versions loaded")
+        return 0
+    for v in rows:
+        counts = ", ".join(f"{k} {n}" for k, n in v.counts.items() if n)
+        print(f"{'*' if v.live else ' '} {v.catalog_version:<14} {v.created_at}  {v.actor:<20} {counts}")
+    return 0
+
+
+def cmd_rollback(args) -> int:
+    from chalicelib.domain.errors import NotFoundError
+    from chalicelib.services import region_admin as ra
+
+    try:
+        v = ra.rollback(args.region, args.version, _actor(args))
+    except NotFoundError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    except ra.ConcurrentLoadError as exc:
+        print(f"conflict: {exc.message}", file=sys.stderr)
+        return EXIT_CONFLICT
+    print(json.dumps(v.to_dict(), ensure_ascii=False) if args.json else f"{args.region}: {v.catalog_version} is live")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m infra.admin", description="Jiesu region pack admin")
+    ap.add_argument("--actor", help="who is acting (recorded on the version); default cli:<user>")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name, help_ in (("load", "validate and load a pack folder as the new live version"),
+                        ("diff", "validate and show what loading would change (writes nothing)")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("pack_dir")
+        p.add_argument("--region", help="region code (default: region.json or the folder name)")
+        p.add_argument("--progress", action="store_true", help="always show the progress bar")
+        p.add_argument("--no-progress", action="store_true")
+        p.add_argument("--limit", type=int, default=20, help="diff lines shown per section")
+        if name == "load":
+            p.add_argument("--dry-run", action="store_true")
+            p.add_argument("--show-diff", action="store_true")
+    p = sub.add_parser("versions", help="list loaded versions (* = live)")
+    p.add_argument("region")
+    p = sub.add_parser("rollback", help="make an earlier version live again")
+    p.add_argument("region")
+    p.add_argument("version", type=int)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.cmd == "load":
+        return cmd_load(args, dry_run=args.dry_run, full_diff=args.show_diff or args.dry_run)
+    if args.cmd == "diff":
+        return cmd_load(args, dry_run=True, full_diff=True)
+    if args.cmd == "versions":
+        return cmd_versions(args)
+    return cmd_rollback(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

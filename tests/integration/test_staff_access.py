@@ -1,0 +1,170 @@
+"""Roles and jurisdictions (F-OP-2): each role does exactly its actions and sees exactly its area."""
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+from chalice.test import Client
+
+from tests.conftest import channel_fixture
+from tests.integration.helpers import signed_post
+from tests.integration.staff_fixtures import AUDIENCE, ISSUER, idp, staff_env  # noqa: F401
+
+
+@pytest.fixture
+def client(staff_env):
+    import app
+
+    with Client(app.app) as c:
+        yield c
+
+
+_tickets = itertools.count(1)
+
+
+def dispatched_appeal(aws, client, unit_id="U440306002-JD", street="440306002"):
+    """An appeal taken in through the hotline and dispatched by hand to a 西乡 unit."""
+    from chalicelib.domain.access import Principal, Role
+    from chalicelib.services import dispatch
+    from chalicelib.services.clock import SYSTEM_CLOCK
+    from chalicelib.storage import repository
+
+    payload = channel_fixture("hotline")
+    payload["gdbh"] = payload["gdbh"][:-4] + f"{next(_tickets):04d}"  # a new ticket: a new appeal
+    resp = signed_post(client, aws.creds, "hotline", payload)
+    appeal_id = json.loads(resp.body)["appeal_id"]
+    appeal = repository.load_appeal(appeal_id)
+    now = SYSTEM_CLOCK.now()
+    appeal.district_code, appeal.street_code = street[:6], street
+    appeal.queue_for_dispatcher(street[:6], now, "test", "setup")
+    who = Principal("sub-dispatcher", "dispatcher", Role.DISPATCHER, "shenzhen", "U440300-SMS", "440300")
+    extra = dispatch.manual_dispatch(appeal, who, now, unit_id, "01.01.001")
+    repository.save_appeal(appeal, now, extra_items=extra)
+    return appeal_id
+
+
+def get(client, idp, person, path):
+    return client.http.get(path, headers=idp.headers(person))
+
+
+def post(client, idp, person, path, body):
+    return client.http.post(path, headers=idp.headers(person), body=json.dumps(body))
+
+
+# Who may read one 西乡 appeal: 200 for those whose jurisdiction covers it, 404 (not 403) for others,
+# so an appeal's existence is not disclosed; 403 for roles that may not read appeals at all.
+READ_EXPECTED = {"dispatcher": 200, "xixiang_handler": 200, "xixiang_manager": 200, "yuanling_handler": 404,
+                 "baoan_leader": 200, "futian_leader": 404, "admin": 403, "auditor": 200}
+
+
+@pytest.mark.parametrize("person", sorted(READ_EXPECTED))
+def test_who_sees_an_appeal(aws, client, staff_env, person):
+    appeal_id = dispatched_appeal(aws, client)
+    resp = get(client, staff_env, person, f"/staff/appeals/{appeal_id}")
+    assert resp.status_code == READ_EXPECTED[person], resp.body
+    body = json.loads(resp.body)
+    if resp.status_code == 200:
+        assert body["appeal_id"] == appeal_id and body["party"]["masked"]
+        payload = channel_fixture("hotline")
+        assert payload["zjhm"] not in resp.body.decode() and payload["lxdh"] not in resp.body.decode()
+        assert body["party"]["id_number"] == payload["zjhm"][:6] + "********" + payload["zjhm"][-4:]
+        assert body["party"]["phone"] == payload["lxdh"][:3] + "****" + payload["lxdh"][-4:]
+    else:
+        assert appeal_id not in resp.body.decode() and "content" not in body
+
+
+LIST_EXPECTED = {"dispatcher": ("area", True), "xixiang_handler": ("unit", True), "xixiang_manager": ("unit", True),
+                 "yuanling_handler": ("unit", False), "baoan_leader": ("area", True),
+                 "futian_leader": ("area", False), "auditor": ("area", True)}
+
+
+@pytest.mark.parametrize("person", sorted(LIST_EXPECTED))
+def test_lists_hold_exactly_the_jurisdiction(aws, client, staff_env, person):
+    appeal_id = dispatched_appeal(aws, client)
+    queue, present = LIST_EXPECTED[person]
+    resp = get(client, staff_env, person, f"/staff/appeals?queue={queue}")
+    assert resp.status_code == 200, resp.body
+    body = json.loads(resp.body)
+    ids = [a["appeal_id"] for a in body["appeals"]]
+    assert (appeal_id in ids) is present
+    assert body["count"] == len(ids)
+
+
+# Action -> the people allowed to attempt it (others get 403 before anything is read).
+ACTION_ROLES = {
+    "dispatch": {"dispatcher"}, "arbitrate": {"dispatcher"}, "flag_key": {"dispatcher", "baoan_leader",
+                                                                         "futian_leader"},
+    "return": {"xixiang_handler", "xixiang_manager", "yuanling_handler"},
+    "escalate": {"xixiang_handler", "xixiang_manager", "yuanling_handler"},
+    "assign": {"xixiang_manager", "dispatcher"},
+    "name_unit": {"baoan_leader", "futian_leader"},
+}
+BODIES = {"dispatch": {"unit_id": "U440306002-JD"}, "arbitrate": {"unit_id": "U440306002-JD", "reason": "r"},
+          "flag_key": {"reason": "many people"}, "return": {"reason": "not ours"}, "escalate": {"reason": "need help"},
+          "assign": {"unit_id": "U440306002001-SQ", "instruction": "go"},
+          "name_unit": {"unit_id": "U440306002-JD", "instruction": "handle it"}}
+
+
+@pytest.mark.parametrize("action", sorted(ACTION_ROLES))
+def test_role_action_matrix(aws, client, staff_env, action):
+    appeal_id = dispatched_appeal(aws, client)
+    for person in sorted(READ_EXPECTED):
+        if person in ACTION_ROLES[action]:
+            continue
+        before = aws.table_items()
+        resp = post(client, staff_env, person, f"/staff/appeals/{appeal_id}/actions/{action}", BODIES[action])
+        assert resp.status_code == 403, (person, resp.body)
+        assert json.loads(resp.body)["error"]["field"] == "role"
+        assert appeal_id not in resp.body.decode()
+        assert aws.table_items() == before
+    for person in sorted(ACTION_ROLES[action]):
+        # Allowed to try: the outcome depends on jurisdiction and state, never a 403 or a 5xx.
+        fresh = dispatched_appeal(aws, client)
+        resp = post(client, staff_env, person, f"/staff/appeals/{fresh}/actions/{action}", BODIES[action])
+        assert resp.status_code in (200, 404, 409, 400), (person, resp.body)
+        if READ_EXPECTED[person] == 404:
+            assert resp.status_code == 404, (person, resp.body)
+
+
+def test_unmask_is_audited_and_role_limited(aws, client, staff_env):
+    appeal_id = dispatched_appeal(aws, client)
+    payload = channel_fixture("hotline")
+    resp = post(client, staff_env, "baoan_leader", f"/staff/appeals/{appeal_id}/unmask", {"reason": "curious"})
+    assert resp.status_code == 403
+    resp = post(client, staff_env, "xixiang_handler", f"/staff/appeals/{appeal_id}/unmask", {"reason": ""})
+    assert resp.status_code == 400 and json.loads(resp.body)["error"]["field"] == "reason"
+    resp = post(client, staff_env, "xixiang_handler", f"/staff/appeals/{appeal_id}/unmask",
+                {"reason": "需要联系市民核实地址"})
+    assert resp.status_code == 200
+    assert json.loads(resp.body)["id_number"] == payload["zjhm"]
+    trail = json.loads(get(client, staff_env, "auditor", "/staff/audit").body)["entries"]
+    assert [(e["appeal_id"], e["actor"], e["reason"]) for e in trail] == [
+        (appeal_id, "unit_handler:sub-xixiang_handler", "需要联系市民核实地址")]
+    assert get(client, staff_env, "xixiang_handler", "/staff/audit").status_code == 403
+    case = json.loads(get(client, staff_env, "dispatcher", f"/staff/appeals/{appeal_id}").body)["case_file"]
+    assert any(e["kind"] == "party_unmasked" and e["actor"] == "unit_handler:sub-xixiang_handler" for e in case)
+
+
+@pytest.mark.parametrize("case,code", [("other_key", "bad_signature"), ("issuer", "bad_issuer"),
+                                       ("audience", "bad_audience"), ("expired", "token_expired"),
+                                       ("no_role", "no_role"), ("missing", "missing_token")])
+def test_bad_tokens_are_401_naming_the_problem(aws, client, staff_env, case, code):
+    kw = {"other_key": {"key": staff_env.other_key}, "issuer": {"iss": "https://evil.example"},
+          "audience": {"aud": "someone-else"}, "expired": {"exp_in": -120},
+          "no_role": {"**": None}, "missing": {}}[case]
+    if case == "missing":
+        headers = {}
+    elif case == "no_role":
+        headers = {"Authorization": "Bearer " + staff_env.token("dispatcher", **{"custom:role": "janitor"})}
+    else:
+        headers = staff_env.headers("dispatcher", **kw)
+    resp = client.http.get("/staff/me", headers=headers)
+    assert resp.status_code == 401
+    err = json.loads(resp.body)["error"]
+    assert err["code"] == code and err["field"] == "Authorization"
+
+
+def test_me(client, staff_env):
+    resp = client.http.get("/staff/me", headers=staff_env.headers("xixiang_manager"))
+    assert json.loads(resp.body)["role"] == "unit_manager"

@@ -1,0 +1,269 @@
+"""Handling steps of the Appeal aggregate (F-HD-1/F-HD-4): order, 409s, lead-only reply, extension versions."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from chalicelib.domain.appeal import Appeal, AppealType, NewAppeal, Status, Urgency
+from chalicelib.domain.calendar import SHANGHAI
+from chalicelib.domain.deadlines import Deadline, DeadlinePolicy, compute_deadline
+from chalicelib.domain.errors import ConflictError, ValidationError
+from chalicelib.policy.calendar_source import official_calendar
+
+T0 = datetime(2026, 5, 6, 10, 0, tzinfo=SHANGHAI)  # a Wednesday
+LEAD, HELPER, OTHER = "U440303001-JD", "U440303001-PCS", "U440303002-JD"
+ACTOR = "unit_handler:h1"
+
+
+@pytest.fixture(scope="module")
+def cal():
+    return official_calendar()
+
+
+def dispatched(cal, appeal_type=AppealType.COMPLAINT, at=T0) -> Appeal:
+    cmd = NewAppeal(channel="hotline", ticket_id="T-1", appeal_type=appeal_type, urgency=Urgency.NORMAL,
+                    content="路灯不亮", reported_at=at)
+    a = Appeal.take_in(cmd, "A1", "shenzhen", at)
+    a.dispatch_to(LEAD, "01.01.001", "v1", "440303", at, "system:dispatch", "auto")
+    policy = DeadlinePolicy.default()
+    for step in ("sign", "contact", "reply"):
+        a.deadlines[step] = compute_deadline(policy, cal, step, appeal_type.value, "普通", at).to_dict()
+    a.assisting_unit_ids = [HELPER]
+    a.pull_events()
+    return a
+
+
+def kinds(a: Appeal) -> list[str]:
+    return [e.kind for e in a.new_events]
+
+
+# -- order ----------------------------------------------------------------------------------
+
+def test_sign_contact_reply_in_order_stop_each_clock(cal):
+    a = dispatched(cal)
+    a.sign_for(LEAD, T0 + timedelta(minutes=5), ACTOR)
+    assert a.status == Status.SIGNED and a.deadlines["sign"]["done_at"]
+    assert not a.deadlines["contact"].get("done_at")
+    a.contact_citizen(LEAD, "电话已联系，约定明日上门", T0 + timedelta(minutes=20), ACTOR)
+    assert a.status == Status.CONTACTED and a.deadlines["contact"]["done_at"]
+    a.reply_to_citizen(LEAD, "已修复路灯", ["https://files.example.cn/a.jpg"], T0 + timedelta(hours=3), ACTOR)
+    assert a.status == Status.REPLIED and a.public_status() == "replied"
+    assert a.deadlines["reply"]["done_at"] == (T0 + timedelta(hours=3)).isoformat()
+    assert a.reply["answer"] == "已修复路灯" and a.reply["attachments"] == ["https://files.example.cn/a.jpg"]
+    assert kinds(a) == ["signed", "contacted", "replied"]
+    replied = a.new_events[-1]
+    assert replied.public and replied.data["answer"] == "已修复路灯"
+
+
+def test_reply_straight_after_signing_also_stops_the_contact_clock(cal):
+    a = dispatched(cal)
+    a.sign_for(LEAD, T0, ACTOR)
+    a.reply_to_citizen(LEAD, "咨询已答复", [], T0 + timedelta(minutes=10), ACTOR)
+    assert a.deadlines["contact"]["done_at"] and a.deadlines["reply"]["done_at"]
+
+
+@pytest.mark.parametrize("step", ["contact", "reply"])
+def test_steps_before_signing_are_409_naming_the_state_and_change_nothing(cal, step):
+    a = dispatched(cal)
+    before = a.to_dict()
+    with pytest.raises(ConflictError) as exc:
+        if step == "contact":
+            a.contact_citizen(LEAD, "note", T0, ACTOR)
+        else:
+            a.reply_to_citizen(LEAD, "answer", [], T0, ACTOR)
+    assert exc.value.status == 409 and "dispatched" in exc.value.message
+    assert a.to_dict() == before and a.new_events == []
+
+
+def test_signing_twice_and_contacting_after_reply_are_409(cal):
+    a = dispatched(cal)
+    a.sign_for(LEAD, T0, ACTOR)
+    with pytest.raises(ConflictError, match="signed"):
+        a.sign_for(LEAD, T0, ACTOR)
+    a.reply_to_citizen(LEAD, "done", [], T0, ACTOR)
+    with pytest.raises(ConflictError, match="replied"):
+        a.contact_citizen(LEAD, "late note", T0, ACTOR)
+    with pytest.raises(ConflictError, match="replied"):
+        a.reply_to_citizen(LEAD, "again", [], T0, ACTOR)
+
+
+def test_redo_can_be_signed_and_replied_again(cal):
+    a = dispatched(cal)
+    a.sign_for(LEAD, T0, ACTOR)
+    a.reply_to_citizen(LEAD, "done", [], T0, ACTOR)
+    a.status = Status.REDO  # set by the evaluation stage after a bad rating
+    a.reply_to_citizen(LEAD, "redone", [], T0 + timedelta(days=1), ACTOR)
+    assert a.status == Status.REPLIED and a.reply["answer"] == "redone"
+
+
+# -- who may do what --------------------------------------------------------------------------
+
+def test_only_the_lead_unit_signs_and_replies(cal):
+    a = dispatched(cal)
+    with pytest.raises(ConflictError) as exc:
+        a.sign_for(HELPER, T0, ACTOR)
+    assert exc.value.code == "not_lead_unit" and a.status == Status.DISPATCHED
+    a.sign_for(LEAD, T0, ACTOR)
+    for unit in (HELPER, OTHER, None):
+        with pytest.raises(ConflictError) as exc:
+            a.reply_to_citizen(unit, "answer", [], T0, ACTOR)
+        assert exc.value.code == "not_lead_unit"
+    assert a.status == Status.SIGNED and not a.reply
+
+
+def test_assisting_units_may_add_notes_others_may_not(cal):
+    a = dispatched(cal)
+    ev = a.add_unit_note(HELPER, "已派民警到场", T0, "unit_handler:h2")
+    assert ev.kind == "unit_note" and ev.data["role"] == "assisting" and not ev.public
+    assert a.status == Status.DISPATCHED
+    with pytest.raises(ConflictError):
+        a.add_unit_note(OTHER, "not ours", T0, ACTOR)
+    with pytest.raises(ValidationError) as exc:
+        a.add_unit_note(HELPER, "  ", T0, ACTOR)
+    assert exc.value.field == "note"
+
+
+# -- validation -------------------------------------------------------------------------------
+
+def test_missing_answer_names_the_field(cal):
+    a = dispatched(cal)
+    a.sign_for(LEAD, T0, ACTOR)
+    for answer in ("", "   ", None):
+        with pytest.raises(ValidationError) as exc:
+            a.reply_to_citizen(LEAD, answer, [], T0, ACTOR)
+        assert exc.value.field == "answer"
+    assert a.status == Status.SIGNED
+
+
+@pytest.mark.parametrize("url", ["http://files.example.cn/a.jpg", "ftp://x/y", "https://", "https://a b", 42])
+def test_attachments_must_be_https_urls(cal, url):
+    a = dispatched(cal)
+    a.sign_for(LEAD, T0, ACTOR)
+    with pytest.raises(ValidationError) as exc:
+        a.reply_to_citizen(LEAD, "answer", [url], T0, ACTOR)
+    assert exc.value.field == "attachments" and a.status == Status.SIGNED
+
+
+def test_contact_needs_a_note(cal):
+    a = dispatched(cal)
+    a.sign_for(LEAD, T0, ACTOR)
+    with pytest.raises(ValidationError) as exc:
+        a.contact_citizen(LEAD, "", T0, ACTOR)
+    assert exc.value.field == "note"
+
+
+# -- extensions -------------------------------------------------------------------------------
+
+def test_extension_request_then_approval_makes_a_new_version_and_keeps_every_version(cal):
+    a = dispatched(cal)
+    a.sign_for(LEAD, T0, ACTOR)
+    v1 = dict(a.deadlines["reply"])
+    new_due = datetime.fromisoformat(v1["due_at"]) + timedelta(days=2)
+    a.request_extension(LEAD, "需协调供电局更换线路", new_due, T0 + timedelta(hours=1), ACTOR)
+    assert a.status == Status.SIGNED and a.pending_extension()["new_due_at"] == new_due.isoformat()
+    with pytest.raises(ConflictError) as exc:
+        a.request_extension(LEAD, "again", new_due + timedelta(days=1), T0 + timedelta(hours=2), ACTOR)
+    assert exc.value.code == "extension_pending"
+    a.alerts.append("reply:warning")
+    d = a.decide_extension(True, cal, T0 + timedelta(hours=3), "dispatcher:d1", "同意")
+    assert isinstance(d, Deadline) and d.version == 2 and d.due_at == new_due
+    assert a.deadlines["reply"]["version"] == 2 and "pending_extension" not in a.deadlines["reply"]
+    assert a.deadlines["reply"]["extensions"][0]["previous_due_at"] == v1["due_at"]
+    assert "reply:warning" not in a.alerts  # the new version raises its own alerts
+    approved = a.new_events[-1]
+    assert approved.kind == "extension_approved"
+    assert approved.data["previous"]["version"] == 1 and approved.data["previous"]["due_at"] == v1["due_at"]
+    assert approved.data["deadline"]["version"] == 2
+    # A second extension builds version 3 on top of version 2.
+    a.request_extension(LEAD, "材料未到", new_due + timedelta(days=1), T0 + timedelta(hours=4), ACTOR)
+    d3 = a.decide_extension(True, cal, T0 + timedelta(hours=5), "dispatcher:d1")
+    assert d3.version == 3 and len(d3.extensions) == 2
+    versions = [e.data["deadline"]["version"] for e in a.new_events if e.kind == "extension_approved"]
+    assert versions == [2, 3]
+
+
+def test_extension_refusal_needs_a_reason_and_keeps_the_deadline(cal):
+    a = dispatched(cal)
+    a.sign_for(LEAD, T0, ACTOR)
+    v1 = dict(a.deadlines["reply"])
+    a.request_extension(LEAD, "reason", datetime.fromisoformat(v1["due_at"]) + timedelta(days=1), T0, ACTOR)
+    with pytest.raises(ValidationError) as exc:
+        a.decide_extension(False, cal, T0, "dispatcher:d1", "")
+    assert exc.value.field == "reason"
+    assert a.decide_extension(False, cal, T0, "dispatcher:d1", "理由不充分") is None
+    assert a.deadlines["reply"] == v1 and a.pending_extension() is None
+    assert a.new_events[-1].kind == "extension_refused"
+    with pytest.raises(ConflictError) as exc:
+        a.decide_extension(True, cal, T0, "dispatcher:d1")
+    assert exc.value.code == "no_pending_extension"
+
+
+def test_extension_request_validation(cal):
+    a = dispatched(cal)
+    with pytest.raises(ConflictError, match="dispatched"):   # sign first
+        a.request_extension(LEAD, "r", T0 + timedelta(days=9), T0, ACTOR)
+    a.sign_for(LEAD, T0, ACTOR)
+    due = datetime.fromisoformat(a.deadlines["reply"]["due_at"])
+    with pytest.raises(ValidationError) as exc:
+        a.request_extension(LEAD, "", due + timedelta(days=1), T0, ACTOR)
+    assert exc.value.field == "reason"
+    with pytest.raises(ValidationError) as exc:
+        a.request_extension(LEAD, "r", due - timedelta(hours=1), T0, ACTOR)
+    assert exc.value.field == "new_due_at"
+    with pytest.raises(ValidationError) as exc:
+        a.request_extension(LEAD, "r", due.replace(tzinfo=None) + timedelta(days=1), T0, ACTOR)
+    assert exc.value.field == "new_due_at"
+    with pytest.raises(ConflictError):
+        a.request_extension(HELPER, "r", due + timedelta(days=1), T0, ACTOR)
+    assert a.pending_extension() is None and a.status == Status.SIGNED
+
+
+# -- alerts, leaders ---------------------------------------------------------------------------
+
+def test_raise_alert_records_once_per_version_and_rejects_stale_versions(cal):
+    a = dispatched(cal)
+    ev = a.raise_alert("sign", 1, "overdue", T0 + timedelta(minutes=16), "system:deadlines", {"unit_id": LEAD})
+    assert ev.kind == "red_alert" and not ev.public
+    assert a.alerts == ["sign:overdue"] and a.deadlines["sign"]["alerted"] == ["overdue"]
+    with pytest.raises(ConflictError):
+        a.raise_alert("sign", 2, "overdue", T0, "system:deadlines")
+
+
+def test_leaders_instruct_and_follow(cal):
+    a = dispatched(cal)
+    ev = a.instruct("请罗湖区三日内办结", T0, "leader:l1")
+    assert ev.kind == "leader_instruction" and ev.data["text"] == "请罗湖区三日内办结"
+    with pytest.raises(ValidationError) as exc:
+        a.instruct(" ", T0, "leader:l1")
+    assert exc.value.field == "text"
+    assert a.follow("l1", T0, "leader:l1").kind == "followed"
+    assert a.follow("l1", T0, "leader:l1") is None and a.followers == ["l1"]
+    assert a.unfollow("l1", T0, "leader:l1").kind == "unfollowed" and a.followers == []
+    assert a.unfollow("l1", T0, "leader:l1") is None
+
+
+def test_followers_are_capped(cal):
+    a = dispatched(cal)
+    for n in range(Appeal.MAX_FOLLOWERS):
+        a.follow(f"l{n}", T0, "leader:x")
+    with pytest.raises(ConflictError):
+        a.follow("one-too-many", T0, "leader:x")
+
+
+def test_feed_entries_fit_one_transaction():
+    """FeedItem.for_events: per event and follower when it fits, else one digest per follower."""
+    import os
+
+    os.environ.setdefault("JIESU_TABLE", "jiesu-test")
+    from chalicelib.domain.appeal import CaseEvent
+    from chalicelib.storage.models import FeedItem
+
+    at = datetime(2026, 5, 6, 2, 0, tzinfo=timezone.utc)
+    events = [CaseEvent(n, at, f"k{n}", "x") for n in range(1, 5)]
+    small = FeedItem.for_events("A1", ["a", "b"], events, room=90)
+    assert len(small) == 8 and {i.PK for i in small} == {"FEED#a", "FEED#b"}
+    assert small[0].SK == "2026-05-06T02:00:00.000+00:00#A1#000001"
+    big = FeedItem.for_events("A1", [f"l{n}" for n in range(20)], events, room=30)
+    assert len(big) == 20 and all(i.event_kind == "digest" and len(i.data["events"]) == 4 for i in big)
+    assert FeedItem.for_events("A1", [], events, 90) == []
