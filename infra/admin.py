@@ -6,7 +6,8 @@
     python -m infra.admin rollback laixi 2
 
 Works against whatever AWS the environment points at: JIESU_TABLE, JIESU_REGION_BUCKET,
-JIESU_STAGE (names the channel secrets) and, for the local stand-in, AWS_ENDPOINT_URL (moto
+JIESU_STAGE (names the channel secrets), JIESU_REGION_CODE (the stack's region: another
+region's pack is refused unless --allow-other-region) and, for the local stand-in, AWS_ENDPOINT_URL (moto
 server). Validation errors are printed one per line as `file:line: field: message` and exit
 with status 2; a concurrent change of the live version exits 3; `--json` prints one JSON
 object instead of text. Large packs (more than PROGRESS_MIN_ROWS rows) show a progress bar
@@ -83,9 +84,11 @@ def cmd_load(args, dry_run: bool, full_diff: bool) -> int:
     try:
         if show_bar:
             with _RichProgress(err) as bar:
-                result = ra.load(pack_dir, _actor(args), dry_run=dry_run, progress=bar, region=args.region)
+                result = ra.load(pack_dir, _actor(args), dry_run=dry_run, progress=bar, region=args.region,
+                                 allow_other_region=args.allow_other_region)
         else:
-            result = ra.load(pack_dir, _actor(args), dry_run=dry_run, region=args.region)
+            result = ra.load(pack_dir, _actor(args), dry_run=dry_run, region=args.region,
+                             allow_other_region=args.allow_other_region)
     except ra.PackValidationError as exc:
         if args.json:
             print(json.dumps({"ok": False, "errors": [e.to_dict() for e in exc.errors]}, ensure_ascii=False))
@@ -159,6 +162,8 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--progress", action="store_true", help="always show the progress bar")
         p.add_argument("--no-progress", action="store_true")
         p.add_argument("--limit", type=int, default=20, help="diff lines shown per section")
+        p.add_argument("--allow-other-region", action="store_true",
+                       help="load a region other than the stack's JIESU_REGION_CODE (shared test stacks only)")
         if name == "load":
             p.add_argument("--dry-run", action="store_true")
             p.add_argument("--show-diff", action="store_true")

@@ -68,6 +68,15 @@ class Stack:
         os.environ.update(res.env(self.stage, DEMO_REGION.name))
         self.resources = res
 
+        from infra.identity import create_demo_pool
+
+        self.identity = create_demo_pool(self.session, f"http://127.0.0.1:{self.moto_port}")
+        os.environ.update(self.identity.env())
+        state_dir = ROOT / ".local"
+        state_dir.mkdir(exist_ok=True)
+        (state_dir / "identity.json").write_text(json.dumps({
+            "endpoint": f"http://127.0.0.1:{self.moto_port}", "identity": self.identity.__dict__}))
+
         # Only now may chalicelib be imported: its models read the table name from the environment.
         from infra.local import register_channels
 
@@ -167,6 +176,13 @@ class Stack:
             "  channel credentials (key id / HMAC secret, demo only):",
         ]
         lines += [f"    {c:13} {k}  {s}" for c, (k, s) in sorted(self.creds.items())]
+        from infra.identity import DEMO_PASSWORD, DEMO_USERS
+
+        lines.append(f"  staff sign-in (OIDC, Cognito on moto), password for all: {DEMO_PASSWORD}")
+        for user, (role, unit, jurisdiction) in DEMO_USERS.items():
+            lines.append(f"    {user:16} {role:13} unit={unit or '-':16} jurisdiction={jurisdiction}")
+        lines.append("  get a token:  TOKEN=$(.venv/bin/python infra/identity.py dispatcher1)")
+        lines.append(f"  then:         curl -H \"Authorization: Bearer $TOKEN\" {self.api_url}/staff/appeals")
         return "\n".join(lines)
 
 

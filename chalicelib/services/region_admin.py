@@ -172,18 +172,24 @@ def read_source(source: PackSource, region: Optional[str] = None, progress=None)
 
 
 def load(source: PackSource, actor: str, dry_run: bool = False, clock: Clock = SYSTEM_CLOCK, progress=None, *,
-         region: Optional[str] = None, stage: Optional[str] = None, session=None) -> LoadResult:
+         region: Optional[str] = None, stage: Optional[str] = None, session=None,
+         allow_other_region: bool = False) -> LoadResult:
     """Validate a pack and make it the live version of its region (see the module docstring).
 
     `source`: a pack folder, a {file name: text} dict (give `region` unless it has region.json)
     or a parsed RegionPack. `progress(stage, item, done, total)` is called as work proceeds.
     Raises PackValidationError (nothing written) or ConcurrentLoadError (another load won).
+    A stack serves one region (channel registrations are not region-scoped), so a pack of
+    another region than settings.region_code is refused unless `allow_other_region`.
     """
     settings = get_settings()
     stage = stage or settings.stage
     aws = _Aws(session)
     pack = read_source(source, region, progress)
     errors = rp.validate(pack, progress)
+    if not allow_other_region and settings.region_code and pack.code and pack.code != settings.region_code:
+        errors.insert(0, rp.PackError("region.json", 0, "code", f"this stack serves region "
+                                      f"{settings.region_code!r}, not {pack.code!r} (JIESU_REGION_CODE)"))
     if errors:
         raise PackValidationError(errors)
     bucket = settings.region_bucket

@@ -196,7 +196,9 @@ def inbox(who: Principal, queue: str | None, status: str | None, limit: int = 50
         cond = Item.GSI1SK.startswith(f"{status}#") if status else None
         items = Item.gsi1.query(keys.unit_queue(who.unit_id or "-"), cond, limit=limit)
     elif queue == "dispatch":
-        items = Item.gsi1.query(keys.dispatcher_queue(who.jurisdiction), limit=limit)
+        # The city command centre oversees its big loop and every district's small loop.
+        loops = [who.jurisdiction] + (_districts() if who.jurisdiction == city else [])
+        items = [i for loop in loops for i in Item.gsi1.query(keys.dispatcher_queue(loop), limit=limit)]
     elif queue == "key":
         items = Item.gsi1.query(keys.leader_queue(who.jurisdiction if who.jurisdiction != city else city),
                                 limit=limit)

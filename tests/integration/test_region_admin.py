@@ -48,7 +48,11 @@ def test_load_shenzhen_and_laixi(aws, admin):
     from chalicelib.storage.repository import get_channel
 
     sz = admin.load(REGION_DIR, "alice", clock=FixedClock(T0))
-    lx = admin.load(LAIXI_DIR, "bob", clock=FixedClock(T0))
+    with pytest.raises(admin.PackValidationError) as exc:   # this test stack serves Shenzhen
+        admin.load(LAIXI_DIR, "bob")
+    assert str(exc.value.errors[0]) == "region.json:0: code: this stack serves region 'shenzhen', not 'laixi' " \
+        "(JIESU_REGION_CODE)"
+    lx = admin.load(LAIXI_DIR, "bob", clock=FixedClock(T0), allow_other_region=True)
     assert (sz.region, sz.version.version, lx.region, lx.version.version) == ("shenzhen", 1, "laixi", 1)
     assert sz.diff.summary()["catalog"] == {"added": 495, "removed": 0, "changed": 0}
     assert lx.version.counts["streets"] == 11 and lx.version.actor == "bob"
@@ -84,18 +88,18 @@ def test_load_shenzhen_and_laixi(aws, admin):
 
 def test_dry_run_writes_nothing(aws, admin):
     before = state(aws)
-    res = admin.load(LAIXI_DIR, "alice", dry_run=True)
+    res = admin.load(LAIXI_DIR, "alice", dry_run=True, allow_other_region=True)
     assert res.dry_run and res.version is None and res.next_version == 1
     assert res.diff.summary()["channels"]["added"] == 7
     assert state(aws) == before
 
-    admin.load(LAIXI_DIR, "alice")
+    admin.load(LAIXI_DIR, "alice", allow_other_region=True)
     from chalicelib.policy.region_pack import read_files
 
     files = dict(read_files(LAIXI_DIR))
     files["policy.json"] = json.dumps({"dispatch": {"auto_threshold": 0.6}})
     before = state(aws)
-    res = admin.load(files, "alice", dry_run=True)
+    res = admin.load(files, "alice", dry_run=True, allow_other_region=True)
     assert res.next_version == 2 and res.version.version == 1
     assert {k for k, _ in res.diff.sections["policy"].changed} == {"dispatch.auto_threshold"}
     assert {"dedup.window_days", "deadlines.steps.reply.default"} <= set(res.diff.sections["policy"].removed)
@@ -216,8 +220,12 @@ def test_live_pack_refresh_at_most_once_a_minute(aws, admin):
     assert cache.get("shenzhen") is p2 and (cache.pointer_reads, cache.pack_fetches) == (4, 2)  # one GetItem
 
 
-def test_cli_load_versions_rollback(aws, admin, capsys, tmp_path):
+def test_cli_load_versions_rollback(aws, admin, capsys, tmp_path, monkeypatch):
+    from chalicelib.settings import get_settings
     from infra import admin as cli
+
+    monkeypatch.setenv("JIESU_REGION_CODE", "laixi")      # a Laixi stack
+    get_settings.cache_clear()
 
     assert cli.main(["load", str(LAIXI_DIR), "--no-progress"]) == 0
     assert "laixi: loaded v1-" in capsys.readouterr().out
@@ -238,7 +246,9 @@ def test_cli_load_versions_rollback(aws, admin, capsys, tmp_path):
     assert "streets.csv:4: district_code: unknown district '370299' for street 370285003 (not in districts.csv)" in err
     assert "roads.csv:2: -: expected 2 fields, found 1" in err
     assert err[-1].endswith("nothing was changed")
-    assert cli.main(["diff", str(REGION_DIR)]) == 0
+    assert cli.main(["diff", str(REGION_DIR)]) == 2
+    assert "this stack serves region 'laixi', not 'shenzhen'" in capsys.readouterr().err
+    assert cli.main(["diff", str(REGION_DIR), "--allow-other-region"]) == 0
     assert "would load as v1" in capsys.readouterr().out
     assert cli.main(["--json", "versions", "laixi"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["live"] is True
