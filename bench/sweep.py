@@ -11,10 +11,12 @@ real appeals (intake-shaped, dispatched with start_clock) reach their sign warni
 are counted by bench/capacity.py from the requests actually made; wall time is the handler's.
 Target: units and wall time at 100k open appeals ≤ 1.3 x those at 1k.
 
-moto answers a base-table Query by sorting every item of the table (moto/dynamodb/models/
-table.py, Table.query → all_items()), which DynamoDB does not do: a Query reads one partition.
-The bench therefore gives moto's Query a partition lookup (`--moto-raw` keeps moto as is); the
-results are identical, only moto's cost model changes.
+moto's own costs grow with the table where DynamoDB's do not: a base-table Query sorts every
+item of the table (moto/dynamodb/models/table.py, Table.query → all_items()), and every
+TransactWriteItems deep-copies the whole table once per action as its rollback backup
+(moto/dynamodb/models/__init__.py). The bench gives moto a partition lookup for Query and a
+rollback backup of only the items a transaction touches (`--moto-raw` keeps moto as is; at 100k
+it then needs minutes and gigabytes per sweep). Results are identical; only moto's cost changes.
 
 Part 2 (lateness). A FixedClock advanced minute by minute over `--sim-minutes`, one sweep per
 minute as the schedule fires (on the minute), over deadlines with random seconds: appeals
@@ -50,6 +52,48 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 REGION_DIR = ROOT / "regions" / "shenzhen"
 LEAD = "U440303001-JD"
 SHANGHAI_OFFSET = timezone(timedelta(hours=8))
+
+
+def touched_item_rollback() -> None:
+    """moto backs up whole tables before a transaction; back up only the touched items instead."""
+    import copy
+
+    import moto.dynamodb.models as backend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    class _NoTableCopy:
+        @staticmethod
+        def deepcopy(obj, memo=None):
+            return obj if isinstance(obj, Table) else copy.deepcopy(obj, memo)
+
+    backend.copy = _NoTableCopy
+    original = backend.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        saved = []
+        for entry in transact_items:
+            op = next(iter(entry.values()))
+            table = self.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            key = op.get("Key") or op.get("Item") or {}
+            if table.hash_key_attr not in key or table.range_key_attr not in key:
+                continue
+            h, r = DynamoType(key[table.hash_key_attr]), DynamoType(key[table.range_key_attr])
+            saved.append((table, h, r, copy.deepcopy(table.items[h].get(r)) if h in table.items else None))
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for table, h, r, item in reversed(saved):
+                if item is None:
+                    if h in table.items:
+                        table.items[h].pop(r, None)
+                else:
+                    table.items[h][r] = item
+            raise
+
+    backend.DynamoDBBackend.transact_write_items = transact_write_items
 
 
 def partition_queries() -> None:
@@ -346,6 +390,7 @@ def main() -> None:
     args = ap.parse_args()
     if not args.moto_raw:
         partition_queries()
+        touched_item_rollback()
     mock, session, res = start_stack()
     rng = random.Random(args.seed)
     try:

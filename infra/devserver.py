@@ -78,10 +78,11 @@ class Stack:
             "endpoint": f"http://127.0.0.1:{self.moto_port}", "identity": self.identity.__dict__}))
 
         # Only now may chalicelib be imported: its models read the table name from the environment.
-        from infra.local import register_channels
+        from infra.demo_region import load_demo_region
 
         self._start_receiver()
-        self.creds = register_channels(self.session, DEMO_REGION, self.stage, callback_url=self.callback_url)
+        # The demo region is loaded as an admin would (python -m infra.admin load regions/shenzhen).
+        self.creds = load_demo_region(self.session, self.stage, DEMO_REGION, callback_url=self.callback_url)
         self._start_api()
         from infra.runner import Runner
 

@@ -124,3 +124,29 @@ def catalog_version(region_code: Optional[str] = None) -> str:
 
 def reset_cache() -> None:
     _CACHE.clear()
+
+
+def materialize(region_code: Optional[str] = None) -> tuple["Path", str]:
+    """The live pack written out as a region folder (for loaders that read files, such as the
+    classifier), once per version per process; returns (folder, catalog version)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    pack = live_pack(region_code)
+    base = Path(tempfile.gettempdir()) / "jiesu-regions"
+    folder = base / f"{pack.code}-{pack.catalog_version}"
+    if not (folder / ".complete").exists():
+        staging = Path(tempfile.mkdtemp(prefix="pack-", dir=_ensure(base)))
+        pack.write_dir(staging)
+        (staging / ".complete").write_text(pack.catalog_version)
+        try:
+            staging.rename(folder)
+        except OSError:  # another thread or process wrote the same version first
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder, pack.catalog_version
+
+
+def _ensure(path):
+    path.mkdir(parents=True, exist_ok=True)
+    return path
