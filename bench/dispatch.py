@@ -80,11 +80,32 @@ def cold_start(region: Path) -> tuple[float, float]:
     return float(out.stdout.strip().splitlines()[-1]), time.perf_counter() - t
 
 
+def package_size(stage: str) -> dict:
+    """Unzipped size of what Lambda deploys for the stage functions: layer + functions code
+    (and the API's code); packages the stage first if build/<stage> is missing."""
+    import subprocess
+    import sys
+    import zipfile
+
+    out = ROOT / "build" / stage
+    zips = ("layer-deployment.zip", "functions.zip", "deployment.zip")
+    if not all((out / z).exists() for z in zips):
+        subprocess.run([sys.executable, str(ROOT / "infra" / "render.py"), "--stage", stage], cwd=ROOT, check=True,
+                       capture_output=True)
+    sizes = {z: sum(i.file_size for i in zipfile.ZipFile(out / z).infolist()) for z in zips}
+    zipped = {z: (out / z).stat().st_size for z in zips}
+    mb = 1024 * 1024
+    return {"package_unzipped_mb": round((sizes["layer-deployment.zip"] + sizes["functions.zip"]) / mb, 1),
+            "package_zipped_mb": round((zipped["layer-deployment.zip"] + zipped["functions.zip"]) / mb, 1),
+            "api_unzipped_mb": round((sizes["layer-deployment.zip"] + sizes["deployment.zip"]) / mb, 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--region", default=ROOT / "regions" / "shenzhen", type=Path)
     ap.add_argument("--items", default=4315, type=int)
     ap.add_argument("--repeat", default=3, type=int)
+    ap.add_argument("--stage", default="dev", help="the packaged stage whose size is reported")
     args = ap.parse_args(argv)
     region = args.region.resolve()
     cat_path, ex_paths = region_inputs(region)
@@ -132,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         "cold_start_s": round(cold_in, 3),
         "cold_start_process_wall_s": round(cold_wall, 3),
         "demo_items": len(clf.items),
+        **package_size(args.stage),
     }
     print(json.dumps(result))
     return 0

@@ -59,10 +59,18 @@ def reset_process_caches() -> None:
 
 
 @pytest.fixture
-def aws():
-    """Moto in-process with every resource of the spec and the demo region's channels."""
+def aws(monkeypatch):
+    """Moto in-process with every resource of the spec and the demo region's channels.
+
+    Stages read the region from its live pack; here the pack is the repo's demo folder as
+    version "test-v1" (tests/integration/test_region_admin.py covers loading packs for real).
+    """
     import boto3
     from moto import mock_aws
+
+    from chalicelib.policy import region
+
+    monkeypatch.setattr(region, "materialize", lambda code=None: (REGION_DIR, "test-v1"))
 
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")

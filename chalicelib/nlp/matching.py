@@ -567,12 +567,15 @@ def geocell(lat: float | None, lng: float | None, precision: float = 0.005) -> s
     return f"g{math.floor(float(lat) / precision)}:{math.floor(float(lng) / precision)}"
 
 
-def extract_features(appeal: Mapping[str, Any]) -> AppealFeatures:
-    """Features of an appeal dict with id, received_at, text, address, channel, appeal_type, lat, lng."""
+def extract_features(appeal: Mapping[str, Any], lexicon: PlaceLexicon | None = None) -> AppealFeatures:
+    """Features of an appeal dict with id, received_at, text, address, channel, appeal_type, lat, lng.
+
+    `lexicon` is the region's place lexicon (load_place_lexicon(region_dir)); default: the demo region.
+    """
     text = appeal.get("text", "") or ""
     address = appeal.get("address", "") or ""
-    places = extract_places(address)
-    text_places = extract_places(text, residual=False, parents=False)
+    places = extract_places(address, lexicon)
+    text_places = extract_places(text, lexicon, residual=False, parents=False)
     return AppealFeatures(
         appeal_id=str(appeal.get("id") or appeal.get("appeal_id") or ""),
         received_at=_hours(appeal.get("received_at", 0)),

@@ -16,8 +16,14 @@ A pack is a folder (or, for the admin API, a dict of file name -> text) holding:
 | channels.json     | yes      | channel registrations: code, name, key_id, secret_ref, callback_url|
 | calendar.json     | no       | working-day overrides (chalicelib.policy.calendar_source format)   |
 | policy.json       | yes      | dispatch/dedup thresholds and deadline time limits                 |
+| examples/*.jsonl  | no       | labelled texts the dispatch model trains on, one JSON object a      |
+|                   |          | line: `text` and the catalog code as `code` or `expected_code`;     |
+|                   |          | `id` and `street` / `expected_street` are kept when present         |
 
-`examples/` (training texts for the dispatch model) and README.md are not part of the pack.
+README.md (and other files of examples/ than *.jsonl, and other subfolders) are not part of the
+pack. Of an example only file, id, text, code and street are kept: `write_dir` writes them back
+as {"id", "text", "code", "street"} lines, which chalicelib.nlp.classifier reads as it reads the
+source files, so a model built from a stored pack trains on the same examples.
 
 The unit tree is derived from jurisdiction codes: city (6 digits) → district (6) → street
 (district + 3) → community (street + 3) → grid (community + 3). A district row whose code is
@@ -85,6 +91,8 @@ _CHANNEL_KEYS = {"code", "name", "key_id", "secret_ref", "callback_url", "note"}
 _REGION_KEYS = {"code", "name", "city_code", "note", "_comment"}
 _POLICY_KEYS = {"dispatch", "dedup", "deadlines", "note", "_comment"}
 _DISPATCH_KEYS = {"auto_threshold", "gaps_to_fallback", "note"}
+EXAMPLES_DIR = "examples/"
+_EXAMPLE_FILE_RE = re.compile(r"^examples/[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.jsonl$")
 
 
 # --- records ---------------------------------------------------------------------------------
@@ -138,6 +146,29 @@ class ChannelSpec:
 
 
 @dataclass(frozen=True)
+class LabelledExample:
+    """One line of examples/*.jsonl: a text and the catalog code it belongs to (training data).
+
+    `file` is the pack path ("examples/history-train.jsonl"); `line` only locates it for error
+    messages and is not content. `street` holds `street` or `expected_street` ("" if absent).
+    """
+
+    file: str
+    line: int = field(compare=False)
+    id: str
+    text: str
+    code: str
+    street: str = ""
+
+    def content(self) -> dict[str, str]:
+        return {"file": self.file, "id": self.id, "text": self.text, "code": self.code, "street": self.street}
+
+
+def _example_order(e: LabelledExample) -> tuple[str, ...]:
+    return e.file, e.id, e.code, e.text, e.street
+
+
+@dataclass(frozen=True)
 class PackError:
     """One problem in a pack: where (file, line; 0 = the file as a whole) and what."""
 
@@ -181,6 +212,7 @@ class RegionPack:
     calendar: Mapping[str, Any] = field(default_factory=dict)
     channels: tuple[ChannelSpec, ...] = ()
     policy: Mapping[str, Any] = field(default_factory=dict)
+    examples: tuple[LabelledExample, ...] = ()
     # Not content: the stored version number (set when read back from the store), the line of
     # every row in its file (for error messages) and the problems found while parsing.
     version: Optional[int] = None
@@ -212,7 +244,7 @@ class RegionPack:
     def counts(self) -> dict[str, int]:
         return {"catalog": len(self.catalog), "units": len(self.units), "districts": len(self.districts),
                 "streets": len(self.streets), "communities": len(self.communities), "roads": len(self.roads),
-                "grids": len(self.grids), "channels": len(self.channels)}
+                "grids": len(self.grids), "channels": len(self.channels), "examples": len(self.examples)}
 
     # -- views for services (built once per pack) -------------------------------------------
     @cached_property
@@ -285,6 +317,9 @@ class RegionPack:
         }
         for c in d["catalog"]:
             c["keywords"] = list(c["keywords"])
+        if self.examples:
+            # Only when present: packs stored before examples were content keep their hash.
+            d["examples"] = [e.content() for e in sorted(self.examples, key=_example_order)]
         return d
 
     @classmethod
@@ -301,7 +336,8 @@ class RegionPack:
             roads=tuple(Road(**x) for x in d["roads"]),
             grids=tuple(Grid(**x) for x in d.get("grids", ())),
             channels=tuple(ChannelSpec(**x) for x in d["channels"]),
-            calendar=d.get("calendar") or {}, policy=d.get("policy") or {}, version=version)
+            calendar=d.get("calendar") or {}, policy=d.get("policy") or {},
+            examples=tuple(LabelledExample(line=0, **x) for x in d.get("examples", ())), version=version)
 
     def write_dir(self, path: str | Path) -> Path:
         """Write the pack back as a folder (for loaders that read files, e.g. the classifier)."""
@@ -325,6 +361,17 @@ class RegionPack:
         (out / "channels.json").write_text(dump({"channels": d["channels"]}), encoding="utf-8")
         (out / "calendar.json").write_text(dump(d["calendar"]), encoding="utf-8")
         (out / "policy.json").write_text(dump(d["policy"]), encoding="utf-8")
+        by_file: dict[str, list[str]] = {}
+        for e in d.get("examples", ()):
+            if not _EXAMPLE_FILE_RE.match(e["file"]):
+                raise ValueError(f"bad example file name {e['file']!r}")
+            rec = {"id": e["id"], "text": e["text"], "code": e["code"], "street": e["street"]}
+            by_file.setdefault(e["file"], []).append(json.dumps({k: v for k, v in rec.items() if v or k == "text"},
+                                                                ensure_ascii=False))
+        if by_file:
+            (out / "examples").mkdir(exist_ok=True)
+        for fname, rows in by_file.items():
+            (out / fname).write_text("\n".join(rows) + "\n", encoding="utf-8")
         return out
 
 
@@ -389,12 +436,17 @@ Progress = Callable[[str, str, int, int], None]  # (stage, item, done, total)
 
 
 def read_files(folder: str | Path) -> dict[str, bytes]:
-    """The top-level files of a pack folder (subfolders such as examples/ are not part of it)."""
+    """The top-level files of a pack folder plus examples/*.jsonl (as "examples/<name>.jsonl");
+    other subfolders are not part of it."""
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"region pack folder not found: {root}")
-    return {p.name: p.read_bytes() for p in sorted(root.iterdir())
-            if p.is_file() and not p.name.startswith(".")}
+    files = {p.name: p.read_bytes() for p in sorted(root.iterdir())
+             if p.is_file() and not p.name.startswith(".")}
+    for p in sorted((root / "examples").glob("*.jsonl")):   # exactly what the classifier reads
+        if p.is_file() and not p.name.startswith("."):
+            files[EXAMPLES_DIR + p.name] = p.read_bytes()
+    return files
 
 
 def read_pack(source: str | Path | Mapping[str, str | bytes], code: Optional[str] = None,
@@ -433,10 +485,16 @@ class _Parser:
 
     def parse(self) -> RegionPack:
         for name in sorted(self.raw):
-            if name in IGNORED_FILES or name.startswith("."):
+            base = name[len(EXAMPLES_DIR):] if name.startswith(EXAMPLES_DIR) else name
+            if base in IGNORED_FILES or base.startswith(".") and "/" not in base:   # hidden, not a path
                 continue
-            if name not in KNOWN_FILES:
-                self.err(name, 0, "", f"unknown file (a pack holds {', '.join(sorted(KNOWN_FILES))})")
+            if name.startswith(EXAMPLES_DIR) and not _EXAMPLE_FILE_RE.match(name):
+                self.err(name, 0, "", "unknown file (examples/ holds <name>.jsonl files: letters, digits, "
+                         "'.', '_' or '-')")
+                continue
+            if name not in KNOWN_FILES and not name.startswith(EXAMPLES_DIR):
+                self.err(name, 0, "", f"unknown file (a pack holds {', '.join(sorted(KNOWN_FILES))} "
+                         "and examples/*.jsonl)")
                 continue
             data = self.raw[name]
             if isinstance(data, bytes):
@@ -471,6 +529,7 @@ class _Parser:
         calendar = self.json_obj("calendar.json", {}) or {}
         policy = self.json_obj("policy.json", {}) or {}
         self.tick("read", "json files", 1, 1)
+        examples = self.examples()
 
         code = region.get("code") if isinstance(region.get("code"), str) else None
         if code and self.code and code != self.code:
@@ -484,7 +543,7 @@ class _Parser:
         return RegionPack(code=code, name=name, city_code=city_code, catalog=tuple(catalog), units=tuple(units),
                           districts=tuple(districts), streets=tuple(streets), communities=tuple(communities),
                           roads=tuple(roads), grids=tuple(grids), calendar=calendar, channels=tuple(channels),
-                          policy=policy, lines=self.lines, problems=tuple(self.problems),
+                          policy=policy, examples=tuple(examples), lines=self.lines, problems=tuple(self.problems),
                           present_files=frozenset(self.texts),
                           json_texts={n: t for n, t in self.texts.items() if n.endswith(".json")},
                           unreadable=frozenset(self.unreadable | (set(CSV_FILES) - set(self.texts))))
@@ -590,6 +649,60 @@ class _Parser:
             return default
         return data
 
+    # -- examples ----------------------------------------------------------------------------
+    def examples(self) -> list[LabelledExample]:
+        """Every examples/*.jsonl line; progress ticks once per file (done/total in lines)."""
+        names = sorted(n for n in self.texts if n.startswith(EXAMPLES_DIR))
+        total = max(sum(self.texts[n].count("\n") for n in names), 1)
+        out: list[LabelledExample] = []
+        done = 0
+        for fname in names:
+            text = self.texts[fname]
+            for n, raw in enumerate(text.split("\n"), 1):   # as the classifier reads it: \n only
+                if raw.strip():
+                    ex = self.example(fname, n, raw)
+                    if ex is not None:
+                        out.append(ex)
+            done += text.count("\n")
+            self.tick("read", "examples", min(done, total), total)
+        return out
+
+    def example(self, fname: str, n: int, raw: str) -> Optional[LabelledExample]:
+        try:
+            rec = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            self.err(fname, n, "", f"invalid JSON ({exc.msg}, column {exc.colno})")
+            return None
+        if not isinstance(rec, dict):
+            self.err(fname, n, "", "must be a JSON object")
+            return None
+        bad = False
+        text = rec.get("text")
+        if not isinstance(text, str) or not text.strip():
+            self.err(fname, n, "text", "missing text" if text in (None, "") else "text must be a non-empty string")
+            bad = True
+        code_key = "code" if rec.get("code") not in (None, "") else "expected_code"
+        code = rec.get(code_key)
+        if code in (None, ""):
+            self.err(fname, n, "code", "missing code (give the catalog code as code or expected_code)")
+            bad = True
+        elif not isinstance(code, str):
+            self.err(fname, n, code_key, f"{code!r} must be a catalog code string")
+            bad = True
+        ident = rec.get("id")
+        if ident is not None and (isinstance(ident, bool) or not isinstance(ident, (str, int))):
+            self.err(fname, n, "id", "must be a string or a number")
+            bad = True
+        street_key = "street" if rec.get("street") not in (None, "") else "expected_street"
+        street = rec.get(street_key)
+        if street is not None and not isinstance(street, str):
+            self.err(fname, n, street_key, "must be a string")
+            bad = True
+        if bad:
+            return None
+        return LabelledExample(fname, n, "" if ident is None else str(ident), text, code.strip(),
+                               (street or "").strip())
+
     def line_of(self, fname: str, *needles: str, start: int = 1) -> int:
         text = self.texts.get(fname)
         if text is None:
@@ -694,7 +807,7 @@ def jurisdictions(pack: RegionPack) -> dict[str, frozenset[str]]:
 def validate(pack: RegionPack, progress: Optional[Progress] = None) -> list[PackError]:
     """Every problem of the pack (parse and meaning), in file then line order."""
     v = _Validator(pack)
-    checks = [v.region, v.gazetteer, v.units, v.catalog, v.coverage, v.channels, v.calendar, v.policy]
+    checks = [v.region, v.gazetteer, v.units, v.catalog, v.coverage, v.channels, v.calendar, v.policy, v.examples]
     for i, check in enumerate(checks, 1):
         check()
         if progress:
@@ -942,6 +1055,25 @@ class _Validator:
         except (TypeError, ValueError, KeyError) as exc:
             self.errors.append(PackError(f, _json_line(self.p, f, "deadlines"), "deadlines", f"invalid: {exc}"))
 
+    def examples(self) -> None:
+        """Every example's code is a catalog code (the classifier would silently drop it)."""
+        if "catalog.csv" in self.p.unreadable or any(e.file == "catalog.csv" for e in self.p.problems):
+            # Unreadable file or dropped rows: the catalog's own errors say it, and examples of a
+            # dropped row are not "unknown"; they are checked once the catalog reads cleanly.
+            return
+        codes = self.p.catalog_by_code
+        unknown: dict[tuple[str, str], list[int]] = {}
+        for e in self.p.examples:
+            if e.code not in codes:
+                unknown.setdefault((e.file, e.code), []).append(e.line)
+        # One error per file and code, on its first line: a code dropped from the catalog can be
+        # the label of hundreds of examples, and one line per example would bury everything else.
+        for (fname, code), at in unknown.items():
+            more = f"; also on {len(at) - 1} more line(s): {', '.join(map(str, at[1:6]))}" \
+                + ("…" if len(at) > 6 else "") if len(at) > 1 else ""
+            self.errors.append(PackError(fname, at[0], "code", f"unknown catalog code {code!r} "
+                                         f"(not in catalog.csv){more}"))
+
     def _dedup(self, doc: Any) -> None:
         from chalicelib.domain.dedup import DedupPolicy
 
@@ -1076,6 +1208,19 @@ def _flatten(doc: Any, prefix: str = "") -> dict[str, dict]:
     return {prefix: {"value": json.dumps(doc, ensure_ascii=False, sort_keys=True)}} if prefix else {}
 
 
+def _example_section(old: Iterable[LabelledExample], new: Iterable[LabelledExample]) -> SectionDiff:
+    """Examples added and removed (as a multiset; a changed line is one of each), named file:id."""
+    from collections import Counter
+
+    a = Counter(_example_order(e) for e in old)
+    b = Counter(_example_order(e) for e in new)
+
+    def names(bag: Counter) -> tuple[str, ...]:
+        return tuple(f"{k[0]}:{k[1] or k[3][:20]}" for k in sorted(bag.elements()))
+
+    return SectionDiff(added=names(b - a), removed=names(a - b))
+
+
 def diff(old: Optional[RegionPack], new: RegionPack) -> PackDiff:
     """Added/removed/changed catalog items, units, gazetteer rows, channels and policy keys."""
     def sect(pack: Optional[RegionPack], attr: str, key: Callable[[Any], str]) -> dict[str, dict]:
@@ -1089,6 +1234,7 @@ def diff(old: Optional[RegionPack], new: RegionPack) -> PackDiff:
     sections["policy"] = _section(_flatten(old.policy) if old else {}, _flatten(new.policy))
     sections["calendar"] = _section(_flatten(_canonical_calendar(old.calendar)) if old else {},
                                     _flatten(_canonical_calendar(new.calendar)))
+    sections["examples"] = _example_section(old.examples if old else (), new.examples)
     region_old = {"region": {"name": old.name, "city_code": old.city_code}} if old else {}
     sections["region"] = _section(region_old, {"region": {"name": new.name, "city_code": new.city_code}})
     return PackDiff(sections, old.content_hash if old else None, new.content_hash)

@@ -238,7 +238,8 @@ def _apply_alert(appeal: Appeal, due: DueItem, now: datetime) -> tuple[AlertItem
         model = model_for(appeal.region)
         copies, rule = supervision_copies(model, appeal.unit_id)
         data.update({"notice": "督办函", "to_unit_id": appeal.unit_id, "copied_to": copies, "copy_rule": rule})
-        extra = [MarkerItem(keys.appeal_pk(appeal.appeal_id), keys.supervision_copy_sk(due.step, due.deadline_version, u),
+        extra = [MarkerItem(keys.appeal_pk(appeal.appeal_id),
+                            keys.supervision_copy_sk(due.step, due.deadline_version, u),
                             appeal_id=appeal.appeal_id,
                             note={"role": "supervision_copy", "step": due.step, "unit_id": appeal.unit_id},
                             GSI1PK=keys.unit_queue(u), GSI1SK=f"supervision#{repository.iso(now)}#{appeal.appeal_id}")

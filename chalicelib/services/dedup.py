@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -25,8 +24,15 @@ from typing import Any, Callable
 from chalicelib.domain.appeal import Appeal, Status
 from chalicelib.domain.dedup import DEFAULT_POLICY, CandidateScore, Decision, DedupPolicy, decide
 from chalicelib.domain.errors import ConflictError, NotFoundError, ValidationError
-from chalicelib.nlp.matching import AppealFeatures, blocking_keys, extract_features, pair_features
+from chalicelib.nlp.matching import (
+    AppealFeatures,
+    blocking_keys,
+    extract_features,
+    load_place_lexicon,
+    pair_features,
+)
 from chalicelib.observability import logger, metrics
+from chalicelib.policy import region as region_source
 from chalicelib.services import outbox
 from chalicelib.services.clock import Clock
 from chalicelib.settings import get_settings
@@ -39,22 +45,28 @@ TOPIC = "dedup"          # the intake hand-off this stage consumes and closes (o
 MAX_ATTEMPTS = 6         # recomputations after a lost race before the message is left to SQS retry
 MAX_MASTER_HOPS = 4      # following master links of merged groups
 MAX_MERGE_APPEALS = 30   # one transaction holds at most 100 items (appeal + event + hand-off each)
-_REGIONS_DIR = Path(__file__).resolve().parents[2] / "regions"
 
 
 # --- policy ------------------------------------------------------------------------------------
 
+def _version() -> str:
+    return region_source.materialize(get_settings().region_code)[1]
+
+
 @lru_cache(maxsize=8)
-def load_policy(region: str | None = None, regions_dir: str | None = None) -> DedupPolicy:
+def load_policy(region: str | None = None, regions_dir: str | None = None, version: str = "") -> DedupPolicy:
     """The default DedupPolicy with the overrides of `regions/<region>/policy.json` key "dedup".
 
     Only known fields are taken ("weights" is merged into the defaults); a missing file or key
     means the defaults.
     """
     region = region or get_settings().region_code
-    base = Path(regions_dir or os.environ.get("JIESU_REGIONS_DIR", "") or _REGIONS_DIR)
+    if regions_dir:
+        base = Path(regions_dir) / region
+    else:
+        base, _ = region_source.materialize(region)  # the live pack's policy
     try:
-        doc = json.loads((base / region / "policy.json").read_text(encoding="utf-8"))
+        doc = json.loads((base / "policy.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         return DEFAULT_POLICY
     overrides = dict(doc.get("dedup") or {})
@@ -109,18 +121,19 @@ def _load(appeal_id: str) -> _Snapshot:
 
 
 def appeal_features(appeal: Appeal) -> AppealFeatures:
-    """The matching features of a stored appeal (title and content are the text)."""
+    """The matching features of a stored appeal (title and content are the text), with the places of
+    the region's live pack."""
     text = appeal.content if not appeal.title or appeal.title in appeal.content else f"{appeal.title}。{appeal.content}"
     return extract_features({
         "id": appeal.appeal_id, "received_at": appeal.received_at, "text": text,
         "address": appeal.location.address, "channel": appeal.channel, "appeal_type": appeal.appeal_type.value,
         "lat": appeal.location.lat, "lng": appeal.location.lng,
-    })
+    }, load_place_lexicon(str(region_source.materialize(appeal.region)[0])))
 
 
 def process(appeal_id: str, clock: Clock, policy: DedupPolicy | None = None) -> DedupResult:
     """Decide one appeal taken in by intake; a redelivered message changes nothing."""
-    policy = policy or load_policy()
+    policy = policy or load_policy(None, None, _version())
     result = DedupResult(appeal_id, "already_done")
     for attempt in range(1, MAX_ATTEMPTS + 1):
         result.attempts = attempt

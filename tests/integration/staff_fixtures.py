@@ -73,7 +73,6 @@ def idp():
 @pytest.fixture
 def staff_env(aws, idp, monkeypatch):
     """OIDC configured for the test IdP; the demo region served from the repo's pack folder."""
-    from chalicelib.policy import region
     from chalicelib.services import dispatch_model
     from chalicelib.settings import get_settings
 
@@ -81,8 +80,6 @@ def staff_env(aws, idp, monkeypatch):
     monkeypatch.setenv("JIESU_OIDC_AUDIENCE", AUDIENCE)
     monkeypatch.setenv("JIESU_OIDC_JWKS_URL", idp.jwks_url)
     get_settings.cache_clear()
-    monkeypatch.setattr(region, "materialize", lambda code: (ROOT / "regions" / "shenzhen", "test-v1"),
-                        raising=False)
     # The region model stays cached across tests (same version); only its corrections cursor resets,
     # because every test has a fresh table.
     for model in dispatch_model._models.values():

@@ -263,7 +263,8 @@ def test_extension_moves_the_alerts_to_the_new_version(env):
     stale = 0
     for instant in (old_warn, old_due, datetime.fromisoformat(v2["warn_at"]), datetime.fromisoformat(v2["due_at"])):
         resume_from(instant - timedelta(minutes=2))
-        stale += sum(r["stale"] for r in sweep_every_minute(instant - timedelta(minutes=1), instant + timedelta(minutes=1)))
+        results = sweep_every_minute(instant - timedelta(minutes=1), instant + timedelta(minutes=1))
+        stale += sum(r["stale"] for r in results)
     assert stale == 2
     assert alert_items(appeal_id) == [("reply", 2, "overdue"), ("reply", 2, "warning")]
 

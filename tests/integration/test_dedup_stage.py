@@ -285,7 +285,7 @@ def _race(aws, monkeypatch, a_rec: dict, b_rec: dict, forced: bool) -> tuple[str
 def test_two_reports_decided_at_the_same_moment_end_in_one_master(aws, monkeypatch, serialised_moto):
     base = datetime.fromisoformat(DEV["P0008"]["received_at"])
     losses = 0
-    for i in range(12):
+    for i in range(8):
         at = (base + timedelta(days=40 * i)).isoformat()   # rounds lie outside each other's window
         a_rec = dict(DEV["P0008"], id=f"R{i}A", received_at=at)
         b_rec = dict(DEV["P0010"], id=f"R{i}B", received_at=at)
@@ -298,7 +298,7 @@ def test_two_reports_decided_at_the_same_moment_end_in_one_master(aws, monkeypat
         assert root.weight == 2 and len(root.duplicates) == 1
         if i % 2 == 0:
             assert lost == 1  # the forced race really happened and was recomputed
-    assert losses >= 6
+    assert losses >= 4
 
 
 def test_a_redelivered_message_changes_nothing(aws):

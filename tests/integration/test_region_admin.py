@@ -55,6 +55,8 @@ def test_load_shenzhen_and_laixi(aws, admin):
     lx = admin.load(LAIXI_DIR, "bob", clock=FixedClock(T0), allow_other_region=True)
     assert (sz.region, sz.version.version, lx.region, lx.version.version) == ("shenzhen", 1, "laixi", 1)
     assert sz.diff.summary()["catalog"] == {"added": 495, "removed": 0, "changed": 0}
+    assert sz.diff.summary()["examples"]["added"] == sz.version.counts["examples"] == 2280
+    assert lx.version.counts["examples"] == 0                # Laixi ships no labelled examples
     assert lx.version.counts["streets"] == 11 and lx.version.actor == "bob"
     assert lx.version.created_at == T0.isoformat(timespec="seconds")
 
@@ -218,6 +220,30 @@ def test_live_pack_refresh_at_most_once_a_minute(aws, admin):
     assert p2.version == 2 and p2.auto_dispatch_threshold == 0.6 and cache.pack_fetches == 2
     t[0] += 61
     assert cache.get("shenzhen") is p2 and (cache.pointer_reads, cache.pack_fetches) == (4, 2)  # one GetItem
+
+
+def test_live_pack_carries_the_labelled_examples(aws, admin, tmp_path, monkeypatch):
+    """The stored object holds examples/*.jsonl, and the folder services rebuild from the live pack
+    (region.materialize) gives the classifier the same examples as the source folder."""
+    import tempfile
+
+    from chalicelib.nlp.classifier import load_examples, region_inputs
+    from chalicelib.policy import region
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))   # materialize writes under the temp dir
+    v1 = admin.load(REGION_DIR, "alice").version
+    head = aws.session.client("s3").head_object(Bucket=aws.resources.region_bucket, Key=v1.s3_key)
+    assert head["ContentLength"] < 256 * 1024                # ~160 KB gzip with 2,280 examples
+    folder, version = region.materialize("shenzhen")
+    assert version == v1.catalog_version and folder.is_relative_to(tmp_path)
+    got = load_examples(region_inputs(folder)[1])
+    want = load_examples(region_inputs(REGION_DIR)[1])
+    assert len(got) == len(want) == 2280 and sorted(map(repr, got)) == sorted(map(repr, want))
+    # Editing an example is a new version, and the diff says what moved.
+    rows = REGION_DIR.joinpath("examples", "history-train.jsonl").read_text(encoding="utf-8").splitlines()
+    res = admin.load(shenzhen_files(**{"examples/history-train.jsonl": "\n".join(rows[:-1]) + "\n"}), "alice",
+                     region="shenzhen")
+    assert res.version.version == 2 and res.diff.summary() == {"examples": {"added": 0, "removed": 1, "changed": 0}}
 
 
 def test_cli_load_versions_rollback(aws, admin, capsys, tmp_path, monkeypatch):

@@ -194,3 +194,102 @@ def test_diff_names_what_changes(sz_files):
     assert diff(old, old).empty
     first = diff(None, old)
     assert first.summary()["units"]["added"] == 934 and first.old_hash is None
+
+
+# --- labelled examples (examples/*.jsonl): part of the pack, so the live model trains on them ---
+
+def test_examples_are_read_counted_and_hashed(sz_files):
+    pack = read_pack(sz_files, code="shenzhen")
+    assert pack.counts()["examples"] == 2280 and validate(pack) == []
+    first = pack.examples[0]
+    assert (first.file, first.line, first.id) == ("examples/dispatch-dev.jsonl", 1, "D0001")
+    assert (first.code, first.street) == ("01.07.002", "440306008")        # expected_code / expected_street
+    hist = next(e for e in pack.examples if e.id == "H00001")
+    assert (hist.file, hist.code, hist.street) == ("examples/history-train.jsonl", "01.08.001", "440304007")
+    # Line order, CRLF and blank lines do not change the content; a changed label does.
+    rows = lines(sz_files["examples/history-train.jsonl"])
+    shuffled = "\r\n".join(reversed(rows)) + "\r\n\r\n"
+    assert pack_with(sz_files, **{"examples/history-train.jsonl": shuffled}).content_hash == pack.content_hash
+    relabelled = edit_line(sz_files["examples/history-train.jsonl"], 1, rows[0].replace('"01.08.001"', '"01.01.001"'))
+    changed = pack_with(sz_files, **{"examples/history-train.jsonl": relabelled})
+    assert changed.content_hash != pack.content_hash
+    back = decode_pack(encode_pack(pack))
+    assert back == pack and len(back.examples) == 2280 and back.content_hash == pack.content_hash
+    d = diff(pack, changed)
+    assert d.summary() == {"examples": {"added": 1, "removed": 1, "changed": 0}}
+    assert d.sections["examples"].added == ("examples/history-train.jsonl:H00001",)
+    no_dev = {k: v for k, v in sz_files.items() if k != "examples/dispatch-dev.jsonl"}
+    assert diff(pack, read_pack(no_dev, code="shenzhen")).summary()["examples"]["removed"] == 300
+
+
+def test_pack_without_examples_keeps_its_old_hash():
+    """Packs stored before examples were content (no "examples" key) still decode and match."""
+    lx = read_pack(LAIXI)
+    assert lx.examples == () and "examples" not in lx.to_dict() and lx.counts()["examples"] == 0
+    assert decode_pack(encode_pack(lx)).content_hash == lx.content_hash
+
+
+def test_bad_examples_are_named_by_file_and_line(sz_files):
+    f = "examples/history-train.jsonl"
+    rows = lines(sz_files[f])
+    rows[2] = '{"id": "H00003", "text": "路灯不亮", "code": "01.01.001"'            # truncated JSON
+    rows[4] = rows[4].replace('"text": ', '"note": ')                            # no text
+    rows[6] = json.dumps({"id": "H00007", "text": "井盖丢了"}, ensure_ascii=False)  # no code
+    rows[8] = rows[8].replace(json.loads(rows[8])["code"], "42.42.042")          # not in the catalog
+    rows[9] = rows[9].replace(json.loads(rows[9])["code"], "42.42.042")
+    errs = errors_of(sz_files, **{f: "\n".join(rows) + "\n", "policy.json": policy_text(1.5),
+                                  "examples/notes.txt": "x", "examples/../escape.jsonl": "{}\n"})
+    assert "policy.json:1: dispatch.auto_threshold: 1.5 must be a number between 0 and 1" in errs  # with the rest
+    assert f"{f}:3: -: invalid JSON (Expecting ',' delimiter, column 53)" in errs
+    assert f"{f}:5: text: missing text" in errs
+    assert f"{f}:7: code: missing code (give the catalog code as code or expected_code)" in errs
+    assert f"{f}:9: code: unknown catalog code '42.42.042' (not in catalog.csv); also on 1 more line(s): 10" in errs
+    assert any(e.startswith("examples/notes.txt:0: -: unknown file") for e in errs)
+    assert any(e.startswith("examples/../escape.jsonl:0: -: unknown file") for e in errs)
+    assert len(errs) == 7, errs
+
+
+def policy_text(threshold: float) -> str:
+    return json.dumps({"dispatch": {"auto_threshold": threshold}})
+
+
+def test_examples_of_a_broken_catalog_row_do_not_cascade(sz_files):
+    cat = sz_files["catalog.csv"]
+    n = line_of(cat, "01.01.004,")
+    errs = errors_of(sz_files, **{"catalog.csv": edit_line(cat, n, "01.01.004,城市管理")})
+    assert errs == [f"catalog.csv:{n}: -: expected 7 fields, found 2"]
+    gone = "".join(r + "\n" for r in lines(cat) if not r.startswith("01.01.004,"))    # removed: now unknown
+    errs = errors_of(sz_files, **{"catalog.csv": gone})
+    assert errs and all(": code: unknown catalog code '01.01.004'" in e for e in errs)
+    assert {e.split(":")[0] for e in errs} == {"examples/dispatch-dev.jsonl", "examples/history-train.jsonl"}
+
+
+def test_examples_progress_ticks_once_per_file():
+    ticks = []
+    read_pack(SHENZHEN, progress=lambda *a: ticks.append(a))
+    assert [t for t in ticks if t[1] == "examples"] == [("read", "examples", 300, 2280),
+                                                        ("read", "examples", 2280, 2280)]
+
+
+def test_written_pack_trains_the_same_classifier(tmp_path, monkeypatch):
+    """What services do at run time (live pack → write_dir → load_region_classifier) sees the
+    same examples, so it classifies as the model built from the source folder does."""
+    from chalicelib.nlp import classifier as clf_mod
+
+    source = clf_mod.load_region_classifier(SHENZHEN)   # its calibration is checked in
+    # The written folder's calibration would be cached under chalicelib/nlp/models/: keep it in tmp.
+    monkeypatch.setattr(clf_mod, "_calibration_path", lambda region: tmp_path / f"{region.name}-calibration.json")
+    folder = read_pack(SHENZHEN).write_dir(tmp_path / "shenzhen")
+    written = clf_mod.load_region_classifier(folder)
+
+    ex_src = clf_mod.load_examples(clf_mod.region_inputs(SHENZHEN)[1])
+    ex_out = clf_mod.load_examples(clf_mod.region_inputs(folder)[1])
+    assert len(ex_out) == len(ex_src) == 2280 and sorted(map(repr, ex_out)) == sorted(map(repr, ex_src))
+    texts = ["小区门口的路灯坏了好几天，晚上黑漆漆的", "楼下烧烤店油烟太大，窗户都不敢开",
+             "工地晚上十一点还在施工，噪音吵得睡不着", "公司拖欠工资三个月了", "我想咨询一下社保怎么转移",
+             "海面上有一片油污，疑似船舶泄漏。"]
+    assert [written.classify(t).code for t in texts] == [source.classify(t).code for t in texts]
+    # Without the examples the model is a different (much weaker) one: the test would notice.
+    bare = read_pack({k: v for k, v in read_files(SHENZHEN).items() if not k.startswith("examples/")},
+                     code="shenzhen").write_dir(tmp_path / "bare")
+    assert clf_mod.region_inputs(bare)[1] == []
