@@ -82,3 +82,14 @@ def audit():
     except ValueError:
         raise ValidationError("day must be YYYY-MM-DD", field="day") from None
     return json_response({"day": day, "entries": staff.audit_trail(who.region, day, who)})
+
+
+@route(bp, "/staff/feed", methods=["GET"])
+def feed():
+    """跟踪关注: every change of the appeals the signed-in leader follows, newest first."""
+    from chalicelib.domain.access import require
+    from chalicelib.services import handling
+
+    who = _who()
+    require(who, "leader.follow")
+    return json_response({"entries": handling.feed(who.subject, 50)})

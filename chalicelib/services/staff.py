@@ -220,3 +220,24 @@ def _districts() -> list[str]:
     from chalicelib.services.dispatch_model import model_for
 
     return sorted(model_for(get_settings().region_code).units.district_codes)
+
+
+def _register_others() -> None:
+    """Handling steps (F-HD) and de-duplication corrections (F-DD-3) join the one registry."""
+    from chalicelib.services import dedup, handling
+
+    for name, (permission, fields, fn) in handling.STAFF_ACTIONS.items():
+        register(name, Action(permission, fields, fn))
+
+    def split(appeal_id: str, who: Principal, clock: Clock, reason: str) -> Appeal:
+        return dedup.split(appeal_id, who.actor, reason, clock)
+
+    def merge(appeal_id: str, who: Principal, clock: Clock, into_master_id: str, reason: str) -> Appeal:
+        load_visible(into_master_id, who)  # both groups must be inside the dispatcher's area
+        return dedup.merge(appeal_id, into_master_id, who.actor, reason, clock)
+
+    register("split", Action("dedup.split", {"reason": (str, True)}, custom=split))
+    register("merge", Action("dedup.merge", {"into_master_id": (str, True), "reason": (str, True)}, custom=merge))
+
+
+_register_others()
