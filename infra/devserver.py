@@ -38,9 +38,10 @@ class Stack:
 
     def __init__(self, api_port: int = 8000, moto_port: int = 4566, receiver_port: int = 8001,
                  feed_every_s: float = 3.0, region: str = "us-east-1", stage: str = "local", log=print,
-                 callback_url: str | None = None):
+                 callback_url: str | None = None, state_dir: Path = ROOT / ".local"):
         self.api_port, self.moto_port, self.receiver_port = api_port, moto_port, receiver_port
         self.feed_every_s, self.region, self.stage, self.log = feed_every_s, region, stage, log
+        self.state_dir = Path(state_dir)
         self.callback_url = callback_url or f"http://127.0.0.1:{receiver_port}/callbacks"
         self.stop_event = threading.Event()
         self.callbacks: list[dict] = []
@@ -72,8 +73,8 @@ class Stack:
 
         self.identity = create_demo_pool(self.session, f"http://127.0.0.1:{self.moto_port}")
         os.environ.update(self.identity.env())
-        state_dir = ROOT / ".local"
-        state_dir.mkdir(exist_ok=True)
+        state_dir = self.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
         (state_dir / "identity.json").write_text(json.dumps({
             "endpoint": f"http://127.0.0.1:{self.moto_port}", "identity": self.identity.__dict__}))
 
@@ -195,9 +196,11 @@ def main() -> None:
     parser.add_argument("--feed-every", type=float, default=3.0, help="seconds between demo appeals (0: off)")
     parser.add_argument("--callback-url", help="send every channel's status callbacks here instead of the demo receiver")
     parser.add_argument("--creds-file", help="also write the demo channel credentials to this JSON file")
+    parser.add_argument("--state-dir", default=str(ROOT / ".local"), help="where identity.json (for tokens) goes")
     args = parser.parse_args()
     started = time.monotonic()
-    stack = Stack(args.api_port, args.moto_port, args.receiver_port, args.feed_every, callback_url=args.callback_url)
+    stack = Stack(args.api_port, args.moto_port, args.receiver_port, args.feed_every, callback_url=args.callback_url,
+                  state_dir=Path(args.state_dir))
     signal.signal(signal.SIGTERM, lambda *_: stack.stop_event.set())
     try:
         stack.start()

@@ -70,7 +70,8 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("username", choices=sorted(DEMO_USERS))
-    parser.add_argument("--state", default=".local/identity.json", help="written by make run")
+    parser.add_argument("--state", default=str(Path(__file__).resolve().parents[1] / ".local" / "identity.json"),
+                        help="written by make run")
     args = parser.parse_args()
     state = json.loads(Path(args.state).read_text())
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")

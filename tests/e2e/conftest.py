@@ -69,7 +69,7 @@ def local_stack(tmp_path_factory, receiver):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JIESU_"))}
     cmd = [sys.executable, str(ROOT / "infra" / "devserver.py"), "--api-port", str(api_port),
            "--moto-port", str(free_port()), "--receiver-port", str(free_port()), "--feed-every", "0",
-           "--callback-url", receiver.url, "--creds-file", str(creds_path)]
+           "--callback-url", receiver.url, "--creds-file", str(creds_path), "--state-dir", str(tmp)]
     log = open(log_path, "wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     deadline = time.monotonic() + 60
@@ -82,7 +82,8 @@ def local_stack(tmp_path_factory, receiver):
             proc.kill()
             raise RuntimeError("local stack not ready in 60 s:\n" + log_path.read_text(errors="replace"))
     creds = {k: tuple(v) for k, v in json.loads(creds_path.read_text()).items()}
-    yield {"url": f"http://127.0.0.1:{api_port}", "creds": creds, "log_path": log_path, "proc": proc}
+    yield {"url": f"http://127.0.0.1:{api_port}", "creds": creds, "log_path": log_path, "proc": proc,
+           "identity": tmp / "identity.json"}
     proc.terminate()
     try:
         proc.wait(timeout=15)
