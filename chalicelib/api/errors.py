@@ -12,8 +12,11 @@ from chalicelib.observability import logger
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
+def error_response(status: int, code: str, message: str, field: str | None = None,
+                   details: list | None = None) -> Response:
     body = {"error": {"code": code, "message": message, "field": field}}
+    if details:
+        body["error"]["details"] = details
     return Response(body=json.dumps(body, ensure_ascii=False), status_code=status, headers=JSON_HEADERS)
 
 
@@ -31,7 +34,7 @@ def mapped(view):
             return view(*args, **kwargs)
         except DomainError as exc:
             # Messages are written by us and never echo input values, so they are safe to return.
-            return error_response(exc.status, exc.code, exc.message, exc.field)
+            return error_response(exc.status, exc.code, exc.message, exc.field, getattr(exc, "details", None))
         except Exception:  # noqa: BLE001 - an unexpected failure is ours: 500 without details
             logger.exception("unhandled error")
             return error_response(500, "internal", "internal error; it has been logged")

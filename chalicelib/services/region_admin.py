@@ -42,6 +42,7 @@ class PackValidationError(ValidationError):
         first = errors[0] if errors else None
         super().__init__(f"region pack has {len(errors)} error(s); first: {first}", field=first.field if first else None)
         self.errors = errors
+        self.details = [e.to_dict() for e in errors]  # every bad row, for API error bodies
 
 
 class ConcurrentLoadError(ConflictError):

@@ -1,0 +1,68 @@
+"""The admin API loads region packs with validation, dry run, versions and rollback."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.policy.region_pack import read_files
+from tests.conftest import REGION_DIR
+from tests.integration.staff_fixtures import idp, staff_env  # noqa: F401
+
+
+@pytest.fixture
+def client(staff_env):
+    import app
+
+    with Client(app.app) as c:
+        yield c
+
+
+def files() -> dict[str, str]:
+    return {k: v.decode("utf-8") if isinstance(v, bytes) else v for k, v in read_files(REGION_DIR).items()}
+
+
+def post(client, idp, person, path, body):
+    return client.http.post(path, headers=idp.headers(person), body=json.dumps(body, ensure_ascii=False))
+
+
+def test_admin_loads_dry_runs_and_rolls_back(aws, client, staff_env):
+    dry = post(client, staff_env, "admin", "/admin/regions/shenzhen/packs", {"files": files(), "dry_run": True})
+    assert dry.status_code == 200, dry.body[:500]
+    body = json.loads(dry.body)
+    assert body["dry_run"] and body["next_version"] == 1 and body["diff"]
+    v = client.http.get("/admin/regions/shenzhen/versions", headers=staff_env.headers("admin"))
+    assert json.loads(v.body)["versions"] == []  # a dry run writes nothing
+    first = post(client, staff_env, "admin", "/admin/regions/shenzhen/packs", {"files": files()})
+    assert first.status_code == 201, first.body[:500]
+    changed = files()
+    changed["policy.json"] = json.dumps({**json.loads(changed["policy.json"]), "note": "v2"})
+    second = post(client, staff_env, "admin", "/admin/regions/shenzhen/packs", {"files": changed})
+    assert second.status_code == 201
+    versions = json.loads(client.http.get("/admin/regions/shenzhen/versions",
+                                          headers=staff_env.headers("auditor")).body)["versions"]
+    assert len(versions) == 2
+    back = post(client, staff_env, "admin", "/admin/regions/shenzhen/rollback", {"version": 1})
+    assert back.status_code == 200, back.body
+
+
+def test_a_bad_pack_names_every_bad_row_and_changes_nothing(aws, client, staff_env):
+    broken = files()
+    lines = broken["units.csv"].splitlines()
+    lines[3] = lines[3].replace("440300", "999999")
+    broken["units.csv"] = "\n".join(lines) + "\n"
+    before = aws.table_items()
+    resp = post(client, staff_env, "admin", "/admin/regions/shenzhen/packs", {"files": broken})
+    assert resp.status_code == 400, resp.body[:300]
+    err = json.loads(resp.body)["error"]
+    assert err["code"] == "invalid_region_pack" and any(d["file"] == "units.csv" and d["line"] == 4
+                                                        for d in err["details"])
+    assert aws.table_items() == before
+
+
+def test_only_admins_load(aws, client, staff_env):
+    resp = post(client, staff_env, "dispatcher", "/admin/regions/shenzhen/packs", {"files": files()})
+    assert resp.status_code == 403
+    resp = post(client, staff_env, "admin", "/admin/regions/shenzhen/packs", {"files": "nope"})
+    assert resp.status_code == 400 and json.loads(resp.body)["error"]["field"] == "files"
