@@ -31,3 +31,17 @@ def submit(channel: str):
                               headers=dict(req.headers), body=req.raw_body or b""),
         SYSTEM_CLOCK)
     return json_response(result.body, result.status_code)
+
+
+@route(bp, "/channels/{channel}/appeals/{ticket_id}/rating", methods=["POST"], content_types=_ANY)
+def rate(channel: str, ticket_id: str):
+    """评价 (F-EV-1): the citizen's four-dimension rating, sent by their channel, signed like intake."""
+    from chalicelib.services import evaluation
+
+    req = bp.current_request
+    payload_model(channel)  # 404 for an unknown channel
+    result = evaluation.rate(
+        intake.ChannelRequest(channel=channel, method=req.method,
+                              path=f"/channels/{channel}/appeals/{ticket_id}/rating",
+                              headers=dict(req.headers), body=req.raw_body or b""), ticket_id, SYSTEM_CLOCK)
+    return json_response(result)

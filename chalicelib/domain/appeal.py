@@ -54,7 +54,7 @@ TRANSITIONS: dict[Status, set[Status]] = {
     Status.DISPATCHED: {Status.SIGNED, Status.PENDING_DISPATCH, Status.DISPATCHED, Status.JOINED},
     Status.SIGNED: {Status.CONTACTED, Status.REPLIED, Status.PENDING_DISPATCH, Status.DISPATCHED},
     Status.CONTACTED: {Status.REPLIED, Status.DISPATCHED},
-    Status.REPLIED: {Status.CLOSED, Status.REDO},
+    Status.REPLIED: {Status.CLOSED, Status.REDO, Status.SUPERVISED},
     Status.REDO: {Status.SIGNED, Status.REPLIED},
     Status.SUPERVISED: {Status.SIGNED, Status.REPLIED, Status.CLOSED},
     Status.CLOSED: set(),
@@ -122,6 +122,26 @@ class NewAppeal:
             raise ValidationError("at most 20 attachments", field="attachments")
 
 
+RATING_DIMENSIONS = ("speed", "effect", "service", "reply_quality")  # 处置速度 处置效果 服务体验 反馈质量
+UNSATISFIED_MAX = 2  # a score of 1 or 2 (of 5) is unsatisfied
+
+
+def validate_rating(scores: dict[str, Any]) -> dict[str, int]:
+    """F-EV-1: four dimensions, each a whole number 1..5."""
+    out = {}
+    for dim in RATING_DIMENSIONS:
+        value = scores.get(dim)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+            raise ValidationError(f"{dim} must be a whole number from 1 to 5", field=dim)
+        out[dim] = value
+    return out
+
+
+def is_unsatisfied(scores: dict[str, int]) -> bool:
+    """F-EV-2: a bad rating of the effect or of the reply's quality sends the work back."""
+    return scores["effect"] <= UNSATISFIED_MAX or scores["reply_quality"] <= UNSATISFIED_MAX
+
+
 def _require_reason(reason: str) -> None:
     if not reason or not reason.strip():
         raise ValidationError("a reason is required", field="reason")
@@ -185,6 +205,9 @@ class Appeal:
     reply: dict[str, Any] = field(default_factory=dict)
     followers: list[str] = field(default_factory=list)          # leaders following (跟踪关注)
     alerts: list[str] = field(default_factory=list)             # raised alerts, e.g. "reply:warning"
+    # Evaluation (F-EV): this citizen's rating, and how often the unit had to redo the work.
+    rating: dict[str, Any] = field(default_factory=dict)
+    redo_count: int = 0
     version: int = 0           # optimistic-lock counter, bumped on every save
     last_seq: int = 0          # number of case events stored so far
     channel_meta: dict[str, Any] = field(default_factory=dict)
@@ -596,3 +619,26 @@ class Appeal:
         event = self.record(at, "unfollowed", actor, {"subject": subject}, public=False)
         self.followers.remove(subject)
         return event
+
+    # --- evaluation (F-EV) ---------------------------------------------------------------------
+    def record_rating(self, scores: dict[str, int], comment: str, at: datetime, actor: str,
+                      round_: int = 0) -> CaseEvent:
+        """The citizen of this appeal rates the outcome: once per handling round (a redo opens a new one)."""
+        if self.rating and self.rating.get("round", 0) == round_:
+            raise ConflictError("this answer was already rated", field="rating", code="already_rated")
+        self.rating = {**scores, "comment": comment[:500], "at": at.isoformat(), "round": round_}
+        return self.record(at, "rated", actor, {**scores, "round": round_, "unsatisfied": is_unsatisfied(scores)})
+
+    def conclude(self, unsatisfied: bool, at: datetime, actor: str, reason: str) -> Status:
+        """After a rating: close, send back to redo (重办), or, when a redo did not satisfy,
+        special supervision (专项督办)."""
+        self._require_status({Status.REPLIED}, "conclude the handling")
+        if not unsatisfied:
+            self.move_to(Status.CLOSED, at, actor, "closed", {"reason": reason})
+        elif self.redo_count == 0:
+            self.redo_count += 1
+            self.move_to(Status.REDO, at, actor, "sent_back_for_redo", {"reason": reason})
+        else:
+            self.move_to(Status.SUPERVISED, at, actor, "special_supervision", {"reason": reason})
+        return self.status
+

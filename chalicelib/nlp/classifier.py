@@ -362,16 +362,28 @@ def region_inputs(region_dir: str | Path) -> tuple[Path, list[Path]]:
     return region / "catalog.csv", sorted((region / "examples").glob("*.jsonl"))
 
 
-def _fingerprint(paths: Sequence[Path]) -> str:
+def _fingerprint(catalog: Sequence[CatalogItem], examples: Sequence[Example]) -> str:
+    """Of the training content, not of file bytes: a region folder rebuilt from the live pack
+    (other CSV quoting, other example files) still finds the calibration shipped for it."""
     h = hashlib.sha256(str(MODEL_VERSION).encode())
-    for p in paths:
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
+    for it in sorted(catalog, key=lambda c: c.code):
+        h.update(json.dumps([it.code, it.level1, it.level2, it.item, it.unit_type, it.unit_level,
+                             list(it.keywords)], ensure_ascii=False).encode())
+    for ex in sorted(examples, key=lambda e: (e.code, e.text)):
+        h.update(json.dumps([ex.code, ex.text], ensure_ascii=False).encode())
     return h.hexdigest()[:16]
 
 
+def _region_name(region_dir: Path) -> str:
+    meta = region_dir / "region.json"
+    try:
+        return str(json.loads(meta.read_text(encoding="utf-8"))["code"])
+    except (OSError, ValueError, KeyError):
+        return region_dir.resolve().name
+
+
 def _calibration_path(region_dir: Path) -> Path:
-    return Path(__file__).resolve().parent / "models" / f"{region_dir.resolve().name}-calibration.json"
+    return Path(__file__).resolve().parent / "models" / f"{_region_name(region_dir)}-calibration.json"
 
 
 def build_calibrator(clf: Classifier) -> Calibrator:
@@ -384,9 +396,9 @@ def build(region_dir: str | Path, out: Optional[Path] = None) -> Path:
     """Regenerate the region's calibration file from its catalog and examples."""
     region = Path(region_dir)
     cat_path, ex_paths = region_inputs(region)
-    clf = Classifier(load_catalog(cat_path), load_examples(ex_paths), region_place_names(region))
-    return _save_calibration(build_calibrator(clf), _fingerprint([cat_path, *ex_paths]),
-                             out or _calibration_path(region))
+    catalog, examples = load_catalog(cat_path), load_examples(ex_paths)
+    clf = Classifier(catalog, examples, region_place_names(region))
+    return _save_calibration(build_calibrator(clf), _fingerprint(catalog, examples), out or _calibration_path(region))
 
 
 def _save_calibration(cal: Calibrator, fingerprint: str, out: Path) -> Path:
@@ -405,9 +417,9 @@ def load_region_classifier(region_dir: str | Path, extra_examples: Sequence[Exam
     """The classifier as the region ships it; rebuilds the calibration file when absent or stale."""
     region = Path(region_dir)
     cat_path, ex_paths = region_inputs(region)
-    clf = Classifier(load_catalog(cat_path), [*load_examples(ex_paths), *extra_examples],
-                     region_place_names(region))
-    fp = _fingerprint([cat_path, *ex_paths])
+    catalog, examples = load_catalog(cat_path), load_examples(ex_paths)
+    clf = Classifier(catalog, [*examples, *extra_examples], region_place_names(region))
+    fp = _fingerprint(catalog, examples)
     for path in (_calibration_path(region), Path(tempfile.gettempdir()) / _calibration_path(region).name):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -417,7 +429,8 @@ def load_region_classifier(region_dir: str | Path, extra_examples: Sequence[Exam
             clf.calibrator = Calibrator(data["xs"], data["ys"])
             return clf
     clf.calibrator = build_calibrator(clf)
-    _save_calibration(clf.calibrator, fp, _calibration_path(region))
+    # At run time only the temp dir is written: the package's models/ changes only through `build`.
+    _save_calibration(clf.calibrator, fp, Path(tempfile.gettempdir()) / _calibration_path(region).name)
     return clf
 
 
