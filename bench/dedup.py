@@ -201,20 +201,9 @@ def measure(size: int, pool: list[dict], sample: list[dict], seed: int) -> dict:
 
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
-        from infra.local import bootstrap
+        from infra.local import in_process_stack
 
-        res = bootstrap(session, "test")
-        os.environ.update(res.env("test", "shenzhen"))
-        from chalicelib.aws import reset_clients
-        from chalicelib.settings import get_settings
-        from chalicelib.storage import pii
-
-        get_settings.cache_clear()
-        reset_clients()
-        pii.reset_caches()
-        from chalicelib.policy import region
-
-        region.reset_cache()
+        res = in_process_stack(session)
         # The region is loaded as an admin would: the dedup path reads places and policy from the live pack.
         from infra.demo_region import load_demo_region
 

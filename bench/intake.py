@@ -136,17 +136,6 @@ def load_history(path: Path = HISTORY) -> list[dict]:
     return [r for r in rows if r.get("text")]
 
 
-def reset_process_caches() -> None:
-    from chalicelib.aws import reset_clients
-    from chalicelib.settings import get_settings
-    from chalicelib.storage import pii, secrets
-
-    get_settings.cache_clear()
-    reset_clients()
-    pii.reset_caches()
-    secrets.clear()
-
-
 class Sender:
     """Builds varied, signed appeals and posts them to the app; remembers what it sent."""
 
@@ -260,11 +249,9 @@ def run(args: argparse.Namespace, metered_n: int) -> dict:
     history = load_history()
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
-        from infra.local import bootstrap, register_channels
+        from infra.local import in_process_stack, register_channels
 
-        res = bootstrap(session, "test")
-        os.environ.update(res.env("test", "shenzhen"))
-        reset_process_caches()
+        res = in_process_stack(session)
         creds = register_channels(session, REGION_DIR, "test", callback_url="http://127.0.0.1:9/callbacks")
 
         import app
@@ -298,6 +285,8 @@ def run(args: argparse.Namespace, metered_n: int) -> dict:
             finally:
                 if progress:
                     progress.stop()
+        from infra.local import reset_process_caches
+
         reset_process_caches()
 
     lat = timed["lat"]

@@ -117,15 +117,10 @@ def main() -> int:
     install()
     with mock_aws(), tempfile.TemporaryDirectory() as tmp:
         session = boto3.session.Session(region_name="us-east-1")
-        from infra.local import bootstrap
+        from infra.local import in_process_stack
 
-        res = bootstrap(session, "bench")
-        os.environ.update(res.env("bench", "shenzhen"))
-        from chalicelib.aws import client, reset_clients
-        from chalicelib.settings import get_settings
-
-        get_settings.cache_clear()
-        reset_clients()
+        in_process_stack(session, "bench")
+        from chalicelib.aws import client
         from chalicelib.policy import region_pack as rp
         from chalicelib.policy.region import LivePackCache
         from chalicelib.services import region_admin

@@ -126,15 +126,9 @@ def start_stack():
     mock = mock_aws()
     mock.start()
     session = boto3.session.Session(region_name="us-east-1")
-    from infra.local import bootstrap
+    from infra.local import in_process_stack
 
-    res = bootstrap(session, "test")
-    os.environ.update(res.env("test", "shenzhen"))
-    from chalicelib.aws import reset_clients
-    from chalicelib.settings import get_settings
-
-    get_settings.cache_clear()
-    reset_clients()
+    res = in_process_stack(session)
     from chalicelib.policy import region as region_source
 
     region_source.materialize = lambda code: (REGION_DIR, "bench")

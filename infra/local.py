@@ -105,3 +105,27 @@ def register_channels(session, pack_dir, stage: str, callback_url: str | None = 
         save_channel(ch["code"], ch["name"], ch["key_id"], ref, callback_url or ch.get("callback_url"))
         creds[ch["code"]] = (ch["key_id"], value)
     return creds
+
+
+def reset_process_caches() -> None:
+    """Forget what this process cached about a stack (settings, clients, keys, secrets, region)."""
+    from chalicelib.aws import reset_clients
+    from chalicelib.policy import region
+    from chalicelib.settings import get_settings
+    from chalicelib.storage import pii, secrets as channel_secrets
+
+    get_settings.cache_clear()
+    reset_clients()
+    pii.reset_caches()
+    channel_secrets.clear()
+    region.reset_cache()
+
+
+def in_process_stack(session, stage: str = "test", region_code: str = "shenzhen") -> LocalResources:
+    """The spec's resources on an in-process moto (tests, benchmarks), wired into this process."""
+    import os
+
+    res = bootstrap(session, stage)
+    os.environ.update(res.env(stage, region_code))
+    reset_process_caches()
+    return res

@@ -47,17 +47,6 @@ class AwsStack:
         return ddb.scan(TableName=self.resources.table_name)["Items"]
 
 
-def reset_process_caches() -> None:
-    from chalicelib.aws import reset_clients
-    from chalicelib.settings import get_settings
-    from chalicelib.storage import pii, secrets
-
-    get_settings.cache_clear()
-    reset_clients()
-    pii.reset_caches()
-    secrets.clear()
-
-
 @pytest.fixture
 def aws(monkeypatch):
     """Moto in-process with every resource of the spec and the demo region's channels.
@@ -74,11 +63,9 @@ def aws(monkeypatch):
 
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
-        from infra.local import bootstrap, register_channels
+        from infra.local import in_process_stack, register_channels, reset_process_caches
 
-        res = bootstrap(session, "test")
-        os.environ.update(res.env("test", "shenzhen"))
-        reset_process_caches()
+        res = in_process_stack(session)
         creds = register_channels(session, REGION_DIR, "test", callback_url="http://127.0.0.1:9/callbacks")
         yield AwsStack(session, res, creds)
         reset_process_caches()

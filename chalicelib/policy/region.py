@@ -15,9 +15,12 @@ the next call.
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional
 
 from pynamodb.exceptions import DoesNotExist
@@ -126,13 +129,9 @@ def reset_cache() -> None:
     _CACHE.clear()
 
 
-def materialize(region_code: Optional[str] = None) -> tuple["Path", str]:
+def materialize(region_code: Optional[str] = None) -> tuple[Path, str]:
     """The live pack written out as a region folder (for loaders that read files, such as the
     classifier), once per version per process; returns (folder, catalog version)."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
     pack = live_pack(region_code)
     base = Path(tempfile.gettempdir()) / "jiesu-regions"
     folder = base / f"{pack.code}-{pack.catalog_version}"

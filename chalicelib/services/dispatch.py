@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.domain.access import Principal
 from chalicelib.domain.appeal import Appeal, Status
-from chalicelib.domain.errors import ConflictError, NotFoundError, ValidationError
+from chalicelib.domain.errors import ConflictError, ValidationError
 from chalicelib.nlp.units import choose_unit
 from chalicelib.observability import logger, metrics
 from chalicelib.services import deadlines, outbox
