@@ -37,7 +37,8 @@ def test_every_channel_submits_and_hears_accepted_with_a_valid_signature(local_s
         assert again.status_code == 201 and again.json() == resp.json()
 
     for appeal_id, (channel, _) in sent.items():
-        hits = receiver.wait_for(lambda r, a=appeal_id: json.loads(r["body"])["appeal_id"] == a)
+        hits = receiver.wait_for(lambda r, a=appeal_id: json.loads(r["body"])["appeal_id"] == a
+                                 and json.loads(r["body"])["status"] == "accepted")
         assert len(hits) == 1, f"{channel}: expected exactly one accepted callback"
         cb = hits[0]
         msg = json.loads(cb["body"])
