@@ -201,7 +201,9 @@ def main() -> None:
     started = time.monotonic()
     stack = Stack(args.api_port, args.moto_port, args.receiver_port, args.feed_every, callback_url=args.callback_url,
                   state_dir=Path(args.state_dir))
-    signal.signal(signal.SIGTERM, lambda *_: stack.stop_event.set())
+    # Ctrl-C (SIGINT) and SIGTERM both stop everything this process started, in order.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stack.stop_event.set())
     try:
         stack.start()
         if args.creds_file:
