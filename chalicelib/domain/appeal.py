@@ -343,7 +343,7 @@ class Appeal:
         if self.status not in (Status.DISPATCHED, Status.SIGNED):
             raise ConflictError(f"cannot return an appeal that is {self.status.value}", field="status",
                                 code="invalid_state")
-        dispatched_at = self._last_event_time("dispatched") or self.received_at
+        dispatched_at = self._dispatched_at() or self.received_at
         if at - dispatched_at > within:
             raise ConflictError(f"the return window of {within} has passed", field="reason", code="return_too_late")
         self.return_count += 1
@@ -414,9 +414,9 @@ class Appeal:
                     public=False)
         return self.consultation
 
-    def _last_event_time(self, kind: str) -> datetime | None:
+    def _dispatched_at(self) -> datetime | None:
         at = self.dispatch_info.get("at")
-        return datetime.fromisoformat(at) if at and kind == "dispatched" else None
+        return datetime.fromisoformat(at) if at else None
 
     def pull_events(self) -> list[CaseEvent]:
         events, self.new_events = self.new_events, []

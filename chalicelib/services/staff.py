@@ -195,13 +195,12 @@ def inbox(who: Principal, queue: str | None, status: str | None, limit: int = 50
     if queue == "unit":
         cond = Item.GSI1SK.startswith(f"{status}#") if status else None
         items = Item.gsi1.query(keys.unit_queue(who.unit_id or "-"), cond, limit=limit)
-    elif queue == "dispatch":
-        # The city command centre oversees its big loop and every district's small loop.
-        loops = [who.jurisdiction] + (_districts() if who.jurisdiction == city else [])
-        items = [i for loop in loops for i in Item.gsi1.query(keys.dispatcher_queue(loop), limit=limit)]
-    elif queue == "key":
-        items = Item.gsi1.query(keys.leader_queue(who.jurisdiction if who.jurisdiction != city else city),
-                                limit=limit)
+    elif queue in ("dispatch", "key"):
+        # City staff oversee the big loop and every district's small loop; district staff their own.
+        loops = [who.jurisdiction[:6] if who.jurisdiction != city else city] + \
+            (_districts() if who.jurisdiction == city else [])
+        index_key = keys.dispatcher_queue if queue == "dispatch" else keys.leader_queue
+        items = [i for loop in loops for i in Item.gsi1.query(index_key(loop), limit=limit)]
     else:
         areas = [who.jurisdiction[:6]] if who.jurisdiction != city else _districts()
         items = [i for a in areas for i in Item.gsi3.query(keys.area_pk(a), scan_index_forward=False, limit=limit)]
