@@ -77,17 +77,28 @@ def _check_phone(value: str) -> str:
 Phone = Annotated[str, StringConstraints(max_length=11), AfterValidator(_check_phone)]
 """Mainland mobile number, 11 digits; personal data (goes only into Party)."""
 
-PersonName = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _printable(value: str) -> str:
+    """Text from partners carries no control characters (line breaks and tabs are fine)."""
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Printable = AfterValidator(_printable)
+PersonName = Annotated[str, StringConstraints(min_length=1, max_length=50), Printable]
 """A person's name (姓名); personal data (goes only into Party)."""
 
 # ---------------------------------------------------------------- texts and codes
 
-Content = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT)]
-Title = Annotated[str, StringConstraints(max_length=MAX_TITLE)]
-RequiredTitle = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE)]
-Address = Annotated[str, StringConstraints(max_length=MAX_ADDRESS)]
-RequiredAddress = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ADDRESS)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Content = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT), Printable]
+Title = Annotated[str, StringConstraints(max_length=MAX_TITLE), Printable]
+RequiredTitle = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE), Printable]
+Address = Annotated[str, StringConstraints(max_length=MAX_ADDRESS), Printable]
+RequiredAddress = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ADDRESS), Printable]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64), Printable]
 """Short non-personal label or code kept in channel_meta (工号、编码、名称)."""
 
 

@@ -1,0 +1,53 @@
+"""No client mistake is a 5xx: every field of every channel payload, replaced by each wrong kind
+of value, gets a 4xx that names the field, and nothing is written."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from chalice.test import Client
+
+from tests.conftest import channel_fixture
+from tests.integration.helpers import signed_post
+
+CHANNELS = ["hotline", "app", "wechat", "web", "mailbox", "leader_board", "grid", "police", "deputy", "party",
+            "qrcode"]
+WRONG = [None, 12345, -1.5, True, [], {}, ["x"], {"a": 1}, "", "x" * 6000, "\u0000\ud800"[:1]]
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_every_wrong_value_of_every_field_is_a_4xx_naming_it(aws, channel):
+    import app
+
+    import random
+
+    from chalicelib.channels.samples import sample_payload
+
+    fields = list(channel_fixture(channel))
+    seq = iter(range(10_000, 20_000))
+    rng = random.Random(3)
+    with Client(app.app) as client:
+        before = len(aws.table_items())
+        rejected = 0
+        for name in fields:
+            for value in WRONG:
+                # A fresh valid payload (its own ticket id) with one field made wrong.
+                payload = sample_payload(channel, rng, "路灯坏了一周，晚上很黑。", "南山区粤海街道科苑路", "投诉", next(seq))
+                if name not in payload:
+                    payload = dict(payload, **{k: v for k, v in channel_fixture(channel).items() if k == name})
+                bad = dict(payload, **{name: value})
+                if bad == payload:
+                    continue
+                resp = signed_post(client, aws.creds, channel, bad)
+                if resp.status_code == 201:
+                    continue  # some fields are optional or accept that value (e.g. an empty list)
+                assert 400 <= resp.status_code < 500, (channel, name, value, resp.body[:200])
+                rejected += 1
+                err = json.loads(resp.body)["error"]
+                assert err["field"] and (err["field"].split(".")[0] == name or err["field"] == "body"), \
+                    (channel, name, value, err)
+        assert rejected >= 3 * len(fields)  # most wrong values of most fields were refused
+        # Whatever was accepted was a valid appeal; nothing half-written for the rest.
+        kinds = [i["kind"]["S"] for i in aws.table_items()]
+        assert kinds.count("appeal") == kinds.count("ticket")
+        assert len(aws.table_items()) >= before
