@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
+from chalicelib.domain.catalog import FALLBACK_CODE, CatalogItem
 from chalicelib.nlp.text import normalize
 
-FALLBACK_CODE = "99.99.999"
 MODEL_VERSION = 1
 # Unigrams and bigrams: bigrams approximate Chinese words, unigrams rescue typos and rare
 # paraphrases. Trigrams were measured to hurt (too sparse with ~5 documents per leaf).
@@ -28,19 +28,6 @@ MAX_POSTINGS = 400
 MEMORY_OFFSET = 0.15
 CORRECTION_WEIGHT = 2.0
 _MASK = "|"
-
-
-@dataclass(frozen=True)
-class CatalogItem:
-    """One leaf of the duty catalog (职责清单)."""
-
-    code: str
-    level1: str
-    level2: str
-    item: str
-    unit_type: str
-    unit_level: str
-    keywords: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

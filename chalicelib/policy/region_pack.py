@@ -43,6 +43,8 @@ endings, BOM and surrounding blanks do not change it. Nothing here touches AWS.
 """
 from __future__ import annotations
 
+from chalicelib.domain.catalog import FALLBACK_CODE, CatalogItem
+
 import csv
 import dataclasses
 import gzip
@@ -60,7 +62,7 @@ from chalicelib.nlp.gazetteer import District, Street
 from chalicelib.nlp.units import COMMUNITY_UNIT_TYPE, FALLBACK_UNIT_TYPE, Unit
 
 FORMAT_VERSION = 1
-FALLBACK_CODE = "99.99.999"
+
 LEVELS = ("city", "district", "street", "community", "grid")
 CATALOG_LEVELS = ("city", "district", "street", "community")
 EXTRA_CHANNEL_CODES = ("open311",)  # served by the Open311 GeoReport API, not a partner adapter
@@ -96,19 +98,6 @@ _EXAMPLE_FILE_RE = re.compile(r"^examples/[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.jsonl
 
 
 # --- records ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class CatalogEntry:
-    """One catalog row (职责清单事项)."""
-
-    code: str
-    level1: str
-    level2: str
-    item: str
-    unit_type: str
-    unit_level: str
-    keywords: tuple[str, ...] = ()
-
 
 @dataclass(frozen=True)
 class Community:
@@ -202,7 +191,7 @@ class RegionPack:
     code: str
     name: str
     city_code: str
-    catalog: tuple[CatalogEntry, ...] = ()
+    catalog: tuple[CatalogItem, ...] = ()
     units: tuple[Unit, ...] = ()
     districts: tuple[District, ...] = ()
     streets: tuple[Street, ...] = ()
@@ -248,7 +237,7 @@ class RegionPack:
 
     # -- views for services (built once per pack) -------------------------------------------
     @cached_property
-    def catalog_by_code(self) -> dict[str, CatalogEntry]:
+    def catalog_by_code(self) -> dict[str, CatalogItem]:
         return {c.code: c for c in self.catalog}
 
     @cached_property
@@ -328,7 +317,7 @@ class RegionPack:
             raise ValueError(f"unsupported region pack format {d.get('format')!r}")
         return cls(
             code=d["code"], name=d["name"], city_code=d["city_code"],
-            catalog=tuple(CatalogEntry(**{**c, "keywords": tuple(c["keywords"])}) for c in d["catalog"]),
+            catalog=tuple(CatalogItem(**{**c, "keywords": tuple(c["keywords"])}) for c in d["catalog"]),
             units=tuple(Unit(**u) for u in d["units"]),
             districts=tuple(District(**x) for x in d["districts"]),
             streets=tuple(Street(**x) for x in d["streets"]),
@@ -511,7 +500,7 @@ class _Parser:
         total_rows = sum(t.count("\n") for n, t in self.texts.items() if n.endswith(".csv"))
         self._rows_done, self._rows_total = 0, max(total_rows, 1)
 
-        catalog = [CatalogEntry(r["code"], r["level1"], r["level2"], r["item"], r["unit_type"], r["unit_level"],
+        catalog = [CatalogItem(r["code"], r["level1"], r["level2"], r["item"], r["unit_type"], r["unit_level"],
                                 tuple(k.strip() for k in r["keywords"].split("|") if k.strip()))
                    for r in self.csv("catalog.csv", "code", optional=("keywords",))]
         units = [Unit(r["unit_id"], r["name"], r["unit_type"], r["level"], r["jurisdiction_code"])
