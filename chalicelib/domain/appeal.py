@@ -193,6 +193,7 @@ class Appeal:
     last_report_at: datetime | None = None
     # Dispatch (F-DS): who handles it, in which loop, and how it got there.
     assisting_unit_ids: list[str] = field(default_factory=list)   # 部门联办: assisting units
+    overseeing_unit_ids: list[str] = field(default_factory=list)  # copied on a 督办函: may follow it
     loop: str | None = None            # district code for a district loop, the city code for the big loop
     dispatch_info: dict[str, Any] = field(default_factory=dict)  # last decision: how, confidence, suggestions
     return_count: int = 0

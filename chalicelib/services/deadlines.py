@@ -238,6 +238,8 @@ def _apply_alert(appeal: Appeal, due: DueItem, now: datetime) -> tuple[AlertItem
         model = model_for(appeal.region)
         copies, rule = supervision_copies(model, appeal.unit_id)
         data.update({"notice": "督办函", "to_unit_id": appeal.unit_id, "copied_to": copies, "copy_rule": rule})
+        # The copied units above may open the appeal from their inbox (jurisdiction by unit).
+        appeal.overseeing_unit_ids = sorted(set(appeal.overseeing_unit_ids) | set(copies))
         extra = [MarkerItem(keys.appeal_pk(appeal.appeal_id),
                             keys.supervision_copy_sk(due.step, due.deadline_version, u),
                             appeal_id=appeal.appeal_id,

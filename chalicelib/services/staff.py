@@ -76,7 +76,8 @@ def parse_fields(spec: Fields, body: Any) -> dict[str, Any]:
 
 def scope(appeal: Appeal) -> AppealScope:
     return AppealScope(region=appeal.region, district_code=appeal.district_code, street_code=appeal.street_code,
-                       unit_ids=tuple(u for u in [appeal.unit_id, *appeal.assisting_unit_ids] if u),
+                       unit_ids=tuple(u for u in [appeal.unit_id, *appeal.assisting_unit_ids,
+                                                  *appeal.overseeing_unit_ids] if u),
                        city_code=get_settings().city_code)
 
 

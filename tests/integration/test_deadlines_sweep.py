@@ -229,6 +229,12 @@ def test_supervision_notice_goes_to_the_unit_with_a_copy_to_the_level_above(env)
     assert [(i.appeal_id, i.SK) for i in inbox] == [(appeal_id, keys.supervision_copy_sk("reply", 1, DISTRICT_COPY))]
     appeal = repository.load_appeal(appeal_id)
     assert "reply:supervise" in appeal.alerts and "reply:overdue" in appeal.alerts
+    # The copied unit's staff may open the appeal from that inbox entry.
+    from chalicelib.domain.access import Principal, Role, can_see
+    from chalicelib.services.staff import scope
+
+    copied_staff = Principal("s", "u", Role.UNIT_MANAGER, appeal.region, DISTRICT_COPY, "440306")
+    assert appeal.overseeing_unit_ids == [DISTRICT_COPY] and can_see(copied_staff, scope(appeal))
 
 
 def test_extension_moves_the_alerts_to_the_new_version(env):
