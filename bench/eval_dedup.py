@@ -21,14 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-# Before chalicelib is imported: the models read the table name once; nothing may reach AWS.
-os.environ.update({
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SECURITY_TOKEN": "testing", "AWS_SESSION_TOKEN": "testing",
-    "JIESU_STAGE": "test", "JIESU_TABLE": "jiesu-test", "POWERTOOLS_METRICS_DISABLED": "true",
-    "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
-})
-os.environ.pop("AWS_ENDPOINT_URL", None)
+from infra.local import offline_aws_env  # noqa: E402 - must run before chalicelib is imported
+
+offline_aws_env("test", quiet=True)
 
 
 def read_cases(path: str) -> list[dict]:

@@ -24,12 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHENZHEN = ROOT / "regions" / "shenzhen"
 
-os.environ.update({
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-    "JIESU_STAGE": "bench", "JIESU_TABLE": "jiesu-bench", "POWERTOOLS_METRICS_DISABLED": "true",
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
-})
-os.environ.pop("AWS_ENDPOINT_URL", None)
+from infra.local import offline_aws_env  # noqa: E402 - must run before chalicelib is imported
+
+offline_aws_env("bench", quiet=True)
 
 _QUALIFIERS = ("城中村", "工业区", "学校周边", "商业区", "住宅小区", "公共场所", "农村地区", "交通干道",
                "涉外", "新建项目", "老旧小区", "口岸周边")

@@ -41,14 +41,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# As tests/conftest.py: before anything imports chalicelib (models read the table name once).
-os.environ.update({
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SECURITY_TOKEN": "testing", "AWS_SESSION_TOKEN": "testing",
-    "JIESU_STAGE": "test", "JIESU_TABLE": "jiesu-test", "POWERTOOLS_METRICS_DISABLED": "true",
-    "POWERTOOLS_DEV": "false", "POWERTOOLS_LOG_LEVEL": "WARNING",
-})
-os.environ.pop("AWS_ENDPOINT_URL", None)
+from infra.local import offline_aws_env  # noqa: E402 - must run before chalicelib is imported
+
+offline_aws_env("test", quiet=True)
 
 REGION_DIR = ROOT / "regions" / "shenzhen"
 LEAD = "U440303001-JD"

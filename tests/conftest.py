@@ -13,14 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 REGION_DIR = ROOT / "regions" / "shenzhen"
 EVENTS = Path(__file__).resolve().parent / "events"
 
-# Before anything imports chalicelib: models read the table name once, and no test may reach AWS.
-os.environ.update({
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SECURITY_TOKEN": "testing", "AWS_SESSION_TOKEN": "testing",
-    "JIESU_STAGE": "test", "JIESU_TABLE": "jiesu-test", "POWERTOOLS_METRICS_DISABLED": "true",
-    "POWERTOOLS_DEV": "false",
-})
-os.environ.pop("AWS_ENDPOINT_URL", None)
+from infra.local import offline_aws_env  # noqa: E402 - must run before chalicelib is imported
+
+offline_aws_env("test")
 
 
 @dataclass

@@ -20,31 +20,15 @@ class _Meta:
     host = get_settings().endpoint_url
 
 
-class GSI1(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "GSI1"
-        projection = AllProjection()
-
-    GSI1PK = UnicodeAttribute(hash_key=True)
-    GSI1SK = UnicodeAttribute(range_key=True)
+def _index(name: str) -> type[GlobalSecondaryIndex]:
+    """A generic GSI of the single table: <name>PK / <name>SK, all attributes projected."""
+    meta = type("Meta", (), {"index_name": name, "projection": AllProjection()})
+    return type(name, (GlobalSecondaryIndex,), {"Meta": meta, f"{name}PK": UnicodeAttribute(hash_key=True),
+                                                f"{name}SK": UnicodeAttribute(range_key=True)})
 
 
-class GSI2(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "GSI2"
-        projection = AllProjection()
-
-    GSI2PK = UnicodeAttribute(hash_key=True)
-    GSI2SK = UnicodeAttribute(range_key=True)
-
-
-class GSI3(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "GSI3"
-        projection = AllProjection()
-
-    GSI3PK = UnicodeAttribute(hash_key=True)
-    GSI3SK = UnicodeAttribute(range_key=True)
+# GSI1: owner queues and pending hand-offs; GSI2: channel lists, alert days; GSI3: areas (keys.py).
+GSI1, GSI2, GSI3 = (_index(n) for n in ("GSI1", "GSI2", "GSI3"))
 
 
 class Item(Model):
