@@ -5,7 +5,13 @@ Usage: python bench/eval_dispatch.py --cases FILE.jsonl [--region regions/shenzh
 
 The model is the one the region ships: catalog + every jsonl under <region>/examples/.
 Cases that overlap those examples (same id or same normalised text) are scored by 5-fold
-cross-validation with models that never saw them. Abstentions count as wrong (README rules).
+cross-validation with models that never saw them.
+
+Accuracies are of the model's decision for every case (its first choice, the unit that choice
+resolves to); whether that decision is confident enough to be dispatched without a dispatcher
+is the separate auto-dispatch rate, with the precision among auto-dispatched (leaf and unit
+both right). The `*_correct_and_auto` figures count a case only when it was auto-dispatched
+and right, i.e. what reaches the right unit with no human touch.
 Per-level-1 breakdown goes to stderr; the last stdout line is one JSON object.
 """
 from __future__ import annotations
@@ -145,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 def summarise(outcomes: list[Outcome], threshold: float) -> dict:
     n = len(outcomes) or 1
     auto = [o for o in outcomes if o.auto]
-    def rate(key: str, only_auto: bool = True) -> float:
+    def rate(key: str, only_auto: bool = False) -> float:
         return round(sum(getattr(o, key) and (o.auto or not only_auto) for o in outcomes) / n, 4)
     return {
         "leaf_accuracy": rate("leaf_ok"),
@@ -154,12 +160,9 @@ def summarise(outcomes: list[Outcome], threshold: float) -> dict:
         "street_accuracy": rate("street_ok"),
         "auto_dispatch_rate": round(len(auto) / n, 4),
         "precision_among_auto": round(sum(o.leaf_ok and o.unit_ok for o in auto) / len(auto), 4) if auto else 1.0,
-        "coverage": round(len(auto) / n, 4),
-        "accuracy_on_covered": round(sum(o.leaf_ok for o in auto) / len(auto), 4) if auto else 1.0,
-        "leaf_accuracy_no_abstain": rate("leaf_ok", False),
-        "level1_accuracy_no_abstain": rate("level1_ok", False),
-        "unit_accuracy_no_abstain": rate("unit_ok", False),
-        "street_accuracy_no_abstain": rate("street_ok", False),
+        "unit_precision_among_auto": round(sum(o.unit_ok for o in auto) / len(auto), 4) if auto else 1.0,
+        "leaf_correct_and_auto": rate("leaf_ok", True),
+        "unit_correct_and_auto": rate("unit_ok", True),
         "count": len(outcomes),
         "threshold": threshold,
     }
@@ -182,14 +185,16 @@ def print_breakdown(outcomes: list[Outcome], items: dict) -> None:
         gold = items.get(o.case["expected_code"])
         name = "兜底" if o.case["expected_code"] == FALLBACK_CODE else (gold.level1 if gold else "?")
         groups[f'{o.case["expected_code"][:2]} {name}'].append(o)
-    print(f'{"level1":<18}{"n":>4}{"leaf":>7}{"l1":>7}{"unit":>7}{"street":>8}{"auto":>7}', file=sys.stderr)
+    print(f'{"level1":<18}{"n":>4}{"leaf":>7}{"l1":>7}{"unit":>7}{"street":>8}{"auto":>7}{"auto ok":>9}',
+          file=sys.stderr)
     for key in sorted(groups):
         g = groups[key]
         n = len(g)
         def r(attr: str) -> str:
-            return f"{sum(getattr(o, attr) and o.auto for o in g) / n:.2f}"
+            return f"{sum(getattr(o, attr) for o in g) / n:.2f}"
+        auto_ok = sum(o.auto and o.leaf_ok and o.unit_ok for o in g) / n
         print(f"{key:<18}{n:>4}{r('leaf_ok'):>7}{r('level1_ok'):>7}{r('unit_ok'):>7}{r('street_ok'):>8}"
-              f"{sum(o.auto for o in g) / n:>7.2f}", file=sys.stderr)
+              f"{sum(o.auto for o in g) / n:>7.2f}{auto_ok:>9.2f}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -65,3 +65,14 @@ def test_isotonic_calibrator_is_monotone():
     values = [cal(x) for x in (0.0, 0.15, 0.25, 0.45, 0.7)]
     assert values == sorted(values)
     assert 0.0 < values[0] and values[-1] < 1.0
+
+
+def test_raw_confidence_counts_every_close_competitor():
+    from chalicelib.nlp.classifier import raw_confidence
+    clear = raw_confidence([0.60, 0.30, 0.29])
+    one_rival = raw_confidence([0.60, 0.58, 0.30])
+    many_rivals = raw_confidence([0.60, 0.58, 0.58, 0.57, 0.57])
+    assert 0.0 < many_rivals < one_rival < clear <= 1.0
+    assert clear > 0.99
+    assert raw_confidence([0.4]) == 1.0
+    assert raw_confidence([]) == 0.0

@@ -1,0 +1,65 @@
+"""The dispatch evaluation command: its figures, its cross-validation of cases the model saw."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import eval_dispatch  # noqa: E402
+
+REGION = ROOT / "regions" / "shenzhen"
+
+
+def _run(tmp_path, capsys, cases: list[dict]) -> dict:
+    path = tmp_path / "cases.jsonl"
+    path.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8")
+    assert eval_dispatch.main(["--cases", str(path), "--region", str(REGION)]) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_unseen_cases_are_scored_by_the_shipped_model(tmp_path, capsys):
+    cases = [
+        {"id": "T1", "text": "我家楼下路灯不亮已经一个星期了，晚上走路看不见", "address": "福田区莲花街道",
+         "expected_code": "01.06.001", "expected_street": "440304007"},
+        # Labelled wrong on purpose: the figures must be able to fall.
+        {"id": "T2", "text": "公司拖欠我三个月工资不发，老板联系不上", "address": "宝安区西乡街道",
+         "expected_code": "01.06.001", "expected_street": "440306002"},
+    ]
+    out = _run(tmp_path, capsys, cases)
+    assert out["count"] == 2 and out["cv_scored"] == 0
+    assert out["leaf_accuracy"] == 0.5 and out["unit_accuracy"] <= 0.5
+    assert out["street_accuracy"] == 1.0
+    for key in ("level1_accuracy", "auto_dispatch_rate", "precision_among_auto",
+                "leaf_correct_and_auto", "unit_correct_and_auto"):
+        assert 0.0 <= out[key] <= 1.0
+    assert out["leaf_correct_and_auto"] <= out["leaf_accuracy"]
+    assert out["threshold"] == json.loads((REGION / "policy.json").read_text())["dispatch"]["auto_threshold"]
+
+
+def test_cases_the_model_was_trained_on_are_cross_validated(tmp_path, capsys):
+    examples = [json.loads(line) for line in
+                (REGION / "examples" / "dispatch-dev.jsonl").read_text(encoding="utf-8").splitlines()[:10]]
+    # Same id, or the same text under another id: both are overlap.
+    examples[1]["id"] = "OTHER-ID"
+    out = _run(tmp_path, capsys, examples)
+    assert out["cv_scored"] == 10 and out["count"] == 10
+
+
+def test_held_out_model_never_sees_the_case(tmp_path, capsys, monkeypatch):
+    seen: list[set[str]] = []
+    real = eval_dispatch.Classifier
+
+    def spy(catalog, examples, names):
+        seen.append({e.text for e in examples})
+        return real(catalog, examples, names)
+
+    monkeypatch.setattr(eval_dispatch, "Classifier", spy)
+    examples = [json.loads(line) for line in
+                (REGION / "examples" / "dispatch-dev.jsonl").read_text(encoding="utf-8").splitlines()[:5]]
+    _run(tmp_path, capsys, examples)
+    assert len(seen) == 5  # one model per fold, each case in exactly one fold
+    for ex in examples:
+        assert sum(ex["text"] not in s for s in seen) == 1
