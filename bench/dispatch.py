@@ -21,6 +21,7 @@ from chalicelib.nlp.classifier import (  # noqa: E402
     region_inputs, region_place_names,
 )
 from chalicelib.nlp.gazetteer import Gazetteer  # noqa: E402
+from chalicelib.domain.catalog import fallback_unit_type  # noqa: E402
 from chalicelib.nlp.units import UnitDirectory, choose_unit  # noqa: E402
 
 # Qualifiers that turn one demo leaf into several plausible finer leaves, the way the real
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     demo_ms = ms_per_call(clf.classify, sample_texts, args.repeat)
 
     gaz = Gazetteer.from_region(region)
-    units = UnitDirectory.from_csv(region / "units.csv")
+    units = UnitDirectory.from_csv(region / "units.csv", fallback_unit_type(clf.items.values()))
 
     def dispatch(rec: dict) -> None:
         c = clf.classify(rec["text"])

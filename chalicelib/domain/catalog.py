@@ -17,3 +17,11 @@ class CatalogItem:
     unit_type: str
     unit_level: str          # city | district | street | community
     keywords: tuple[str, ...] = ()
+
+
+def fallback_unit_type(catalog) -> str:
+    """The 兜底 unit type: whoever the region's own fallback row names (a city-level unit)."""
+    for it in catalog:
+        if it.code == FALLBACK_CODE:
+            return it.unit_type
+    raise ValueError(f"the catalog has no fallback row {FALLBACK_CODE}")

@@ -4,10 +4,9 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Protocol, Sequence, Union
+from typing import Optional, Protocol, Sequence
 
-FALLBACK_UNIT_TYPE = "市民生诉求服务中心"
-COMMUNITY_UNIT_TYPE = "社区工作站"
+from chalicelib.domain.catalog import FALLBACK_CODE
 
 
 @dataclass(frozen=True)
@@ -42,22 +41,27 @@ class LocationLike(Protocol):
 
 
 class UnitDirectory:
-    """Units indexed by (unit_type, jurisdiction_code)."""
+    """Units indexed by (unit_type, jurisdiction_code), with the region's 兜底 unit.
 
-    def __init__(self, units: Sequence[Unit]):
+    The 兜底 unit type is not a constant: it is whatever the region's catalog fallback row
+    names (see domain.catalog.fallback_unit_type), so a city whose fallback unit has another
+    name loads with no code change.
+    """
+
+    def __init__(self, units: Sequence[Unit], fallback_unit_type: str):
         self.units = list(units)
         self._by_key = {(u.unit_type, u.jurisdiction_code): u for u in self.units}
         self._city = {u.unit_type: u for u in self.units if u.level == "city"}
         self.district_codes = {u.jurisdiction_code for u in self.units if u.level == "district"}
-        self.fallback = self._city.get(FALLBACK_UNIT_TYPE)
+        self.fallback = self._city.get(fallback_unit_type)
         if self.fallback is None:
-            raise ValueError(f"units must include the city-level {FALLBACK_UNIT_TYPE} (兜底 unit)")
+            raise ValueError(f"units must include the city-level {fallback_unit_type} (兜底 unit)")
 
     @classmethod
-    def from_csv(cls, path: str | Path) -> "UnitDirectory":
+    def from_csv(cls, path: str | Path, fallback_unit_type: str) -> "UnitDirectory":
         with open(path, encoding="utf-8", newline="") as fh:
             return cls([Unit(r["unit_id"], r["name"], r["unit_type"], r["level"], r["jurisdiction_code"])
-                        for r in csv.DictReader(fh)])
+                        for r in csv.DictReader(fh)], fallback_unit_type)
 
     def get(self, unit_type: str, jurisdiction_code: Optional[str]) -> Optional[Unit]:
         return self._by_key.get((unit_type, jurisdiction_code or ""))
@@ -66,22 +70,22 @@ class UnitDirectory:
         return self._city.get(unit_type)
 
     def community_units(self, street_code: str) -> list[Unit]:
-        """社区工作站 whose community lies in the street (community code = street code + 3 digits)."""
-        return sorted((u for u in self.units if u.unit_type == COMMUNITY_UNIT_TYPE
+        """Community-level units (社区工作站) whose community lies in the street (community code =
+        street code + 3 digits)."""
+        return sorted((u for u in self.units if u.level == "community"
                        and u.jurisdiction_code.startswith(street_code)
                        and len(u.jurisdiction_code) > len(street_code)), key=lambda u: u.unit_id)
 
 
-def choose_unit(item: ItemLike, location: Optional[LocationLike],
-                units: Union[UnitDirectory, Sequence[Unit]]) -> UnitChoice:
+def choose_unit(item: ItemLike, location: Optional[LocationLike], units: UnitDirectory) -> UnitChoice:
     """Apply the Responsible-unit rules; fall back to the 兜底 unit, never to nothing."""
-    d = units if isinstance(units, UnitDirectory) else UnitDirectory(units)
+    d = units
     level = item.unit_level
     district = getattr(location, "district_code", None)
     street = getattr(location, "street_code", None)
     community = getattr(location, "community_code", None)
     unit: Optional[Unit] = None
-    if item.unit_type == FALLBACK_UNIT_TYPE:
+    if getattr(item, "code", None) == FALLBACK_CODE:
         return UnitChoice(d.fallback, True, "catalog item is 兜底")
     if level == "city":
         unit = d.city(item.unit_type)
@@ -103,7 +107,6 @@ def choose_unit(item: ItemLike, location: Optional[LocationLike],
     return UnitChoice(unit)
 
 
-def pick_unit(item: ItemLike, resolution: Optional[LocationLike],
-              units: Union[UnitDirectory, Sequence[Unit]]) -> Unit:
+def pick_unit(item: ItemLike, resolution: Optional[LocationLike], units: UnitDirectory) -> Unit:
     """The responsible unit for an item at a location (the 兜底 unit when nothing fits)."""
     return choose_unit(item, resolution, units).unit

@@ -43,7 +43,7 @@ endings, BOM and surrounding blanks do not change it. Nothing here touches AWS.
 """
 from __future__ import annotations
 
-from chalicelib.domain.catalog import FALLBACK_CODE, CatalogItem
+from chalicelib.domain.catalog import FALLBACK_CODE, CatalogItem, fallback_unit_type
 
 import csv
 import dataclasses
@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 from chalicelib.nlp.gazetteer import District, Street
-from chalicelib.nlp.units import COMMUNITY_UNIT_TYPE, FALLBACK_UNIT_TYPE, Unit
+from chalicelib.nlp.units import Unit
 
 FORMAT_VERSION = 1
 
@@ -256,7 +256,7 @@ class RegionPack:
     def unit_directory(self):
         from chalicelib.nlp.units import UnitDirectory
 
-        return _memo(self, "_unit_directory", lambda: UnitDirectory(self.units))
+        return _memo(self, "_unit_directory", lambda: UnitDirectory(self.units, fallback_unit_type(self.catalog)))
 
     def gazetteer(self):
         from chalicelib.nlp.gazetteer import Gazetteer
@@ -889,9 +889,11 @@ class _Validator:
                 self.err("units.csv", u.unit_id, "unit_type", f"a second {u.unit_type} in {u.jurisdiction_code} "
                          f"(first: {seen[k]}); dispatch needs exactly one")
             seen.setdefault(k, u.unit_id)
-        if "units" not in self.blind and not any(u.unit_type == FALLBACK_UNIT_TYPE and u.level == "city"
-                                                 for u in self.p.units):
-            self.err("units.csv", None, "unit_type", f"the city-level {FALLBACK_UNIT_TYPE} (兜底 unit) is missing")
+        fb = self.p.catalog_by_code.get(FALLBACK_CODE)
+        if "units" not in self.blind and fb is not None and not any(
+                u.unit_type == fb.unit_type and u.level == "city" for u in self.p.units):
+            self.err("units.csv", None, "unit_type", f"the city-level {fb.unit_type} (兜底 unit named by "
+                     f"catalog row {FALLBACK_CODE}) is missing")
 
     def catalog(self) -> None:
         f = "catalog.csv"
@@ -929,9 +931,10 @@ class _Validator:
         fb = self.p.catalog_by_code.get(FALLBACK_CODE)
         if fb is None:
             self.err(f, None, "code", f"the fallback row {FALLBACK_CODE} (兜底: 其他未列明事项 → "
-                     f"{FALLBACK_UNIT_TYPE}, city) is missing")
-        elif fb.unit_type != FALLBACK_UNIT_TYPE or fb.unit_level != "city":
-            self.err(f, FALLBACK_CODE, "unit_type", f"the fallback row must go to {FALLBACK_UNIT_TYPE} at city level")
+                     f"the city's catch-all unit, e.g. 市民生诉求服务中心, city) is missing")
+        elif fb.unit_level != "city":
+            self.err(f, FALLBACK_CODE, "unit_level", f"the fallback row must go to a city-level unit, "
+                     f"not {fb.unit_level}")
 
     def coverage(self) -> None:
         allowed = set(((self.p.policy.get("dispatch") or {}) if isinstance(self.p.policy.get("dispatch"), dict)
@@ -954,7 +957,7 @@ class _Validator:
                 self.err("catalog.csv", code, "unit_type",
                          f"{utype} ({level}) is missing in {len(missing)} {level}(s): {shown}; add the units to "
                          f"units.csv or list {utype!r} in policy.json dispatch.gaps_to_fallback "
-                         f"(appeals there then go to the {FALLBACK_UNIT_TYPE})")
+                         f"(appeals there then go to the 兜底 unit)")
 
     def channels(self) -> None:
         from chalicelib.channels.registry import channel_codes

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chalicelib.domain.calendar import WorkCalendar
+from chalicelib.domain.catalog import fallback_unit_type
 from chalicelib.domain.deadlines import DeadlinePolicy
 from chalicelib.nlp.classifier import CatalogItem, Classifier, load_catalog, load_region_classifier
 from chalicelib.nlp.gazetteer import Gazetteer
@@ -63,11 +64,12 @@ _lock = threading.Lock()
 def build(region: str, region_dir: Path, version: str) -> DispatchModel:
     policy_path = region_dir / "policy.json"
     policy = json.loads(policy_path.read_text(encoding="utf-8")) if policy_path.exists() else {}
-    units = UnitDirectory.from_csv(region_dir / "units.csv")
+    catalog = load_catalog(region_dir / "catalog.csv")
+    units = UnitDirectory.from_csv(region_dir / "units.csv", fallback_unit_type(catalog))
     city = units.fallback.jurisdiction_code
     return DispatchModel(region=region, version=version, gazetteer=Gazetteer.from_region(region_dir),
                          classifier=load_region_classifier(region_dir),
-                         catalog={c.code: c for c in load_catalog(region_dir / "catalog.csv")},
+                         catalog={c.code: c for c in catalog},
                          units=units, policy=policy, city_code=city,
                          deadline_policy=DeadlinePolicy.from_dict(policy.get("deadlines", {})),
                          calendar=load_calendar(region_dir))

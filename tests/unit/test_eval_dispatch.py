@@ -63,3 +63,23 @@ def test_held_out_model_never_sees_the_case(tmp_path, capsys, monkeypatch):
     assert len(seen) == 5  # one model per fold, each case in exactly one fold
     for ex in examples:
         assert sum(ex["text"] not in s for s in seen) == 1
+
+
+def test_a_leaf_served_by_the_catch_all_unit_counts_as_the_right_unit():
+    from chalicelib.domain.catalog import fallback_unit_type
+    from chalicelib.nlp.classifier import load_catalog
+    from chalicelib.nlp.gazetteer import Gazetteer
+    from chalicelib.nlp.units import UnitDirectory
+
+    catalog = {c.code: c for c in load_catalog(REGION / "catalog.csv")}
+    units = UnitDirectory.from_csv(REGION / "units.csv", fallback_unit_type(catalog.values()))
+    gaz = Gazetteer.from_region(REGION)
+    praise = catalog["18.06.001"]            # 表扬感谢 → 市民生诉求服务中心, like 兜底
+    assert praise.unit_type == units.fallback.unit_type
+    assert eval_dispatch.expected_unit_ok(units.fallback, praise, "440304007", gaz, units)
+    street_office = units.get("街道办事处", "440304007")
+    assert not eval_dispatch.expected_unit_ok(street_office, praise, "440304007", gaz, units)
+    community = units.community_units("440304007")[0]
+    assert eval_dispatch.expected_unit_ok(community, catalog[next(c for c, it in catalog.items()
+                                                                 if it.unit_level == "community")],
+                                          "440304007", gaz, units)

@@ -19,7 +19,7 @@ def gaz() -> Gazetteer:
 
 @pytest.fixture(scope="module")
 def units() -> UnitDirectory:
-    return UnitDirectory.from_csv(REGION / "units.csv")
+    return UnitDirectory.from_csv(REGION / "units.csv", "市民生诉求服务中心")
 
 
 @pytest.mark.parametrize("address, street, method", [
@@ -89,4 +89,17 @@ def test_fallback_unit_when_nothing_fits(units):
 
 def test_directory_requires_fallback_unit():
     with pytest.raises(ValueError):
-        UnitDirectory([Unit("U1", "x", "街道办事处", "street", "440306002")])
+        UnitDirectory([Unit("U1", "x", "街道办事处", "street", "440306002")], "市民生诉求服务中心")
+
+
+def test_fallback_unit_is_whoever_the_catalog_fallback_row_names():
+    from chalicelib.domain.catalog import FALLBACK_CODE, fallback_unit_type
+    catalog = [CatalogItem("01.01.001", "a", "b", "c", "街道办事处", "street"),
+               CatalogItem(FALLBACK_CODE, "其他", "兜底", "其他未列明事项", "12345热线办", "city")]
+    units = UnitDirectory([Unit("U1", "x", "街道办事处", "street", "370285001"),
+                           Unit("U2", "热线办", "12345热线办", "city", "370285")], fallback_unit_type(catalog))
+    assert units.fallback.unit_id == "U2"
+    assert choose_unit(catalog[1], None, units).unit.unit_id == "U2"
+    assert choose_unit(catalog[0], None, units).fallback   # no street known → 兜底, never nothing
+    with pytest.raises(ValueError):
+        fallback_unit_type(catalog[:1])

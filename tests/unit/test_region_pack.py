@@ -85,10 +85,23 @@ def test_unknown_unit_in_tree_and_unknown_unit_type(sz_files):
 
 def test_missing_fallback_row_and_unit(sz_files):
     cat = "".join(r + "\n" for r in lines(sz_files["catalog.csv"]) if not r.startswith(FALLBACK_CODE))
+    errs = errors_of(sz_files, **{"catalog.csv": cat})
+    assert f"catalog.csv:0: code: the fallback row {FALLBACK_CODE} (兜底: 其他未列明事项 → the city's catch-all " \
+           "unit, e.g. 市民生诉求服务中心, city) is missing" in errs
     units = "".join(r + "\n" for r in lines(sz_files["units.csv"]) if ",市民生诉求服务中心," not in r)
-    errs = errors_of(sz_files, **{"catalog.csv": cat, "units.csv": units})
-    assert f"catalog.csv:0: code: the fallback row {FALLBACK_CODE} (兜底: 其他未列明事项 → 市民生诉求服务中心, city) is missing" in errs
-    assert "units.csv:0: unit_type: the city-level 市民生诉求服务中心 (兜底 unit) is missing" in errs
+    errs = errors_of(sz_files, **{"units.csv": units})
+    assert "units.csv:0: unit_type: the city-level 市民生诉求服务中心 (兜底 unit named by catalog row " \
+           f"{FALLBACK_CODE}) is missing" in errs
+
+
+def test_fallback_unit_may_have_another_name(sz_files):
+    """A city whose catch-all unit is called otherwise renames it in its pack, not in code."""
+    cat = sz_files["catalog.csv"].replace(",市民生诉求服务中心,", ",12345热线办,")
+    units = sz_files["units.csv"].replace(",市民生诉求服务中心,", ",12345热线办,")
+    assert errors_of(sz_files, **{"catalog.csv": cat, "units.csv": units}) == []
+    cat_district = cat.replace("其他未列明事项,12345热线办,city", "其他未列明事项,12345热线办,district")
+    assert any("the fallback row must go to a city-level unit, not district" in e
+               for e in errors_of(sz_files, **{"catalog.csv": cat_district, "units.csv": units}))
 
 
 def test_coverage_gap_is_an_error_unless_policy_names_the_fallback(sz_files):
