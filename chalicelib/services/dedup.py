@@ -173,14 +173,13 @@ def _decide_and_commit(snap: _Snapshot, now: datetime, policy: DedupPolicy, resu
                                                 bool(own & set(p.party_hashes or []))), master_id=p.master_id)
               for cid, p in seen.items()]
     result.candidates = len(scores)
-    d = decide(scores, policy)
+    d, master, closed = _decide_open_master(scores, policy)
 
     keep_days = policy.window_days + 7
     handoffs: list[repository.Handoff] = []
     close = [(appeal.appeal_id, TOPIC, "1")]
     heads = {r.key: r.head for r in reads}
-    if d.master_id:
-        master = _resolve_master(d)
+    if master is not None:
         evidence = {**d.to_dict(), "master_id": master.appeal_id}
         appeal.join_master(master.appeal_id, now, ACTOR, evidence)
         master.absorb(appeal, hashes[0] if hashes else None, now, ACTOR, evidence)
@@ -194,7 +193,12 @@ def _decide_and_commit(snap: _Snapshot, now: datetime, policy: DedupPolicy, resu
         result.outcome, result.master_id = "joined", master.appeal_id
         metrics.add_metric(name="AppealsJoined", unit="Count", value=1)
     else:
-        appeal.record(now, "dedup_checked", ACTOR, d.to_dict(), public=False)
+        info = d.to_dict()
+        if closed:
+            # 回潮: the same problem as a case already closed. A closed case is not reopened by a
+            # new report; the new appeal is handled on its own and its case file cites the old one.
+            info["recurrence_of"] = closed
+        appeal.record(now, "dedup_checked", ACTOR, info, public=False)
         if hashes and not appeal.reporter_hashes:
             appeal.reporter_hashes = [hashes[0]]   # the master's own reporter counts among distinct people
         handoffs.append(outbox.stage_handoff("dispatch", appeal.appeal_id))
@@ -209,6 +213,27 @@ def _decide_and_commit(snap: _Snapshot, now: datetime, policy: DedupPolicy, resu
                                         "candidates": result.candidates, "attempt": result.attempts})
     outbox.publish(handoffs)
     return result
+
+
+def _decide_open_master(scores: list[CandidateScore], policy: DedupPolicy
+                        ) -> tuple[Decision, Appeal | None, list[str]]:
+    """The decision, the open master to join (None: a new master) and the closed cases passed over.
+
+    A group whose master is CLOSED is taken out of the candidates and the decision made again,
+    so a report may still join another open group of the same problem (e.g. an earlier recurrence).
+    """
+    closed: list[str] = []
+    for _ in range(MAX_MASTER_HOPS):
+        d = decide(scores, policy)
+        if not d.master_id:
+            return d, None, closed
+        master = _resolve_master(d)
+        if master.status != Status.CLOSED:
+            return d, master, closed
+        closed.append(master.appeal_id)
+        gone = {master.appeal_id, *master.duplicates}
+        scores = [s for s in scores if s.candidate_id not in gone and s.master_id not in gone]
+    return Decision(None, 0.0, {}, f"new master: closed groups {', '.join(closed)} passed over"), None, closed
 
 
 def _resolve_master(d: Decision) -> Appeal:

@@ -173,6 +173,33 @@ def test_a_report_joining_a_dispatched_master_tells_its_channel(aws, fixed_now):
     assert repository.get_outbox(dup, "status", "dispatched") is not None
 
 
+def _close(appeal_id: str, at) -> None:
+    from chalicelib.domain.appeal import Status
+    from chalicelib.storage import repository
+
+    case = load(appeal_id)
+    case.status = Status.CLOSED     # as if rated and archived: the lifecycle itself is tested elsewhere
+    repository.save_appeal(case, at)
+
+
+def test_a_report_after_the_case_closed_is_a_new_appeal_citing_it(aws, fixed_now):
+    """回潮: the problem is back after the case was closed. The report is handled, not swallowed."""
+    [first] = deliver(aws, MANHOLE[0])
+    _close(first, fixed_now)
+    queued(aws, "dispatch")
+    [again] = deliver(aws, MANHOLE[1])
+    new = load(again)
+    assert new.master_id is None and new.status.value == "received"
+    [checked] = case_file(again)["dedup_checked"]
+    assert checked.data["recurrence_of"] == [first] and checked.data["master_id"] is None
+    assert [m["appeal_id"] for m in queued(aws, "dispatch")] == [again]
+    assert load(first).duplicates == [] and load(first).status.value == "closed"
+    # The next report of the same problem joins the open recurrence, not the closed case.
+    [third] = deliver(aws, MANHOLE[2])
+    assert load(third).master_id == again
+    assert third in load(again).duplicates
+
+
 def test_status_callbacks_reach_every_joined_appeal(aws, fixed_now):
     from chalicelib.services import outbox
 
