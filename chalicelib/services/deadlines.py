@@ -183,13 +183,23 @@ def sweep(clock: Clock) -> dict:
     return result
 
 
+# Alerts that stay on a unit's record when the step was taken after the instant but before the
+# sweep reached it; a warning for a step already taken warns nobody.
+RECORD_WHEN_LATE = ("overdue", "supervise")
+
+
 def _verdict(appeal: Appeal, due: DueItem) -> str:
     d = appeal.deadlines.get(due.step)
     if not d or int(d.get("version", 1)) != int(due.deadline_version):
         return "stale"          # a later dispatch or an approved extension replaced this version
     if d.get("done_at"):
-        return "done"           # the step was taken: its clock stopped
-    if appeal.status not in Appeal.HANDLING_STATUSES or not appeal.unit_id:
+        # The clock stopped. Taken in time: nothing to raise. Taken after the instant (in the
+        # minute before this sweep): the lateness happened, and the unit's record must show it.
+        instant = d.get(ALERT_ATTR[due.alert])
+        late = instant is not None and datetime.fromisoformat(d["done_at"]) > datetime.fromisoformat(instant)
+        if not late or due.alert not in RECORD_WHEN_LATE:
+            return "done"
+    elif appeal.status not in Appeal.HANDLING_STATUSES or not appeal.unit_id:
         return "inactive"       # back in a dispatcher's queue, replied, closed...
     if due.alert in d.get("alerted", ()):
         return "already"
@@ -233,8 +243,10 @@ def _apply_alert(appeal: Appeal, due: DueItem, now: datetime) -> tuple[AlertItem
     instant = d[ALERT_ATTR[due.alert]]
     late = (now - datetime.fromisoformat(instant)).total_seconds()
     data = {"unit_id": appeal.unit_id, "instant": instant, "due_at": d["due_at"], "lateness_s": round(late, 3)}
+    if d.get("done_at"):
+        data["done_late_at"] = d["done_at"]     # recorded for the unit's record; nothing left to chase
     extra: list = []
-    if due.alert == "supervise":
+    if due.alert == "supervise" and not d.get("done_at"):
         model = model_for(appeal.region)
         copies, rule = supervision_copies(model, appeal.unit_id)
         data.update({"notice": "督办函", "to_unit_id": appeal.unit_id, "copied_to": copies, "copy_rule": rule})

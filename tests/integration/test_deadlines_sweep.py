@@ -189,6 +189,21 @@ def test_a_signed_appeal_raises_no_sign_alert(env):
     assert alert_items(appeal_id) == [("contact", 1, "warning")]
 
 
+def test_a_step_taken_after_its_deadline_but_before_the_sweep_still_counts_as_late(env):
+    """Signed 10 s after the 15-minute sign deadline, in the minute before the sweep: the red alert
+    stays on the unit's record (with when the step was taken); no supervision notice is sent."""
+    t0 = local(2026, 5, 6, 14, 0, 41)
+    appeal_id = new_dispatched(t0)
+    sweep_every_minute(t0, t0 + timedelta(minutes=14))
+    assert alert_items(appeal_id) == [("sign", 1, "warning")]
+    act(appeal_id, "sign", HANDLER, t0 + timedelta(minutes=15, seconds=10))
+    sweep_every_minute(t0 + timedelta(minutes=15), t0 + timedelta(minutes=21))
+    assert alert_items(appeal_id) == [("sign", 1, "overdue"), ("sign", 1, "warning")]
+    [red] = events(appeal_id, "red_alert")
+    assert red.data["done_late_at"] == (t0 + timedelta(minutes=15, seconds=10)).isoformat()
+    assert events(appeal_id, "supervision_notice") == []
+
+
 def test_reply_reaches_the_channel_and_stops_every_clock(env):
     from chalicelib.storage import repository
 
