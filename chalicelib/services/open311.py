@@ -33,6 +33,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import re
@@ -72,7 +73,8 @@ FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
 MAX_RESULTS = 1000          # the spec's cap on one GET requests answer
-SCAN_LIMIT = 1000           # newest open311 appeals read per listing (see find_requests)
+# Items read per listing at most: the window's newest first, until MAX_RESULTS match the filters.
+SCAN_LIMIT = 5 * MAX_RESULTS
 DEFAULT_WINDOW = timedelta(days=90)
 MAX_IDS = 100               # service_request_id values in one listing
 
@@ -338,8 +340,9 @@ def to_appeal(data: RequestForm, service: Service, ticket_id: str, key_id: str, 
 def find_requests(params: Mapping[str, str], now: datetime) -> Result:
     """GET requests: by service_request_id (overrides the rest), else by code, status and window.
 
-    Reads the newest SCAN_LIMIT open311 appeals from the channel index and filters them; a window
-    reaching past those is not served (a time-ranged `list_channel_appeals` would lift that)."""
+    One query over the window on the channel's time index, newest first, stopping at MAX_RESULTS
+    matches (the spec's cap) or SCAN_LIMIT items read; older parts of a window are reached by
+    asking with an earlier end_date."""
     _check_jurisdiction(params)
     ids = _csv(params.get("service_request_id"))
     if ids:
@@ -352,11 +355,11 @@ def find_requests(params: Mapping[str, str], now: datetime) -> Result:
     if statuses and not statuses <= {"open", "closed"}:
         raise ValidationError("status: use open, closed or both", field="status")
     start, end = _window(params.get("start_date"), params.get("end_date"), now)
-    chosen = [a for a in repository.list_channel_appeals(OPEN311, limit=SCAN_LIMIT, newest_first=True)
-              if start <= a.received_at <= end
-              and (codes is None or a.channel_meta.get("service_code") in codes)
-              and (statuses is None or open_or_closed(a) in statuses)]
-    return Result(200, "requests", public_views(chosen[:MAX_RESULTS]))
+    window = repository.list_channel_appeals(OPEN311, limit=SCAN_LIMIT, newest_first=True, since=start, until=end)
+    chosen = itertools.islice((a for a in window
+                               if (codes is None or a.channel_meta.get("service_code") in codes)
+                               and (statuses is None or open_or_closed(a) in statuses)), MAX_RESULTS)
+    return Result(200, "requests", public_views(list(chosen)))
 
 
 def get_request(request_id: str) -> Result:

@@ -267,9 +267,18 @@ def get_channel(code: str) -> ChannelItem | None:
         return None
 
 
-def list_channel_appeals(channel: str, limit: int = 50, newest_first: bool = True) -> list[Appeal]:
-    items = AppealItem.gsi2.query(keys.channel_list_pk(channel), scan_index_forward=not newest_first, limit=limit)
-    return [item_to_appeal(i) for i in items if isinstance(i, AppealItem)]
+def list_channel_appeals(channel: str, limit: int = 50, newest_first: bool = True,
+                         since: datetime | None = None, until: datetime | None = None) -> Iterator[Appeal]:
+    """A channel's appeals by time of receipt (GSI2), optionally only those received in
+    [since, until]; lazily paged, at most `limit` items read."""
+    cond = None
+    if since is not None or until is not None:
+        low = iso(since) if since is not None else ""
+        high = (iso(until) if until is not None else "9999") + "#\uffff"
+        cond = AppealItem.GSI2SK.between(low, high)
+    items = AppealItem.gsi2.query(keys.channel_list_pk(channel), cond, scan_index_forward=not newest_first,
+                                  limit=limit)
+    return (item_to_appeal(i) for i in items if isinstance(i, AppealItem))
 
 
 def to_json(obj: Any) -> str:

@@ -225,6 +225,32 @@ def test_list_filters(aws, api):
     assert closed["status"] == "closed" and closed["updated_datetime"] > closed["requested_datetime"]
 
 
+def test_listing_reads_the_asked_window_not_just_the_newest_requests(aws, api, monkeypatch):
+    from chalicelib.services import open311
+    from chalicelib.storage import repository
+
+    made = [post(api, **good_form(api, description=f"第{i}处井盖缺失，请尽快处理")).json()[0]["service_request_id"]
+            for i in range(4)]
+    now = datetime.now(timezone.utc)
+    for i, rid in enumerate(made):            # received 10, 40, 70 and 100 days ago
+        appeal = repository.load_appeal(rid)
+        appeal.received_at = now - timedelta(days=10 + 30 * i)
+        repository.save_appeal(appeal, now)
+
+    def ids(**params):
+        return [r["service_request_id"] for r in api.geo.get_service_requests(**params)]
+
+    def days(n):
+        return (now + timedelta(days=n)).isoformat()
+
+    assert ids() == made[:3]                                  # the default window: the last 90 days
+    assert ids(start_date=days(-45), end_date=days(-5)) == made[:2]
+    assert ids(start_date=days(-120), end_date=days(-60)) == made[2:]   # older than 90 days: by asking
+    # With two items readable per listing, the newest of the window still come first.
+    monkeypatch.setattr(open311, "SCAN_LIMIT", 2)
+    assert ids(start_date=days(-120), end_date=days(-30)) == made[1:3]
+
+
 # ------------------------------------------------------------------------------ errors
 
 POST_ERRORS = {
