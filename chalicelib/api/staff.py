@@ -16,7 +16,7 @@ bp = Blueprint(__name__)
 
 
 def _who():
-    return auth.principal_from(dict(bp.current_request.headers))
+    return staff.signed_in(auth.principal_from(dict(bp.current_request.headers)))
 
 
 def _body() -> dict:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Collection, Mapping
 
 from chalicelib.domain.errors import ForbiddenError
 
@@ -63,6 +64,31 @@ class Principal:
     def actor(self) -> str:
         """How the case file names this person (an id, never a name or phone)."""
         return f"{self.role.value}:{self.subject}"
+
+
+def check_claims(who: Principal, unit_jurisdictions: Mapping[str, str], areas: Collection[str]) -> None:
+    """The token's unit and jurisdiction claims must exist in the region's live pack and agree.
+
+    The IdP is trusted for who someone is; what the claims name is checked against the region's
+    own data, so a stale or mistyped directory entry cannot widen what a person sees.
+    `unit_jurisdictions` maps unit ids to their jurisdiction codes, `areas` holds every code of
+    the region (city, districts, streets, communities).
+    """
+    field = "Authorization"
+    if who.unit_id is not None and who.unit_id not in unit_jurisdictions:
+        raise ForbiddenError(f"the token's unit {who.unit_id!r} is not a unit of region {who.region}",
+                             field=field, code="unknown_unit")
+    if who.role in UNIT_SCOPED:
+        if who.unit_id is None:
+            raise ForbiddenError(f"a {who.role.value} token must name the staff member's unit",
+                                 field=field, code="no_unit")
+        if unit_jurisdictions[who.unit_id] != who.jurisdiction:
+            raise ForbiddenError(f"the token's jurisdiction {who.jurisdiction!r} is not that of its unit "
+                                 f"{who.unit_id} ({unit_jurisdictions[who.unit_id]})",
+                                 field=field, code="jurisdiction_mismatch")
+    if who.jurisdiction not in areas:
+        raise ForbiddenError(f"the token's jurisdiction {who.jurisdiction!r} is not an area of region {who.region}",
+                             field=field, code="unknown_jurisdiction")
 
 
 @dataclass(frozen=True)

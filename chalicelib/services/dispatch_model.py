@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from chalicelib.domain.calendar import WorkCalendar
@@ -39,6 +40,17 @@ class DispatchModel:
     calendar: WorkCalendar
     last_correction: str = ""
     checked_at: float = field(default=0.0)
+
+    @cached_property
+    def unit_jurisdictions(self) -> dict[str, str]:
+        """Unit id -> its jurisdiction code (for checking staff tokens' claims)."""
+        return {u.unit_id: u.jurisdiction_code for u in self.units.units}
+
+    @cached_property
+    def areas(self) -> frozenset[str]:
+        """Every area code of the region: the city, its districts, streets and communities."""
+        g = self.gazetteer
+        return frozenset({self.city_code, *g.districts, *g.streets, *g.communities})
 
     @property
     def auto_threshold(self) -> float:

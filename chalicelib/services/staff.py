@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from chalicelib.domain.access import AppealScope, Principal, require, require_visible
+from chalicelib.domain.access import AppealScope, Principal, check_claims, require, require_visible
 from chalicelib.domain.appeal import Appeal
 from chalicelib.domain.errors import NotFoundError, ValidationError
 from chalicelib.services import dispatch, outbox
@@ -79,6 +79,15 @@ def scope(appeal: Appeal) -> AppealScope:
                        unit_ids=tuple(u for u in [appeal.unit_id, *appeal.assisting_unit_ids,
                                                   *appeal.overseeing_unit_ids] if u),
                        city_code=get_settings().city_code)
+
+
+def signed_in(who: Principal) -> Principal:
+    """A verified token's principal, once its unit and jurisdiction are found in the live pack."""
+    from chalicelib.services.dispatch_model import model_for
+
+    model = model_for(who.region)
+    check_claims(who, model.unit_jurisdictions, model.areas)
+    return who
 
 
 def load_visible(appeal_id: str, who: Principal) -> Appeal:

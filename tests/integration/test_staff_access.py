@@ -168,3 +168,18 @@ def test_bad_tokens_are_401_naming_the_problem(aws, client, staff_env, case, cod
 def test_me(client, staff_env):
     resp = client.http.get("/staff/me", headers=staff_env.headers("xixiang_manager"))
     assert json.loads(resp.body)["role"] == "unit_manager"
+
+
+@pytest.mark.parametrize("person,claims,code", [
+    ("xixiang_handler", {"custom:unit_id": "U440306002-NOPE"}, "unknown_unit"),
+    ("xixiang_handler", {"custom:jurisdiction": "440306"}, "jurisdiction_mismatch"),   # district, unit is a street's
+    ("xixiang_manager", {"custom:unit_id": ""}, "no_unit"),
+    ("baoan_leader", {"custom:jurisdiction": "440399999"}, "unknown_jurisdiction"),
+    ("dispatcher", {"custom:jurisdiction": "110000"}, "unknown_jurisdiction"),       # another city's code
+])
+def test_token_claims_must_exist_in_the_live_pack_and_agree(aws, client, staff_env, person, claims, code):
+    resp = client.http.get("/staff/appeals", headers=staff_env.headers(person, **claims))
+    assert resp.status_code == 403
+    err = json.loads(resp.body)["error"]
+    assert err["code"] == code and err["field"] == "Authorization"
+    assert client.http.get("/staff/appeals", headers=staff_env.headers(person)).status_code == 200
