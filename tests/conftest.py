@@ -71,5 +71,10 @@ def fixed_now():
     return datetime(2026, 5, 6, 2, 30, tzinfo=timezone.utc)
 
 
+# Every partner channel the platform takes (F-IN-1), each with a sample at tests/events/channels/.
+PARTNER_CHANNELS = ["hotline", "app", "wechat", "web", "mailbox", "leader_board", "grid", "police", "deputy",
+                    "party", "qrcode", "mediation"]
+
+
 def channel_fixture(code: str) -> dict:
     return json.loads((EVENTS / "channels" / f"{code}.json").read_text(encoding="utf-8"))

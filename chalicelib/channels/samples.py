@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from chalicelib.channels import fields as f
-from chalicelib.channels.partners import deputy, grid, leader_board, police, web
+from chalicelib.channels.partners import deputy, grid, leader_board, mediation, police, web
 from chalicelib.domain.appeal import AppealType, Urgency
 
 CST = timezone(timedelta(hours=8))
@@ -193,6 +193,27 @@ def _deputy(rng, seq, text, address, kind, at):
     }
 
 
+def _mediation(rng, seq, text, address, kind, at):
+    district = rng.choice(SHENZHEN_DISTRICTS)
+    payload = {
+        "caseNo": f"TJ{district}-{at:%Y}-{seq:06d}",
+        "registeredAt": at.isoformat(),
+        "transferredAt": (at + timedelta(days=rng.randint(1, 10))).isoformat(),
+        "disputeType": rng.choice(list(mediation.DISPUTE_TYPES)),
+        "requestKind": _encode(mediation.REQUEST_KINDS, kind, "complaint"),
+        "summary": text, "respondentKind": rng.choice(["person", "organisation"]),
+        "applicant": {"name": synthetic_name(rng), "mobile": synthetic_phone(rng)},
+        "mediator": {"org": rng.choice(["园岭街道人民调解委员会", "西乡街道人民调解委员会", "民治街道人民调解委员会"]),
+                     "orgCode": f"12{district}MB{rng.randrange(10**6, 10**7)}X"},
+        "address": address, "urgent": rng.random() < 0.1, "attachments": _urls(rng, "mediation", seq, 1),
+    }
+    if rng.random() < 0.7:
+        payload["findings"] = "经人民调解委员会组织调解，双方未能达成一致，涉及职能部门处理。"
+    if rng.random() < 0.5:
+        payload["applicant"]["idNumber"] = synthetic_id_number(rng)
+    return payload
+
+
 def _party(rng, seq, text, address, kind, at):
     lat, lng = _point(rng)
     return {
@@ -219,7 +240,7 @@ def _qrcode(rng, seq, text, address, kind, at):
 _BUILDERS: dict[str, Callable[..., dict[str, Any]]] = {
     "hotline": _hotline, "app": _app, "wechat": _wechat, "web": _web, "mailbox": _mailbox,
     "leader_board": _leader_board, "grid": _grid, "police": _police, "deputy": _deputy,
-    "party": _party, "qrcode": _qrcode,
+    "party": _party, "qrcode": _qrcode, "mediation": _mediation,
 }
 SAMPLE_CODES = tuple(_BUILDERS)
 

@@ -7,11 +7,10 @@ import time
 import pytest
 from chalice.test import Client
 
-from tests.conftest import channel_fixture
+from tests.conftest import PARTNER_CHANNELS, channel_fixture
 from tests.integration.helpers import signed_post
 
-CHANNELS = ["hotline", "app", "wechat", "web", "mailbox", "leader_board", "grid", "police", "deputy", "party",
-            "qrcode"]
+CHANNELS = PARTNER_CHANNELS
 
 
 @pytest.fixture

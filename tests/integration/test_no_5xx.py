@@ -7,11 +7,10 @@ import json
 import pytest
 from chalice.test import Client
 
-from tests.conftest import channel_fixture
+from tests.conftest import PARTNER_CHANNELS, channel_fixture
 from tests.integration.helpers import signed_post
 
-CHANNELS = ["hotline", "app", "wechat", "web", "mailbox", "leader_board", "grid", "police", "deputy", "party",
-            "qrcode"]
+CHANNELS = PARTNER_CHANNELS
 WRONG = [None, 12345, -1.5, True, [], {}, ["x"], {"a": 1}, "", "x" * 6000, "\u0000\ud800"[:1]]
 
 

@@ -16,10 +16,10 @@ from chalicelib.channels.registry import channel_codes, payload_model
 from chalicelib.channels.samples import sample_payload, synthetic_id_number
 from chalicelib.domain.appeal import AppealType, NewAppeal, Urgency
 from chalicelib.domain.errors import ValidationError
+from tests.conftest import PARTNER_CHANNELS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "events" / "channels"
-CODES = ["hotline", "app", "wechat", "web", "mailbox", "leader_board", "grid", "police", "deputy", "party",
-         "qrcode"]
+CODES = PARTNER_CHANNELS
 
 # ------------------------------------------------------------------ an independent GB 11643 helper
 
@@ -83,6 +83,9 @@ EXPECTED = {
     "qrcode": dict(ticket="3f9c0a7e5b1d4c2a8e6f0b9d7c5a3e1f", type=AppealType.COMPLAINT, urgency=Urgency.NORMAL,
                    address="龙华区民治街道民治地铁站B口", point=False, grid=None, party=True, attachments=1,
                    title=""),
+    "mediation": dict(ticket="TJ440304-2026-000123", type=AppealType.COMPLAINT, urgency=Urgency.NORMAL,
+                      address="福田区园岭街道园岭新村", point=False, grid=None, party=True, attachments=1,
+                      title="物业纠纷调解未果转办"),
 }
 
 # Each channel's own field names: ticket id, event time, content, appeal type, attachments, and the
@@ -109,6 +112,8 @@ FIELDS = {
     "party": dict(ticket="reportNo", time="discoveredAt", content="content", type="category",
                   attachments="photos", id=None, phone=None),
     "qrcode": dict(ticket="id", time="ts", content="msg", type="t", attachments="pics", id=None, phone="tel"),
+    "mediation": dict(ticket="caseNo", time="registeredAt", content="summary", type="requestKind",
+                      attachments="attachments", id="applicant.idNumber", phone="applicant.mobile"),
 }
 
 
@@ -265,6 +270,7 @@ def test_samples_parse_for_fifty_seeds(code: str) -> None:
     expressible = {
         "deputy": {AppealType.SUGGESTION, AppealType.COMPLAINT},
         "leader_board": set(AppealType) - {AppealType.REPORT},
+        "mediation": {AppealType.HELP, AppealType.COMPLAINT, AppealType.REPORT},
     }
     tickets = set()
     for seed in range(50):
@@ -455,3 +461,16 @@ def test_channel_specific_required_fields() -> None:
 def test_grid_and_party_reports_carry_no_citizen() -> None:
     assert_rejected("grid", set_path(load("grid"), "phone", "13800138000"), "phone")
     assert_rejected("party", set_path(load("party"), "name", "张三"), "name")
+
+
+def test_mediation_transfer_keeps_the_respondent_anonymous_and_the_findings_for_the_unit() -> None:
+    appeal = parse("mediation", load("mediation"))
+    assert appeal.party.name == "陈秀英" and appeal.party.phone == "13760214485"
+    assert appeal.channel_meta["respondent_kind"] == "organisation"
+    assert appeal.channel_meta["mediator"] == "园岭街道人民调解委员会"
+    assert "调解未果" in appeal.channel_meta["mediation_findings"]
+    # The other side is recorded as a kind only: a name field is refused, not silently stored.
+    assert_rejected("mediation", set_path(load("mediation"), "respondentName", "王某某"), "respondentName")
+    body = set_path(load("mediation"), "transferredAt", "2026-04-01T09:00:00+08:00")
+    assert_rejected("mediation", body, "transferredAt")
+    assert_rejected("mediation", set_path(load("mediation"), "disputeType", "war"), "disputeType")

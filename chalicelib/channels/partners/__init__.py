@@ -6,6 +6,7 @@ from chalicelib.channels.partners import (  # noqa: F401
     hotline,
     leader_board,
     mailbox,
+    mediation,
     party,
     police,
     qrcode,
