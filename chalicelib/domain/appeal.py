@@ -211,6 +211,7 @@ class Appeal:
     redo_count: int = 0
     version: int = 0           # optimistic-lock counter, bumped on every save
     last_seq: int = 0          # number of case events stored so far
+    public_changed_at: datetime | None = None   # newest public case event (Open311 updated_datetime)
     channel_meta: dict[str, Any] = field(default_factory=dict)
     new_events: list[CaseEvent] = field(default_factory=list, repr=False)
 
@@ -244,6 +245,8 @@ class Appeal:
         """Append a case event; it is stored in the same transaction as the new state."""
         self.last_seq += 1
         event = CaseEvent(self.last_seq, at, kind, actor, dict(data or {}), public)
+        if public and (self.public_changed_at is None or at > self.public_changed_at):
+            self.public_changed_at = at
         self.new_events.append(event)
         return event
 

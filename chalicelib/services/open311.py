@@ -38,7 +38,6 @@ import json
 import os
 import re
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -454,15 +453,14 @@ def public_view(appeal: Appeal, updated: datetime) -> dict[str, Any]:
 
 
 def public_views(appeals: list[Appeal]) -> list[dict[str, Any]]:
-    if len(appeals) <= 1:
-        return [public_view(a, last_public_change(a)) for a in appeals]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        updated = list(pool.map(last_public_change, appeals))
-    return [public_view(a, u) for a, u in zip(appeals, updated)]
+    return [public_view(a, last_public_change(a)) for a in appeals]
 
 
 def last_public_change(appeal: Appeal) -> datetime:
-    """Time of the newest public case event (the appeal stores no updated-at of its own)."""
+    """Time of the newest public case event: kept on the appeal itself; appeals stored before
+    it was kept are looked up in their case file."""
+    if appeal.public_changed_at is not None:
+        return appeal.public_changed_at
     events = CaseEventItem.query(keys.appeal_pk(appeal.appeal_id), CaseEventItem.SK.startswith(keys.EVENT_SK_PREFIX),
                                  scan_index_forward=False, page_size=10)
     for item in events:

@@ -40,7 +40,7 @@ def parse_iso(value: str) -> datetime:
 # Stored as top-level attributes (queried or guarded); everything else goes into `body`.
 _TOP_LEVEL = {"appeal_id", "region", "channel", "ticket_id", "status", "version", "last_seq", "received_at",
               "new_events"}
-_DATETIMES = ("reported_at", "last_report_at")
+_DATETIMES = ("reported_at", "last_report_at", "public_changed_at")
 
 
 def appeal_to_item(appeal: Appeal) -> AppealItem:

@@ -344,3 +344,22 @@ def test_xml_leaves_out_characters_xml_cannot_carry():
     reply = render("xml", "requests", [{"description": "垃圾\x0b满溢\x00", "lat": None}])
     request = ET.fromstring(reply.body.encode()).find("request")
     assert request.findtext("description") == "垃圾满溢" and request.findtext("lat") == ""
+
+
+def test_updated_datetime_comes_from_the_appeal_without_reading_its_case_file(aws, api, monkeypatch):
+    from chalicelib.services import open311
+    from chalicelib.storage import repository
+
+    rid = post(api, **good_form(api)).json()[0]["service_request_id"]
+    appeal = repository.load_appeal(rid)
+    later = appeal.received_at + timedelta(minutes=7)
+    appeal.record(later, "dispatched", "test", {"unit_id": "U1"})
+    appeal.record(later + timedelta(minutes=1), "internal_note", "test", public=False)
+    repository.save_appeal(appeal, later)
+
+    def no_case_file_reads(*args, **kwargs):
+        raise AssertionError("the case file was read")
+
+    monkeypatch.setattr(open311.CaseEventItem, "query", no_case_file_reads)
+    view = api.geo.get_service_request(rid)
+    assert view["updated_datetime"] == open311._w3(later)      # the newest public event, not the internal one
