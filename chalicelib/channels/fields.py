@@ -77,6 +77,27 @@ def _check_phone(value: str) -> str:
 Phone = Annotated[str, StringConstraints(max_length=11), AfterValidator(_check_phone)]
 """Mainland mobile number, 11 digits; personal data (goes only into Party)."""
 
+# A fixed line: area code (010 and 02x have three digits, the rest four), a 7-8 digit number and
+# an optional extension, written with or without hyphens or brackets, e.g. (0755)8345-1234 转801.
+_LANDLINE = re.compile(r"(0(?:1\d|2\d|[3-9]\d{2}))-?(\d{3,4})-?(\d{4})(?:(?:-|转|ext\.?|x)(\d{1,6}))?",
+                       re.IGNORECASE)
+
+
+def _check_contact_phone(value: str) -> str:
+    if _MOBILE.fullmatch(value):
+        return value
+    m = _LANDLINE.fullmatch(re.sub(r"[\s()（）]", "", value))
+    if m is None:
+        raise PydanticCustomError("phone_format", "phone (电话) must be a mobile (11 digits starting with 1) or a "
+                                  "fixed line with its area code, e.g. 0755-83451234")
+    area, head, tail, ext = m.groups()
+    return f"{area}-{head}{tail}" + (f"-{ext}" if ext else "")
+
+
+ContactPhone = Annotated[str, StringConstraints(max_length=32), AfterValidator(_check_contact_phone)]
+"""The number a caller rang from: a mobile or a fixed line (座机), normalised to 0755-83451234[-ext]
+so the same line spelled differently is one party for de-duplication; personal data."""
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

@@ -367,8 +367,14 @@ def test_id_number_with_impossible_birth_date(code: str) -> None:
     assert_rejected(code, set_path(load(code), key, body17 + gb11643(body17)), key)
 
 
-@pytest.mark.parametrize("code", [c for c in CODES if FIELDS[c]["phone"]])
-@pytest.mark.parametrize("phone", ["1380013800", "23800138000", "0755-8888888", "138001380001"])
+# Channels whose number is the line the caller rang from, which may be a fixed line (座机).
+FIXED_LINE_CHANNELS = {"hotline", "police"}
+
+
+@pytest.mark.parametrize("code,phone", [
+    (c, p) for c in CODES if FIELDS[c]["phone"]
+    for p in ["1380013800", "23800138000", "0755-8888888", "138001380001"]
+    if not (p.startswith("0") and c in FIXED_LINE_CHANNELS)])   # valid there: see the fixed-line test
 def test_bad_phone(code: str, phone: str) -> None:
     key = FIELDS[code]["phone"]
     assert_rejected(code, set_path(load(code), key, phone), key)
@@ -474,3 +480,20 @@ def test_mediation_transfer_keeps_the_respondent_anonymous_and_the_findings_for_
     body = set_path(load("mediation"), "transferredAt", "2026-04-01T09:00:00+08:00")
     assert_rejected("mediation", body, "transferredAt")
     assert_rejected("mediation", set_path(load("mediation"), "disputeType", "war"), "disputeType")
+
+
+@pytest.mark.parametrize("code", sorted(FIXED_LINE_CHANNELS))
+def test_callers_on_a_fixed_line_are_taken_in_with_one_spelling_per_line(code: str) -> None:
+    path = FIELDS[code]["phone"]
+    spellings = {"0755-83451234": "0755-83451234", "075583451234": "0755-83451234",
+                 "(0755) 8345 1234": "0755-83451234", "010-12345678": "010-12345678",
+                 "0755-83451234转801": "0755-83451234-801", "0371-6123456": "0371-6123456"}
+    for written, stored in spellings.items():
+        assert parse(code, set_path(load(code), path, written)).party.phone == stored
+    for wrong in ("0755-123", "83451234", "075583451234567890", "0755-83451234-", "1381234567"):
+        assert_rejected(code, set_path(load(code), path, wrong), path)
+
+
+def test_app_and_web_still_want_the_verified_mobile() -> None:
+    assert_rejected("app", set_path(load("app"), "mobile", "0755-83451234"), "mobile")
+    assert_rejected("web", set_path(load("web"), "mobile", "0755-83451234"), "mobile")

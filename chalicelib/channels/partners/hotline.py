@@ -26,7 +26,7 @@ class HotlineOrder(ChannelPayload):
     order_no: OrderNo = Field(alias="gdbh", description="工单编号，城市代码+日期+流水号")
     called_at: f.Timestamp = Field(alias="ldsj", description="来电时间，带时区")
     caller_name: f.PersonName | None = Field(None, alias="ldrxm", description="来电人姓名")
-    caller_phone: f.Phone | None = Field(None, alias="lxdh", description="联系电话")
+    caller_phone: f.ContactPhone | None = Field(None, alias="lxdh", description="联系电话（手机或座机，座机带区号）")
     caller_id_number: f.IdNumber | None = Field(None, alias="zjhm", description="证件号码（身份证）")
     anonymous: bool = Field(False, alias="sfnm", description="是否匿名")
     appeal_type: AppealTypeLabel = Field(alias="sqlx", description="诉求类型：咨询/求助/投诉/举报/建议")

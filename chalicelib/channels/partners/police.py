@@ -34,7 +34,7 @@ class PoliceTransfer(ChannelPayload):
     called_at: f.Timestamp = Field(alias="bjsj", description="报警时间，带时区")
     transferred_at: f.Timestamp = Field(alias="transferredAt", description="转办时间，带时区")
     caller_name: f.PersonName | None = Field(None, alias="bjrxm", description="报警人姓名")
-    caller_phone: f.Phone = Field(alias="bjdh", description="报警电话")
+    caller_phone: f.ContactPhone = Field(alias="bjdh", description="报警电话（手机或座机，座机带区号）")
     caller_id_number: f.IdNumber | None = Field(None, alias="bjrzjhm", description="报警人证件号码")
     content: f.Content = Field(alias="bjnr", description="报警内容")
     address: f.Address = Field("", alias="sfdz", description="事发地址")
