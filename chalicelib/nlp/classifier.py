@@ -285,7 +285,6 @@ class Classifier:
         conf = self.calibrator(raw_confidence([s for _, s in top]))
         sugg = []
         for i, (code, s) in enumerate(top[:k]):
-            nxt = top[i + 1][1] if i + 1 < len(top) else 0.0
             # Only the winner gets the calibrated probability; runners-up get a share of it
             # scaled by score so the ordering of confidences follows the ordering of scores.
             c = conf if i == 0 else min(conf, (1.0 - conf) * s / (top[0][1] or 1.0))

@@ -79,31 +79,30 @@ class UnitDirectory:
 
 def choose_unit(item: ItemLike, location: Optional[LocationLike], units: UnitDirectory) -> UnitChoice:
     """Apply the Responsible-unit rules; fall back to the 兜底 unit, never to nothing."""
-    d = units
     level = item.unit_level
     district = getattr(location, "district_code", None)
     street = getattr(location, "street_code", None)
     community = getattr(location, "community_code", None)
     unit: Optional[Unit] = None
     if getattr(item, "code", None) == FALLBACK_CODE:
-        return UnitChoice(d.fallback, True, "catalog item is 兜底")
+        return UnitChoice(units.fallback, True, "catalog item is 兜底")
     if level == "city":
-        unit = d.city(item.unit_type)
+        unit = units.city(item.unit_type)
     elif level == "district":
         # The street code carries its district, which beats a conflicting district guess.
-        if street and street[:6] in d.district_codes:
+        if street and street[:6] in units.district_codes:
             district = street[:6]
-        unit = d.get(item.unit_type, district)
+        unit = units.get(item.unit_type, district)
     elif level == "street":
-        unit = d.get(item.unit_type, street)
+        unit = units.get(item.unit_type, street)
     elif level == "community":
-        unit = d.get(item.unit_type, community)
+        unit = units.get(item.unit_type, community)
         if unit is None and street:
-            cands = [u for u in d.community_units(street) if u.unit_type == item.unit_type]
+            cands = [u for u in units.community_units(street) if u.unit_type == item.unit_type]
             unit = cands[0] if cands else None
     if unit is None:
         where = community or street or district or "unknown location"
-        return UnitChoice(d.fallback, True, f"no {item.unit_type} ({level}) for {where}")
+        return UnitChoice(units.fallback, True, f"no {item.unit_type} ({level}) for {where}")
     return UnitChoice(unit)
 
 

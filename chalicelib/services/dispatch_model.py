@@ -15,7 +15,7 @@ from pathlib import Path
 from chalicelib.domain.calendar import WorkCalendar
 from chalicelib.domain.catalog import fallback_unit_type
 from chalicelib.domain.deadlines import DeadlinePolicy
-from chalicelib.nlp.classifier import CatalogItem, Classifier, load_catalog, load_region_classifier
+from chalicelib.nlp.classifier import CatalogItem, Classifier, load_region_classifier
 from chalicelib.nlp.gazetteer import Gazetteer
 from chalicelib.nlp.units import UnitDirectory
 from chalicelib.policy import region as region_source
@@ -76,12 +76,12 @@ _lock = threading.Lock()
 def build(region: str, region_dir: Path, version: str) -> DispatchModel:
     policy_path = region_dir / "policy.json"
     policy = json.loads(policy_path.read_text(encoding="utf-8")) if policy_path.exists() else {}
-    catalog = load_catalog(region_dir / "catalog.csv")
-    units = UnitDirectory.from_csv(region_dir / "units.csv", fallback_unit_type(catalog))
+    classifier = load_region_classifier(region_dir)
+    catalog = classifier.items          # the catalog the classifier was built from: read once
+    units = UnitDirectory.from_csv(region_dir / "units.csv", fallback_unit_type(catalog.values()))
     city = units.fallback.jurisdiction_code
     return DispatchModel(region=region, version=version, gazetteer=Gazetteer.from_region(region_dir),
-                         classifier=load_region_classifier(region_dir),
-                         catalog={c.code: c for c in catalog},
+                         classifier=classifier, catalog=catalog,
                          units=units, policy=policy, city_code=city,
                          deadline_policy=DeadlinePolicy.from_dict(policy.get("deadlines", {})),
                          calendar=load_calendar(region_dir))

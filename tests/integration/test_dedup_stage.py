@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import threading
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 

@@ -146,7 +146,6 @@ def test_unknown_channel_and_wrong_content_type(aws, client):
 
 
 def test_a_failed_handoff_is_repaired_by_the_outbox_sweep(aws, client, monkeypatch):
-    from datetime import timedelta
 
     from chalicelib.services import outbox
     from chalicelib.services.clock import FixedClock, SYSTEM_CLOCK
