@@ -1,7 +1,8 @@
 """Evaluate automatic dispatch (classify → resolve location → pick unit) on a labelled jsonl file.
 
 Usage: python bench/eval_dispatch.py --cases FILE.jsonl [--region regions/shenzhen]
-                                     [--threshold T] [--suggest-precision 0.97]
+                                     [--threshold T] [--fallback-below F]
+                                     [--suggest-precision 0.97] [--suggest-fallback]
 
 The model is the one the region ships: catalog + every jsonl under <region>/examples/.
 Cases that overlap those examples (same id or same normalised text) are scored by 5-fold
@@ -11,7 +12,10 @@ Accuracies are of the model's decision for every case (its first choice, the uni
 resolves to); whether that decision is confident enough to be dispatched without a dispatcher
 is the separate auto-dispatch rate, with the precision among auto-dispatched (leaf and unit
 both right). The `*_correct_and_auto` figures count a case only when it was auto-dispatched
-and right, i.e. what reaches the right unit with no human touch.
+and right, i.e. what reaches the right unit with no human touch. policy.json dispatch.fallback_below
+sends an appeal whose best leaf scores under it to 兜底 (out of catalogue); --suggest-fallback
+prints the value that maximises leaf accuracy on the cases, and the accuracy it gives when each
+fold's value is chosen on the other folds only (what to expect on cases nobody tuned it to).
 Per-level-1 breakdown goes to stderr; the last stdout line is one JSON object.
 """
 from __future__ import annotations
@@ -50,6 +54,9 @@ class Outcome:
     level1_ok: bool
     unit_ok: bool
     street_ok: bool
+    best_leaf: str = ""      # the best-scoring leaf, before the out-of-catalogue rule
+    best_score: float = 0.0
+    fold: int = -1
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -57,13 +64,13 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def region_threshold(region: Path) -> float:
-    """The region's auto-dispatch threshold from policy.json (dispatch.auto_threshold)."""
+def region_dispatch_policy(region: Path) -> dict:
+    """The region's policy.json `dispatch` section (auto_threshold, fallback_below, ...)."""
     try:
         policy = json.loads((region / "policy.json").read_text(encoding="utf-8"))
-        return float(policy["dispatch"]["auto_threshold"])
-    except (OSError, KeyError, ValueError, TypeError):
-        return DEFAULT_THRESHOLD
+        return dict(policy.get("dispatch") or {})
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
 
 
 def expected_unit_ok(unit, item, street: str, gaz: Gazetteer, units: UnitDirectory) -> bool:
@@ -81,11 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", required=True, type=Path)
     ap.add_argument("--region", default=ROOT / "regions" / "shenzhen", type=Path)
     ap.add_argument("--threshold", type=float, default=None, help="override policy.json")
+    ap.add_argument("--fallback-below", type=float, default=None, help="override policy.json")
+    ap.add_argument("--suggest-fallback", action="store_true",
+                    help="also print the fallback_below that maximises leaf accuracy (and its nested-CV figure)")
     ap.add_argument("--suggest-precision", type=float, default=None,
                     help="also print the lowest threshold reaching this precision among auto")
     args = ap.parse_args(argv)
     region = args.region if args.region.is_absolute() else (Path.cwd() / args.region)
-    threshold = args.threshold if args.threshold is not None else region_threshold(region)
+    policy = region_dispatch_policy(region)
+    threshold = args.threshold if args.threshold is not None else float(policy.get("auto_threshold", DEFAULT_THRESHOLD))
+    fallback_below = args.fallback_below if args.fallback_below is not None else float(policy.get("fallback_below", 0.0))
 
     cat_path, ex_paths = region_inputs(region)
     catalog = load_catalog(cat_path)
@@ -111,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         exs = [e for i, t, e in train if not (i and i in hid) and t not in htext]
         clf = Classifier(catalog, exs, names)
         clf.calibrator = build_calibrator(clf)
+        clf.fallback_below = fallback_below
         return clf
 
     models: dict[int, Classifier] = {}
@@ -125,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     for i, case in enumerate(cases):
         clf = models[fold_of.get(i, -1)]
         res = clf.classify(case["text"])
+        best = (clf.classify(case["text"], fallback_below=0.0) if res.out_of_catalog else res).suggestions[0]
         loc = gaz.resolve(case.get("address", ""), case["text"], case.get("lat"), case.get("lng"),
                           case.get("grid_code"))
         item = items[res.code]
@@ -136,14 +150,20 @@ def main(argv: list[str] | None = None) -> int:
         outcomes.append(Outcome(case, res.code, res.confidence, loc.street_code,
                                 res.confidence >= threshold and loc.resolved,
                                 res.code == gold_code, res.code[:2] == gold_code[:2], unit_ok,
-                                loc.street_code == gold_street))
+                                loc.street_code == gold_street, best.code, best.score, fold_of.get(i, -1)))
 
     summary = summarise(outcomes, threshold)
+    summary["fallback_below"] = fallback_below
     summary["cv_scored"] = len(overlap)
     print_breakdown(outcomes, items)
     if args.suggest_precision is not None:
         print(f"suggested threshold for precision>={args.suggest_precision}: "
               f"{suggest_threshold(outcomes, args.suggest_precision)}", file=sys.stderr)
+    if args.suggest_fallback:
+        tau, acc = suggest_fallback(outcomes)
+        print(f"suggested fallback_below: {tau} (leaf accuracy {acc:.4f} on these cases; "
+              f"{nested_fallback_accuracy(outcomes):.4f} when each fold's value is chosen on the other folds)",
+              file=sys.stderr)
     print(json.dumps(summary, ensure_ascii=False))
     return 0
 
@@ -177,6 +197,28 @@ def suggest_threshold(outcomes: list[Outcome], precision: float) -> float | None
         if auto and sum(o.leaf_ok and o.unit_ok for o in auto) / len(auto) >= precision:
             best = t
     return best
+
+
+def _leaf_hits(outcomes: list[Outcome], tau: float) -> int:
+    return sum((o.case["expected_code"] == FALLBACK_CODE) if o.best_score < tau else (o.best_leaf == o.case["expected_code"])
+               for o in outcomes)
+
+
+def suggest_fallback(outcomes: list[Outcome]) -> tuple[float, float]:
+    """The fallback_below maximising leaf accuracy (the lowest such value), and that accuracy."""
+    cands = [0.0] + sorted({round(o.best_score + 1e-4, 4) for o in outcomes})
+    best = max(cands, key=lambda t: (_leaf_hits(outcomes, t), -t))
+    return best, _leaf_hits(outcomes, best) / (len(outcomes) or 1)
+
+
+def nested_fallback_accuracy(outcomes: list[Outcome]) -> float:
+    """Leaf accuracy when each fold's fallback_below is chosen on the other folds' cases only."""
+    hits = 0
+    for f in {o.fold for o in outcomes}:
+        inside = [o for o in outcomes if o.fold == f]
+        others = [o for o in outcomes if o.fold != f] or inside
+        hits += _leaf_hits(inside, suggest_fallback(others)[0])
+    return hits / (len(outcomes) or 1)
 
 
 def print_breakdown(outcomes: list[Outcome], items: dict) -> None:

@@ -63,6 +63,9 @@ class Classification:
     code: str
     confidence: float
     suggestions: list[Suggestion] = field(default_factory=list)
+    # True when no leaf came near enough (score below the region's fallback_below): the code
+    # is then 兜底 with confidence 0, and the best leaves follow it among the suggestions.
+    out_of_catalog: bool = False
 
     @property
     def item(self) -> str:
@@ -179,8 +182,11 @@ class Classifier:
     """TF-IDF char 1-2 gram nearest-centroid classifier with incremental updates."""
 
     def __init__(self, catalog: Sequence[CatalogItem], examples: Sequence[Example] = (),
-                 place_names: Sequence[str] = (), calibrator: Optional[Calibrator] = None):
+                 place_names: Sequence[str] = (), calibrator: Optional[Calibrator] = None,
+                 fallback_below: float = 0.0):
         self.items = {it.code: it for it in catalog}
+        # Below this best cosine no leaf covers the appeal (region policy dispatch.fallback_below).
+        self.fallback_below = fallback_below
         names = sorted({normalize(n) for n in place_names if len(normalize(n)) >= 2}, key=len, reverse=True)
         self._mask = re.compile("|".join(map(re.escape, names))) if names else None
         self.calibrator = calibrator or Calibrator()
@@ -276,18 +282,32 @@ class Classifier:
                 acc[code] = sim
         return acc, q
 
-    def classify(self, text: str, k: int = 3) -> Classification:
-        """Best leaf, its calibrated confidence and top-k suggestions with reasons."""
+    def classify(self, text: str, k: int = 3, fallback_below: Optional[float] = None) -> Classification:
+        """Best leaf, its calibrated confidence and top-k suggestions with reasons.
+
+        `fallback_below` overrides the model's out-of-catalogue setting for this call (0: off).
+        """
+        floor = self.fallback_below if fallback_below is None else fallback_below
         acc, q = self.scores(text)
         top = sorted(acc.items(), key=lambda kv: -kv[1])[: max(k, SOFTMAX_TOP)]
         if not top:
             top = [(FALLBACK_CODE, 0.0)]
+        best = top[0][1]
+        leaves = [t for t in top if t[0] != FALLBACK_CODE]
+        if best < floor and FALLBACK_CODE in self.items:
+            # Out of catalogue: the catch-all leaf, for a dispatcher to confirm or redirect.
+            ranked = [(FALLBACK_CODE, acc.get(FALLBACK_CODE, 0.0))] + leaves[: k - 1]
+            why = f"与清单各事项都不相近(最高相似度 {best:.2f} < {floor:.2f})"
+            sugg = [Suggestion(code, self.items[code].item, self.items[code].level1, round(s, 4), 0.0,
+                               why if code == FALLBACK_CODE else self._why(code, text, q))
+                    for code, s in ranked]
+            return Classification(FALLBACK_CODE, 0.0, sugg, out_of_catalog=True)
         conf = self.calibrator(raw_confidence([s for _, s in top]))
         sugg = []
         for i, (code, s) in enumerate(top[:k]):
             # Only the winner gets the calibrated probability; runners-up get a share of it
             # scaled by score so the ordering of confidences follows the ordering of scores.
-            c = conf if i == 0 else min(conf, (1.0 - conf) * s / (top[0][1] or 1.0))
+            c = conf if i == 0 else min(conf, (1.0 - conf) * s / (best or 1.0))
             it = self.items[code]
             sugg.append(Suggestion(code, it.item, it.level1, round(s, 4), round(c, 4), self._why(code, text, q)))
         return Classification(top[0][0], round(conf, 4), sugg)

@@ -92,7 +92,7 @@ _LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
 _CHANNEL_KEYS = {"code", "name", "key_id", "secret_ref", "callback_url", "note"}
 _REGION_KEYS = {"code", "name", "city_code", "note", "_comment"}
 _POLICY_KEYS = {"dispatch", "dedup", "deadlines", "note", "_comment"}
-_DISPATCH_KEYS = {"auto_threshold", "gaps_to_fallback", "note"}
+_DISPATCH_KEYS = {"auto_threshold", "fallback_below", "gaps_to_fallback", "note"}
 EXAMPLES_DIR = "examples/"
 _EXAMPLE_FILE_RE = re.compile(r"^examples/[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.jsonl$")
 
@@ -1021,9 +1021,10 @@ class _Validator:
         for k in sorted(set(disp) - _DISPATCH_KEYS):
             self.errors.append(PackError(f, _json_line(self.p, f, k), f"dispatch.{k}",
                                          f"unknown key (allowed: {', '.join(sorted(_DISPATCH_KEYS))})"))
-        if "auto_threshold" in disp and not _fraction(disp["auto_threshold"]):
-            self.errors.append(PackError(f, _json_line(self.p, f, "auto_threshold"), "dispatch.auto_threshold",
-                                         f"{disp['auto_threshold']!r} must be a number between 0 and 1"))
+        for key in ("auto_threshold", "fallback_below"):
+            if key in disp and not _fraction(disp[key]):
+                self.errors.append(PackError(f, _json_line(self.p, f, key), f"dispatch.{key}",
+                                             f"{disp[key]!r} must be a number between 0 and 1"))
         gaps = disp.get("gaps_to_fallback", [])
         types = {u.unit_type for u in self.p.units} | {c.unit_type for c in self.p.catalog}
         if not isinstance(gaps, list) or not all(isinstance(x, str) for x in gaps):

@@ -54,8 +54,12 @@ def process(appeal_id: str, clock: Clock) -> str:
         metrics.add_metric(name="AutoDispatched", unit="Count", value=1)
         outcome = "dispatched"
     else:
-        reason = ("location not resolved: " + (where.reason or "no match")) if not where.resolved else \
-            f"confidence {result.confidence:.2f} below {model.auto_threshold:.2f}"
+        if not where.resolved:
+            reason = "location not resolved: " + (where.reason or "no match")
+        elif result.out_of_catalog:
+            reason = "out of catalogue (兜底): " + result.suggestions[0].why
+        else:
+            reason = f"confidence {result.confidence:.2f} below {model.auto_threshold:.2f}"
         appeal.queue_for_dispatcher(where.district_code or model.city_code, now, SYSTEM_ACTOR, reason, info)
         metrics.add_metric(name="ManualDispatchQueued", unit="Count", value=1)
         outcome = "queued"

@@ -56,6 +56,11 @@ class DispatchModel:
     def auto_threshold(self) -> float:
         return float(self.policy.get("dispatch", {}).get("auto_threshold", 0.5))
 
+    @property
+    def fallback_below(self) -> float:
+        """Best leaf score under which an appeal is out of catalogue (兜底); 0 turns it off."""
+        return float(self.policy.get("dispatch", {}).get("fallback_below", 0.0))
+
     def refresh_corrections(self) -> int:
         """Fold in corrections newer than the last seen (one query, usually empty)."""
         cond = CorrectionItem.SK > self.last_correction if self.last_correction else None
@@ -80,11 +85,13 @@ def build(region: str, region_dir: Path, version: str) -> DispatchModel:
     catalog = classifier.items          # the catalog the classifier was built from: read once
     units = UnitDirectory.from_csv(region_dir / "units.csv", fallback_unit_type(catalog.values()))
     city = units.fallback.jurisdiction_code
-    return DispatchModel(region=region, version=version, gazetteer=Gazetteer.from_region(region_dir),
-                         classifier=classifier, catalog=catalog,
-                         units=units, policy=policy, city_code=city,
-                         deadline_policy=DeadlinePolicy.from_dict(policy.get("deadlines", {})),
-                         calendar=load_calendar(region_dir))
+    model = DispatchModel(region=region, version=version, gazetteer=Gazetteer.from_region(region_dir),
+                          classifier=classifier, catalog=catalog,
+                          units=units, policy=policy, city_code=city,
+                          deadline_policy=DeadlinePolicy.from_dict(policy.get("deadlines", {})),
+                          calendar=load_calendar(region_dir))
+    classifier.fallback_below = model.fallback_below
+    return model
 
 
 def model_for(region: str) -> DispatchModel:

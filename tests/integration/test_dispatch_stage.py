@@ -96,6 +96,21 @@ def test_vague_appeal_goes_to_the_dispatcher_queue_with_suggestions(aws, client,
     assert appeal_id in [x["appeal_id"] for x in listed["appeals"]]
 
 
+def test_an_appeal_no_catalog_item_covers_is_fallback_for_the_dispatcher(aws, client, staff_env):
+    from chalicelib.services.dispatch_model import model_for
+
+    appeal_id = take_in(aws, client, "昨晚看到天上有一颗很亮的流星划过，想知道是什么天文现象",
+                        "宝安区西乡街道西乡大道")
+    to_dispatch_stage(appeal_id)
+    run_dispatch(aws, appeal_id)
+    a = load(appeal_id)
+    assert model_for("shenzhen").fallback_below > 0  # the Shenzhen pack's policy sets it
+    assert a.status.value == "pending_dispatch" and a.unit_id is None
+    assert a.dispatch_info["reason"].startswith("out of catalogue (兜底)"), a.dispatch_info
+    suggestions = a.dispatch_info["suggestions"]
+    assert suggestions[0]["code"] == "99.99.999" and len(suggestions) == 3
+
+
 def test_a_dispatchers_correction_changes_later_decisions(aws, client, staff_env):
     from chalicelib.services.dispatch_model import model_for
 

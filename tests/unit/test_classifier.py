@@ -60,6 +60,25 @@ def test_fallback_code_is_predictable(clf):
     assert FALLBACK_CODE in [s.code for s in res.suggestions]
 
 
+OUT_OF_CATALOG = "昨晚看到天上有一颗很亮的流星划过，想知道是什么天文现象"
+
+
+def test_nothing_in_the_catalog_resembles_it_so_it_is_fallback_for_a_dispatcher():
+    model = load_region_classifier(REGION)
+    assert model.fallback_below == 0.0 and model.classify(OUT_OF_CATALOG).code != FALLBACK_CODE  # off by default
+    best_leaf = model.classify(OUT_OF_CATALOG).suggestions[0]
+    model.fallback_below = best_leaf.score + 0.01
+    res = model.classify(OUT_OF_CATALOG)
+    assert res.out_of_catalog and res.code == FALLBACK_CODE and res.confidence == 0.0
+    # The dispatcher still sees the nearest leaves, after 兜底 and with its reason.
+    codes = [s.code for s in res.suggestions]
+    assert len(codes) == 3 and codes[:2] == [FALLBACK_CODE, best_leaf.code] and codes[2] != FALLBACK_CODE
+    assert f"{best_leaf.score:.2f} < {model.fallback_below:.2f}" in res.suggestions[0].why
+    # A text the catalog does cover is untouched by the same setting.
+    clear = model.classify("我家楼下路灯不亮已经一个星期了，晚上走路看不见")
+    assert clear.code == "01.06.001" and not clear.out_of_catalog and clear.confidence > 0.5
+
+
 def test_isotonic_calibrator_is_monotone():
     cal = Calibrator.fit([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [False, True, False, True, True, True])
     values = [cal(x) for x in (0.0, 0.15, 0.25, 0.45, 0.7)]

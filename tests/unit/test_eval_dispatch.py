@@ -83,3 +83,29 @@ def test_a_leaf_served_by_the_catch_all_unit_counts_as_the_right_unit():
     assert eval_dispatch.expected_unit_ok(community, catalog[next(c for c, it in catalog.items()
                                                                  if it.unit_level == "community")],
                                           "440304007", gaz, units)
+
+
+def test_out_of_catalogue_rule_and_its_suggestion(tmp_path, capsys):
+    cases = [
+        {"id": "F1", "text": "昨晚看到天上有一颗很亮的流星划过，想知道是什么天文现象", "address": "福田区莲花街道",
+         "expected_code": "99.99.999", "expected_street": "440304007"},
+        {"id": "F2", "text": "我家楼下路灯不亮已经一个星期了，晚上走路看不见", "address": "福田区莲花街道",
+         "expected_code": "01.06.001", "expected_street": "440304007"},
+    ]
+    path = tmp_path / "cases.jsonl"
+    path.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8")
+
+    def run(*extra: str) -> tuple[dict, str]:
+        assert eval_dispatch.main(["--cases", str(path), "--region", str(REGION), *extra]) == 0
+        out, err = capsys.readouterr()
+        return json.loads(out.strip().splitlines()[-1]), err
+
+    off, _ = run("--fallback-below", "0")
+    assert off["fallback_below"] == 0.0 and off["leaf_accuracy"] == 0.5
+    shipped, err = run("--suggest-fallback")
+    policy = json.loads((REGION / "policy.json").read_text())["dispatch"]
+    assert shipped["fallback_below"] == policy["fallback_below"] > 0
+    assert shipped["leaf_accuracy"] == 1.0 and shipped["unit_accuracy"] == 1.0
+    line = next(x for x in err.splitlines() if x.startswith("suggested fallback_below: "))
+    tau = float(line.split()[2])
+    assert 0.0 < tau and "leaf accuracy 1.0000" in line

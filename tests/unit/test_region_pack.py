@@ -120,8 +120,8 @@ def test_every_error_of_every_file_at_once(sz_files):
     channels["channels"][2]["callback_url"] = "http://partner.example.com/cb"
     channels["channels"][3]["key_id"] = "sz-hotline-1"
     calendar = json.dumps({"years": [2027], "holidays": ["2027-13-01"], "workdays": []}, indent=1)
-    policy = json.dumps({"dispatch": {"auto_threshold": 1.5}, "dedupe": {}, "deadlines": {"steps": {"visit": {}}}},
-                        indent=1)
+    policy = json.dumps({"dispatch": {"auto_threshold": 1.5, "fallback_below": "low"}, "dedupe": {},
+                         "deadlines": {"steps": {"visit": {}}}}, indent=1)
     files = {k: v for k, v in sz_files.items() if k != "communities.csv"}
     errs = errors_of(files, **{"streets.csv": streets, "channels.json": json.dumps(channels, indent=1),
                                "calendar.json": calendar, "policy.json": policy, "notes.csv": "x\n"})
@@ -135,6 +135,7 @@ def test_every_error_of_every_file_at_once(sz_files):
     assert "key_id: key id 'sz-hotline-1' is also used by channel 'hotline'" in text
     assert "calendar.json:" in text and "'2027-13-01' is not a YYYY-MM-DD date" in text
     assert "policy.json:3: dispatch.auto_threshold: 1.5 must be a number between 0 and 1" in errs
+    assert "policy.json:4: dispatch.fallback_below: 'low' must be a number between 0 and 1" in errs
     assert any(e.startswith("policy.json:") and ": dedupe: unknown policy key" in e for e in errs)
     assert any(e.startswith("policy.json:") and "deadlines.steps.visit: step 'visit' needs a default" in e
                for e in errs)
