@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         exs = [e for i, t, e in train if not (i and i in hid) and t not in htext]
         clf = Classifier(catalog, exs, names)
         clf.calibrator = build_calibrator(clf)
-        clf.fallback_below = fallback_below
+        clf.apply_policy({**policy, "fallback_below": fallback_below})
         return clf
 
     models: dict[int, Classifier] = {}

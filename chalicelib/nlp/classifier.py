@@ -33,6 +33,10 @@ CORRECTION_WEIGHT = 2.0
 # leaves are close, which is what makes a dispatcher's choice hard.
 SOFTMAX_T = 0.03
 SOFTMAX_TOP = 20
+# A matter the region names as out of scope (policy dispatch.out_of_scope: 民航, 铁路, 工会, ...)
+# scores 兜底 at least like a typical right leaf (best cosine of correct examples is ~0.2), so
+# only clearly stronger evidence for a leaf still beats it.
+SCOPE_SCORE = 0.2
 _MASK = "|"
 
 
@@ -187,6 +191,7 @@ class Classifier:
         self.items = {it.code: it for it in catalog}
         # Below this best cosine no leaf covers the appeal (region policy dispatch.fallback_below).
         self.fallback_below = fallback_below
+        self.out_of_scope: tuple[str, ...] = ()
         names = sorted({normalize(n) for n in place_names if len(normalize(n)) >= 2}, key=len, reverse=True)
         self._mask = re.compile("|".join(map(re.escape, names))) if names else None
         self.calibrator = calibrator or Calibrator()
@@ -280,7 +285,19 @@ class Classifier:
             sim = _dot(q, v) - MEMORY_OFFSET
             if sim > acc.get(code, 0.0):
                 acc[code] = sim
+        if self.out_of_scope and self._scope_hits(text) and acc.get(FALLBACK_CODE, 0.0) < SCOPE_SCORE:
+            acc[FALLBACK_CODE] = SCOPE_SCORE
         return acc, q
+
+    def _scope_hits(self, text: str) -> list[str]:
+        t = normalize(text)
+        return [w for w in self.out_of_scope if w in t]
+
+    def apply_policy(self, dispatch: dict) -> "Classifier":
+        """Take the region's policy.json `dispatch` settings: fallback_below and out_of_scope."""
+        self.fallback_below = float(dispatch.get("fallback_below", 0.0))
+        self.out_of_scope = tuple(n for n in (normalize(w) for w in dispatch.get("out_of_scope", ())) if n)
+        return self
 
     def classify(self, text: str, k: int = 3, fallback_below: Optional[float] = None) -> Classification:
         """Best leaf, its calibrated confidence and top-k suggestions with reasons.
@@ -316,6 +333,8 @@ class Classifier:
         it = self.items[code]
         t = normalize(text)
         hits = [w for w in (it.item, *it.keywords) if normalize(w) and normalize(w) in t]
+        if code == FALLBACK_CODE:
+            hits = [*(f"{w}(清单外)" for w in self._scope_hits(text)), *hits]
         parts = []
         if hits:
             parts.append("关键词: " + "、".join(hits[:4]))

@@ -92,7 +92,7 @@ _LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
 _CHANNEL_KEYS = {"code", "name", "key_id", "secret_ref", "callback_url", "note"}
 _REGION_KEYS = {"code", "name", "city_code", "note", "_comment"}
 _POLICY_KEYS = {"dispatch", "dedup", "deadlines", "note", "_comment"}
-_DISPATCH_KEYS = {"auto_threshold", "fallback_below", "gaps_to_fallback", "note"}
+_DISPATCH_KEYS = {"auto_threshold", "fallback_below", "gaps_to_fallback", "out_of_scope", "note"}
 EXAMPLES_DIR = "examples/"
 _EXAMPLE_FILE_RE = re.compile(r"^examples/[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.jsonl$")
 
@@ -1025,6 +1025,7 @@ class _Validator:
             if key in disp and not _fraction(disp[key]):
                 self.errors.append(PackError(f, _json_line(self.p, f, key), f"dispatch.{key}",
                                              f"{disp[key]!r} must be a number between 0 and 1"))
+        self._out_of_scope(f, disp.get("out_of_scope", []))
         gaps = disp.get("gaps_to_fallback", [])
         types = {u.unit_type for u in self.p.units} | {c.unit_type for c in self.p.catalog}
         if not isinstance(gaps, list) or not all(isinstance(x, str) for x in gaps):
@@ -1067,6 +1068,19 @@ class _Validator:
             self.errors.append(PackError(fname, at[0], "code", f"unknown catalog code {code!r} "
                                          f"(not in catalog.csv){more}"))
 
+    def _out_of_scope(self, f: str, terms: Any) -> None:
+        """dispatch.out_of_scope: matters no leaf covers; a term that is also a leaf's wording would
+        pull that leaf's appeals to 兜底, so it is refused with the leaf named."""
+        if not isinstance(terms, list) or not all(isinstance(t, str) and t.strip() for t in terms):
+            self.errors.append(PackError(f, _json_line(self.p, f, "out_of_scope"), "dispatch.out_of_scope",
+                                         "must be a list of non-empty terms"))
+            return
+        for t in terms:
+            leaf = _scope_clash(t.strip(), self.p.catalog)
+            if leaf:
+                self.errors.append(PackError(f, _json_line(self.p, f, "out_of_scope"), "dispatch.out_of_scope",
+                                             f"{t!r} is also the wording of catalog item {leaf}"))
+
     def _dedup(self, doc: Any) -> None:
         from chalicelib.domain.dedup import DedupPolicy
 
@@ -1092,6 +1106,14 @@ class _Validator:
 
 def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _scope_clash(term: str, catalog) -> Optional[str]:
+    """The leaf whose name or keywords share text with an out-of-scope term, if any."""
+    for c in catalog:
+        if c.code != FALLBACK_CODE and any(term in w or (len(w) >= 2 and w in term) for w in (c.item, *c.keywords)):
+            return c.code
+    return None
 
 
 def _fraction(v: Any) -> bool:

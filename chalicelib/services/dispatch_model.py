@@ -56,11 +56,6 @@ class DispatchModel:
     def auto_threshold(self) -> float:
         return float(self.policy.get("dispatch", {}).get("auto_threshold", 0.5))
 
-    @property
-    def fallback_below(self) -> float:
-        """Best leaf score under which an appeal is out of catalogue (兜底); 0 turns it off."""
-        return float(self.policy.get("dispatch", {}).get("fallback_below", 0.0))
-
     def refresh_corrections(self) -> int:
         """Fold in corrections newer than the last seen (one query, usually empty)."""
         cond = CorrectionItem.SK > self.last_correction if self.last_correction else None
@@ -90,7 +85,7 @@ def build(region: str, region_dir: Path, version: str) -> DispatchModel:
                           units=units, policy=policy, city_code=city,
                           deadline_policy=DeadlinePolicy.from_dict(policy.get("deadlines", {})),
                           calendar=load_calendar(region_dir))
-    classifier.fallback_below = model.fallback_below
+    classifier.apply_policy(policy.get("dispatch", {}))
     return model
 
 

@@ -104,7 +104,7 @@ def test_an_appeal_no_catalog_item_covers_is_fallback_for_the_dispatcher(aws, cl
     to_dispatch_stage(appeal_id)
     run_dispatch(aws, appeal_id)
     a = load(appeal_id)
-    assert model_for("shenzhen").fallback_below > 0  # the Shenzhen pack's policy sets it
+    assert model_for("shenzhen").classifier.fallback_below > 0  # the Shenzhen pack's policy sets it
     assert a.status.value == "pending_dispatch" and a.unit_id is None
     assert a.dispatch_info["reason"].startswith("out of catalogue (兜底)"), a.dispatch_info
     suggestions = a.dispatch_info["suggestions"]

@@ -79,6 +79,22 @@ def test_nothing_in_the_catalog_resembles_it_so_it_is_fallback_for_a_dispatcher(
     assert clear.code == "01.06.001" and not clear.out_of_catalog and clear.confidence > 0.5
 
 
+def test_a_matter_the_region_names_out_of_scope_goes_to_fallback_unless_a_leaf_clearly_wins():
+    model = Classifier(load_catalog(REGION / "catalog.csv"))
+    railway = "坐高铁回老家，路上晚点了三个小时也没人解释"
+    taxi = "深圳北站门口的出租车拒载，高铁到站的乘客排了很长的队打不到车，司机还绕路多收钱"
+    assert model.classify(railway).code != FALLBACK_CODE
+    model.apply_policy({"out_of_scope": ["高铁", " "], "fallback_below": 0.05})
+    assert model.out_of_scope == ("高铁",) and model.fallback_below == 0.05
+    res = model.classify(railway)
+    assert res.code == FALLBACK_CODE and not res.out_of_catalog and "高铁(清单外)" in res.suggestions[0].why
+    # Strong evidence for a leaf still wins; 兜底 is then among the suggestions.
+    taxi_res = model.classify(taxi)
+    assert taxi_res.code == "03.03.001" and FALLBACK_CODE in [s.code for s in taxi_res.suggestions]
+    model.apply_policy({})
+    assert model.classify(railway).code != FALLBACK_CODE and model.fallback_below == 0.0
+
+
 def test_isotonic_calibrator_is_monotone():
     cal = Calibrator.fit([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [False, True, False, True, True, True])
     values = [cal(x) for x in (0.0, 0.15, 0.25, 0.45, 0.7)]

@@ -120,7 +120,8 @@ def test_every_error_of_every_file_at_once(sz_files):
     channels["channels"][2]["callback_url"] = "http://partner.example.com/cb"
     channels["channels"][3]["key_id"] = "sz-hotline-1"
     calendar = json.dumps({"years": [2027], "holidays": ["2027-13-01"], "workdays": []}, indent=1)
-    policy = json.dumps({"dispatch": {"auto_threshold": 1.5, "fallback_below": "low"}, "dedupe": {},
+    policy = json.dumps({"dispatch": {"auto_threshold": 1.5, "fallback_below": "low", "out_of_scope": ["列车"]},
+                         "dedupe": {},
                          "deadlines": {"steps": {"visit": {}}}}, indent=1)
     files = {k: v for k, v in sz_files.items() if k != "communities.csv"}
     errs = errors_of(files, **{"streets.csv": streets, "channels.json": json.dumps(channels, indent=1),
@@ -136,6 +137,8 @@ def test_every_error_of_every_file_at_once(sz_files):
     assert "calendar.json:" in text and "'2027-13-01' is not a YYYY-MM-DD date" in text
     assert "policy.json:3: dispatch.auto_threshold: 1.5 must be a number between 0 and 1" in errs
     assert "policy.json:4: dispatch.fallback_below: 'low' must be a number between 0 and 1" in errs
+    # A term that is a leaf's own wording (地铁运营服务 lists 列车) would pull that leaf to 兜底.
+    assert "policy.json:5: dispatch.out_of_scope: '列车' is also the wording of catalog item 03.02.004" in errs
     assert any(e.startswith("policy.json:") and ": dedupe: unknown policy key" in e for e in errs)
     assert any(e.startswith("policy.json:") and "deadlines.steps.visit: step 'visit' needs a default" in e
                for e in errs)
@@ -307,3 +310,11 @@ def test_written_pack_trains_the_same_classifier(tmp_path, monkeypatch):
     bare = read_pack({k: v for k, v in read_files(SHENZHEN).items() if not k.startswith("examples/")},
                      code="shenzhen").write_dir(tmp_path / "bare")
     assert clf_mod.region_inputs(bare)[1] == []
+
+
+def test_out_of_scope_terms_must_be_a_list_of_terms(sz_files):
+    for bad in ("高铁", ["高铁", ""], [3]):
+        errs = errors_of(sz_files, **{"policy.json": json.dumps({"dispatch": {"out_of_scope": bad}})})
+        assert errs == ["policy.json:1: dispatch.out_of_scope: must be a list of non-empty terms"]
+    ok = json.dumps({"dispatch": {"out_of_scope": ["高铁", "民航"]}}, ensure_ascii=False)
+    assert errors_of(sz_files, **{"policy.json": ok}) == []
