@@ -186,11 +186,11 @@ class Classifier:
     """TF-IDF char 1-2 gram nearest-centroid classifier with incremental updates."""
 
     def __init__(self, catalog: Sequence[CatalogItem], examples: Sequence[Example] = (),
-                 place_names: Sequence[str] = (), calibrator: Optional[Calibrator] = None,
-                 fallback_below: float = 0.0):
+                 place_names: Sequence[str] = (), calibrator: Optional[Calibrator] = None):
         self.items = {it.code: it for it in catalog}
-        # Below this best cosine no leaf covers the appeal (region policy dispatch.fallback_below).
-        self.fallback_below = fallback_below
+        # Region policy (apply_policy): below fallback_below no leaf covers the appeal; an
+        # out_of_scope term names a matter outside the catalog. Both send it to 兜底.
+        self.fallback_below = 0.0
         self.out_of_scope: tuple[str, ...] = ()
         names = sorted({normalize(n) for n in place_names if len(normalize(n)) >= 2}, key=len, reverse=True)
         self._mask = re.compile("|".join(map(re.escape, names))) if names else None

@@ -80,13 +80,12 @@ def build(region: str, region_dir: Path, version: str) -> DispatchModel:
     catalog = classifier.items          # the catalog the classifier was built from: read once
     units = UnitDirectory.from_csv(region_dir / "units.csv", fallback_unit_type(catalog.values()))
     city = units.fallback.jurisdiction_code
-    model = DispatchModel(region=region, version=version, gazetteer=Gazetteer.from_region(region_dir),
-                          classifier=classifier, catalog=catalog,
-                          units=units, policy=policy, city_code=city,
-                          deadline_policy=DeadlinePolicy.from_dict(policy.get("deadlines", {})),
-                          calendar=load_calendar(region_dir))
     classifier.apply_policy(policy.get("dispatch", {}))
-    return model
+    return DispatchModel(region=region, version=version, gazetteer=Gazetteer.from_region(region_dir),
+                         classifier=classifier, catalog=catalog,
+                         units=units, policy=policy, city_code=city,
+                         deadline_policy=DeadlinePolicy.from_dict(policy.get("deadlines", {})),
+                         calendar=load_calendar(region_dir))
 
 
 def model_for(region: str) -> DispatchModel:
