@@ -167,12 +167,19 @@ Identifier = Annotated[str, StringConstraints(max_length=128)]
 
 
 def _loose_phone(value: str) -> str:
-    """Accept common spellings of a mainland mobile (+86 138-1234-5678) and keep the 11 digits."""
-    digits = re.sub(r"[\s\-()]", "", value)
+    """Common spellings of a mainland number: a mobile (+86 138-1234-5678) becomes its 11 digits,
+    a fixed line in international form (+86 755 8345 1234) gets its trunk 0 back; the field type
+    (a mobile or a 座机 with area code) then checks and normalises it."""
+    phone = re.sub(r"\s", "", value)
     for prefix in ("+86", "0086"):
-        if digits.startswith(prefix):
-            digits = digits[len(prefix):]
-    return digits
+        if phone.startswith(prefix):
+            phone = phone[len(prefix):].lstrip("-")
+            if phone[:1] in ("(", "（"):
+                phone = phone[1:].replace(")", "", 1).replace("）", "", 1)
+            if phone[:1] and phone[:1] in "23456789":
+                phone = "0" + phone
+    digits = re.sub(r"[\-()]", "", phone)
+    return digits if len(digits) == 11 and digits.startswith("1") else phone
 
 
 def _check_email(value: str) -> str:
@@ -194,7 +201,7 @@ class RequestForm(BaseModel):
     email: Annotated[str, Field(max_length=254)] | None = None
     first_name: Name | None = None
     last_name: Name | None = None
-    phone: f.Phone | None = None
+    phone: f.ContactPhone | None = None
     device_id: Identifier | None = None
     account_id: Identifier | None = None
     media_url: f.HttpsUrl | None = None
