@@ -16,7 +16,7 @@ from typing import Iterable, Optional, Sequence
 from chalicelib.domain.catalog import FALLBACK_CODE, CatalogItem
 from chalicelib.nlp.text import normalize
 
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 # Unigrams and bigrams: bigrams approximate Chinese words, unigrams rescue typos and rare
 # paraphrases. Trigrams were measured to hurt (too sparse with ~5 documents per leaf).
 NGRAM_SIZES = (1, 2)
@@ -37,6 +37,10 @@ SOFTMAX_TOP = 20
 # scores 兜底 at least like a typical right leaf (best cosine of correct examples is ~0.2), so
 # only clearly stronger evidence for a leaf still beats it.
 SCOPE_SCORE = 0.2
+# In a query, an n-gram at relative position p counts 1 + POSITION_BOOST * (1 - p): the main
+# complaint comes first, what follows is context and requests (门口还有人抽烟, 有没有扶持政策).
+# Examples are not weighted (their centroids stay plain averages). 0.25-0.5 measured alike.
+POSITION_BOOST = 0.35
 _MASK = "|"
 
 
@@ -124,6 +128,18 @@ def region_place_names(region_dir: str | Path) -> list[str]:
                         names.add(n[: -len(suf)])
                         break
     return sorted(n for n in names if len(n) >= 2)
+
+
+def _position_counts(text: str) -> dict[str, float]:
+    """Query n-gram counts with earlier n-grams counting more (see POSITION_BOOST)."""
+    out: dict[str, float] = {}
+    span = max(len(text), 1)
+    for n in NGRAM_SIZES:
+        for i in range(len(text) - n + 1):
+            g = text[i : i + n]
+            if _MASK not in g:
+                out[g] = out.get(g, 0.0) + 1.0 + POSITION_BOOST * (1.0 - i / span)
+    return out
 
 
 def _grams(text: str) -> list[str]:
@@ -219,15 +235,17 @@ class Classifier:
         self._index()
 
     # -- features -----------------------------------------------------------------------
-    def _features(self, text: str) -> list[str]:
+    def _masked(self, text: str) -> str:
         t = normalize(text)
-        if self._mask is not None:
-            t = self._mask.sub(_MASK, t)
-        return _grams(t)
+        return self._mask.sub(_MASK, t) if self._mask is not None else t
 
-    def _vector(self, grams: list[str]) -> dict[str, float]:
+    def _features(self, text: str) -> list[str]:
+        return _grams(self._masked(text))
+
+    def _vector(self, grams: list[str] | dict[str, float]) -> dict[str, float]:
+        counts = grams if isinstance(grams, dict) else Counter(grams)
         v = {}
-        for k, c in Counter(grams).items():
+        for k, c in counts.items():
             v[k] = (1.0 + math.log(c)) * self._idf.get(k, self._default_idf)
         norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
         return {k: x / norm for k, x in v.items()}
@@ -235,6 +253,10 @@ class Classifier:
     def vectorize(self, text: str) -> dict[str, float]:
         """Unit-length TF-IDF vector of a text (masked place names, char 1-2 grams)."""
         return self._vector(self._features(text))
+
+    def query_vector(self, text: str) -> dict[str, float]:
+        """The vector an appeal is classified by: as `vectorize`, with earlier n-grams counting more."""
+        return self._vector(_position_counts(self._masked(text)))
 
     # -- model state ----------------------------------------------------------------------
     def _accumulate(self, code: str, vec: dict[str, float], weight: float) -> None:
@@ -273,7 +295,7 @@ class Classifier:
     # -- inference ------------------------------------------------------------------------
     def scores(self, text: str) -> tuple[dict[str, float], dict[str, float]]:
         """Raw cosine scores per leaf, plus the query vector."""
-        q = self.vectorize(text)
+        q = self.query_vector(text)
         acc: dict[str, float] = {}
         get = acc.get
         for k, x in q.items():
@@ -357,22 +379,25 @@ class Classifier:
         """
         out = []
         for code, exs in self._examples.items():
-            for _, v in exs:
+            for text, v in exs:
+                q = self.query_vector(text)     # queried as an appeal would be
                 acc: dict[str, float] = {}
-                for k, x in v.items():
+                for k, x in q.items():
                     p = self._post.get(k)
                     if p:
                         for c, w in p.items():
                             acc[c] = acc.get(c, 0.0) + x * w
                 s = self._sums[code]
                 n = self._norms[code]
-                dot_own = sum(x * s.get(k, 0.0) for k, x in v.items())
-                rest = max(n * n - 2 * dot_own + 1.0, 1e-9)
-                acc[code] = (dot_own - 1.0) / math.sqrt(rest)
+                # Its own class without it: (q.S - q.v) / |S - v|, with |v| = 1.
+                q_s = sum(x * s.get(k, 0.0) for k, x in q.items())
+                v_s = sum(x * s.get(k, 0.0) for k, x in v.items())
+                rest = max(n * n - 2 * v_s + 1.0, 1e-9)
+                acc[code] = (q_s - _dot(q, v)) / math.sqrt(rest)
                 for mcode, mv in self._memory:
                     if mv is v:
                         continue
-                    sim = _dot(v, mv) - MEMORY_OFFSET
+                    sim = _dot(q, mv) - MEMORY_OFFSET
                     if sim > acc.get(mcode, 0.0):
                         acc[mcode] = sim
                 top = sorted(acc.items(), key=lambda kv: -kv[1])[:SOFTMAX_TOP]
