@@ -13,11 +13,16 @@ import eval_dispatch  # noqa: E402
 REGION = ROOT / "regions" / "shenzhen"
 
 
-def _run(tmp_path, capsys, cases: list[dict]) -> dict:
+def _run_with_stderr(tmp_path, capsys, cases: list[dict], *extra: str) -> tuple[dict, str]:
     path = tmp_path / "cases.jsonl"
     path.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8")
-    assert eval_dispatch.main(["--cases", str(path), "--region", str(REGION)]) == 0
-    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert eval_dispatch.main(["--cases", str(path), "--region", str(REGION), *extra]) == 0
+    out, err = capsys.readouterr()
+    return json.loads(out.strip().splitlines()[-1]), err
+
+
+def _run(tmp_path, capsys, cases: list[dict]) -> dict:
+    return _run_with_stderr(tmp_path, capsys, cases)[0]
 
 
 def test_unseen_cases_are_scored_by_the_shipped_model(tmp_path, capsys):
@@ -92,17 +97,9 @@ def test_out_of_catalogue_rule_and_its_suggestion(tmp_path, capsys):
         {"id": "F2", "text": "我家楼下路灯不亮已经一个星期了，晚上走路看不见", "address": "福田区莲花街道",
          "expected_code": "01.06.001", "expected_street": "440304007"},
     ]
-    path = tmp_path / "cases.jsonl"
-    path.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8")
-
-    def run(*extra: str) -> tuple[dict, str]:
-        assert eval_dispatch.main(["--cases", str(path), "--region", str(REGION), *extra]) == 0
-        out, err = capsys.readouterr()
-        return json.loads(out.strip().splitlines()[-1]), err
-
-    off, _ = run("--fallback-below", "0")
+    off, _ = _run_with_stderr(tmp_path, capsys, cases, "--fallback-below", "0")
     assert off["fallback_below"] == 0.0 and off["leaf_accuracy"] == 0.5
-    shipped, err = run("--suggest-fallback")
+    shipped, err = _run_with_stderr(tmp_path, capsys, cases, "--suggest-fallback")
     policy = json.loads((REGION / "policy.json").read_text())["dispatch"]
     assert shipped["fallback_below"] == policy["fallback_below"] > 0
     assert shipped["leaf_accuracy"] == 1.0 and shipped["unit_accuracy"] == 1.0
