@@ -15,7 +15,8 @@ both right). The `*_correct_and_auto` figures count a case only when it was auto
 and right, i.e. what reaches the right unit with no human touch. policy.json dispatch.fallback_below
 sends an appeal whose best leaf scores under it to 兜底 (out of catalogue); --suggest-fallback
 prints the value that maximises leaf accuracy on the cases, and the accuracy it gives when each
-fold's value is chosen on the other folds only (what to expect on cases nobody tuned it to).
+fold's value is chosen on the other folds only (what to expect on cases nobody tuned it to);
+--suggest-precision likewise prints the auto-dispatch figures of per-fold thresholds.
 Per-level-1 breakdown goes to stderr; the last stdout line is one JSON object.
 """
 from __future__ import annotations
@@ -159,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.suggest_precision is not None:
         print(f"suggested threshold for precision>={args.suggest_precision}: "
               f"{suggest_threshold(outcomes, args.suggest_precision)}", file=sys.stderr)
+        rate, prec = nested_auto(outcomes, args.suggest_precision)
+        print(f"with each fold's threshold chosen on the other folds: auto-dispatch rate {rate:.4f}, "
+              f"precision among auto-dispatched {prec:.4f}", file=sys.stderr)
     if args.suggest_fallback:
         tau, acc = suggest_fallback(outcomes)
         print(f"suggested fallback_below: {tau} (leaf accuracy {acc:.4f} on these cases; "
@@ -209,6 +213,17 @@ def suggest_fallback(outcomes: list[Outcome]) -> tuple[float, float]:
     cands = [0.0] + sorted({round(o.best_score + 1e-4, 4) for o in outcomes})
     best = max(cands, key=lambda t: (_leaf_hits(outcomes, t), -t))
     return best, _leaf_hits(outcomes, best) / (len(outcomes) or 1)
+
+
+def nested_auto(outcomes: list[Outcome], precision: float) -> tuple[float, float]:
+    """Auto-dispatch rate and its precision when each fold's threshold is chosen on the other folds."""
+    auto: list[Outcome] = []
+    for f in {o.fold for o in outcomes}:
+        others = [o for o in outcomes if o.fold != f] or outcomes
+        t = suggest_threshold(others, precision)
+        auto += [o for o in outcomes if o.fold == f and t is not None and o.confidence >= t and o.street is not None]
+    right = sum(o.leaf_ok and o.unit_ok for o in auto)
+    return len(auto) / (len(outcomes) or 1), (right / len(auto) if auto else 1.0)
 
 
 def nested_fallback_accuracy(outcomes: list[Outcome]) -> float:

@@ -106,3 +106,26 @@ def test_out_of_catalogue_rule_and_its_suggestion(tmp_path, capsys):
     line = next(x for x in err.splitlines() if x.startswith("suggested fallback_below: "))
     tau = float(line.split()[2])
     assert 0.0 < tau and "leaf accuracy 1.0000" in line
+
+
+def _outcome(fold: int, confidence: float, right: bool, score: float = 0.5, gold: str = "01.06.001"):
+    code = gold if right else "02.01.001"
+    return eval_dispatch.Outcome({"expected_code": gold}, code, confidence, "440304007", False, right, right,
+                                 right, True, code, score, fold)
+
+
+def test_nested_figures_choose_on_the_other_folds_only():
+    # Fold 0's own cases would pass a 0.5 threshold, but folds 1 and 2 need 0.8 to be precise:
+    # the nested figure applies 0.8 to fold 0 and so auto-dispatches none of it.
+    outs = [_outcome(0, 0.6, True), _outcome(0, 0.6, True),
+            _outcome(1, 0.9, True), _outcome(1, 0.5, False), _outcome(2, 0.8, True), _outcome(2, 0.5, False)]
+    assert eval_dispatch.suggest_threshold(outs[2:], 0.97) == 0.8
+    rate, precision = eval_dispatch.nested_auto(outs, 0.97)
+    # fold 0 → 0.8 (none); fold 1 → chosen on folds 0+2: 0.6 (its 0.9 passes); fold 2 → 0.6 (its 0.8 passes)
+    assert (rate, precision) == (2 / 6, 1.0)
+    # Out of catalogue: low best scores that are truly 兜底 make a positive fallback_below pay off.
+    fb = [_outcome(f, 0.1, False, score=0.05, gold="99.99.999") for f in range(3)]
+    ok = [_outcome(f, 0.9, True, score=0.3) for f in range(3)]
+    tau, acc = eval_dispatch.suggest_fallback(fb + ok)
+    assert 0.05 < tau <= 0.3 and acc == 1.0
+    assert eval_dispatch.nested_fallback_accuracy(fb + ok) == 1.0
