@@ -164,27 +164,34 @@ class Calibrator:
     @classmethod
     def fit(cls, scores: Sequence[float], correct: Sequence[bool]) -> "Calibrator":
         pairs = sorted(zip(scores, correct))
-        blocks: list[list[float]] = []  # [sum_y, count, max_x]
+        blocks: list[list[float]] = []  # [sum_y, count, sum_x]
         for x, y in pairs:
             blocks.append([float(y), 1.0, x])
             while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] >= blocks[-1][0] / blocks[-1][1]:
-                s, c, mx = blocks.pop()
+                s, c, sx = blocks.pop()
                 blocks[-1][0] += s
                 blocks[-1][1] += c
-                blocks[-1][2] = mx
+                blocks[-1][2] += sx
         # Laplace smoothing keeps small blocks away from hard 0/1; the running max restores
         # monotonicity that smoothing can break between a big block and a small one.
         ys, top = [], 0.0
         for b in blocks:
             top = max(top, (b[0] + 0.5) / (b[1] + 1.0))
             ys.append(top)
-        return cls([b[2] for b in blocks], ys)
+        return cls([b[2] / b[1] for b in blocks], ys)
 
     def __call__(self, score: float) -> float:
+        """Linear between the blocks' mean scores (flat beyond them): unlike a step function it
+        keeps the order of raw scores within a block, so a threshold can fall anywhere."""
         if not self.xs:
             return max(0.0, min(1.0, score))
         i = bisect.bisect_left(self.xs, score)
-        return self.ys[min(i, len(self.ys) - 1)]
+        if i == 0:
+            return self.ys[0]
+        if i == len(self.xs):
+            return self.ys[-1]
+        x0, x1, y0, y1 = self.xs[i - 1], self.xs[i], self.ys[i - 1], self.ys[i]
+        return y0 + (y1 - y0) * (score - x0) / (x1 - x0) if x1 > x0 else y1
 
     def to_json(self) -> dict:
         return {"xs": self.xs, "ys": self.ys}

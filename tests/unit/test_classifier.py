@@ -125,3 +125,12 @@ def test_raw_confidence_counts_every_close_competitor():
     assert clear > 0.99
     assert raw_confidence([0.4]) == 1.0
     assert raw_confidence([]) == 0.0
+
+
+def test_calibration_is_linear_between_blocks_so_thresholds_can_fall_anywhere():
+    cal = Calibrator.fit([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [False, False, True, False, True, True])
+    xs = [0.0, 0.1, 0.22, 0.28, 0.35, 0.45, 0.55, 0.6, 0.9]
+    values = [cal(x) for x in xs]
+    assert values == sorted(values)
+    assert values[0] == values[1] and values[-1] == values[-2]          # flat beyond the ends
+    assert values[2] < values[3] < values[4]                            # no plateau in between
