@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from chalicelib.nlp.classifier import (  # noqa: E402
-    FALLBACK_CODE, Classifier, Example, build_calibrator, load_catalog, region_inputs,
+    FALLBACK_CODE, Classifier, Example, build_calibrator, load_catalog, region_inputs, region_lexicon,
     region_place_names,
 )
 from chalicelib.nlp.gazetteer import Gazetteer, Resolution  # noqa: E402
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     catalog = load_catalog(cat_path)
     items = {it.code: it for it in catalog}
     names = region_place_names(region)
+    lexicon = region_lexicon(region)
     gaz = Gazetteer.from_region(region)
     units = UnitDirectory.from_csv(region / "units.csv", fallback_unit_type(catalog))
     train: list[tuple[str, str, Example]] = []  # (id, normalised text, example)
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         hid = {c.get("id") for c in held if c.get("id")}
         htext = {normalize(c["text"]) for c in held}
         exs = [e for i, t, e in train if not (i and i in hid) and t not in htext]
-        clf = Classifier(catalog, exs, names)
+        clf = Classifier(catalog, exs, names, lexicon=lexicon)
         clf.calibrator = build_calibrator(clf)
         clf.apply_policy({**policy, "fallback_below": fallback_below})
         return clf

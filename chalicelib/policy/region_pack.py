@@ -16,6 +16,8 @@ A pack is a folder (or, for the admin API, a dict of file name -> text) holding:
 | channels.json     | yes      | channel registrations: code, name, key_id, secret_ref, callback_url|
 | calendar.json     | no       | working-day overrides (chalicelib.policy.calendar_source format)   |
 | policy.json       | yes      | dispatch/dedup thresholds and deadline time limits                 |
+| lexicon.csv       | no       | code,phrases: everyday wording per leaf (`|`-separated) that the    |
+|                   |          | dispatch model reads as one more document of the leaf              |
 | examples/*.jsonl  | no       | labelled texts the dispatch model trains on, one JSON object a      |
 |                   |          | line: `text` and the catalog code as `code` or `expected_code`;     |
 |                   |          | `id` and `street` / `expected_street` are kept when present         |
@@ -76,7 +78,9 @@ CSV_FILES: dict[str, tuple[str, ...]] = {
     "roads.csv": ("name", "street_code"),
     "grids.csv": ("code", "community_code", "name"),
     "units.csv": ("unit_id", "name", "unit_type", "level", "jurisdiction_code"),
+    "lexicon.csv": ("code", "phrases"),
 }
+OPTIONAL_CSV = ("grids", "lexicon")     # written back only when the pack has rows
 JSON_FILES = ("region.json", "channels.json", "calendar.json", "policy.json")
 REQUIRED_FILES = frozenset({"catalog.csv", "districts.csv", "streets.csv", "communities.csv",
                             "units.csv", "channels.json", "policy.json"})
@@ -117,6 +121,14 @@ class Grid:
     code: str
     community_code: str
     name: str
+
+
+@dataclass(frozen=True)
+class LexiconEntry:
+    """A leaf's everyday phrases (老公喝酒打人 for 家庭暴力): training text for the dispatch model."""
+
+    code: str
+    phrases: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -202,6 +214,7 @@ class RegionPack:
     channels: tuple[ChannelSpec, ...] = ()
     policy: Mapping[str, Any] = field(default_factory=dict)
     examples: tuple[LabelledExample, ...] = ()
+    lexicon: tuple[LexiconEntry, ...] = ()
     # Not content: the stored version number (set when read back from the store), the line of
     # every row in its file (for error messages) and the problems found while parsing.
     version: Optional[int] = None
@@ -233,7 +246,8 @@ class RegionPack:
     def counts(self) -> dict[str, int]:
         return {"catalog": len(self.catalog), "units": len(self.units), "districts": len(self.districts),
                 "streets": len(self.streets), "communities": len(self.communities), "roads": len(self.roads),
-                "grids": len(self.grids), "channels": len(self.channels), "examples": len(self.examples)}
+                "grids": len(self.grids), "channels": len(self.channels), "examples": len(self.examples),
+                "lexicon": len(self.lexicon)}
 
     # -- views for services (built once per pack) -------------------------------------------
     @cached_property
@@ -306,6 +320,10 @@ class RegionPack:
         }
         for c in d["catalog"]:
             c["keywords"] = list(c["keywords"])
+        if self.lexicon:
+            # Only when present, as examples: packs without one keep their hash.
+            d["lexicon"] = [{"code": x.code, "phrases": list(x.phrases)}
+                            for x in sorted(self.lexicon, key=lambda x: x.code)]
         if self.examples:
             # Only when present: packs stored before examples were content keep their hash.
             d["examples"] = [e.content() for e in sorted(self.examples, key=_example_order)]
@@ -326,7 +344,9 @@ class RegionPack:
             grids=tuple(Grid(**x) for x in d.get("grids", ())),
             channels=tuple(ChannelSpec(**x) for x in d["channels"]),
             calendar=d.get("calendar") or {}, policy=d.get("policy") or {},
-            examples=tuple(LabelledExample(line=0, **x) for x in d.get("examples", ())), version=version)
+            examples=tuple(LabelledExample(line=0, **x) for x in d.get("examples", ())),
+            lexicon=tuple(LexiconEntry(x["code"], tuple(x["phrases"])) for x in d.get("lexicon", ())),
+            version=version)
 
     def write_dir(self, path: str | Path) -> Path:
         """Write the pack back as a folder (for loaders that read files, e.g. the classifier)."""
@@ -335,13 +355,13 @@ class RegionPack:
         d = self.to_dict()
         for fname, header in CSV_FILES.items():
             key = fname[:-4]
-            if key == "grids" and not d["grids"]:
+            if key in OPTIONAL_CSV and not d.get(key):
                 continue
             buf = io.StringIO()
             w = csv.writer(buf, lineterminator="\n")
             w.writerow(header)
             for row in d[key]:
-                w.writerow(["|".join(row[h]) if h == "keywords" else
+                w.writerow(["|".join(row[h]) if h in ("keywords", "phrases") else
                             (_fmt_coord(row[h]) if h in ("lat", "lng") else row[h]) for h in header])
             (out / fname).write_text(buf.getvalue(), encoding="utf-8")
         dump = lambda obj: json.dumps(obj, ensure_ascii=False, indent=2) + "\n"  # noqa: E731
@@ -512,6 +532,8 @@ class _Parser:
         communities = [Community(r["code"], r["street_code"], r["name"]) for r in self.csv("communities.csv", "code")]
         roads = [Road(r["name"], r["street_code"]) for r in self.csv("roads.csv", ("street_code", "name"))]
         grids = [Grid(r["code"], r["community_code"], r["name"]) for r in self.csv("grids.csv", "code")]
+        lexicon = [LexiconEntry(r["code"], tuple(w.strip() for w in r["phrases"].split("|") if w.strip()))
+                   for r in self.csv("lexicon.csv", "code")]
 
         region = self.json_obj("region.json", {}) or {}
         channels = self.channels()
@@ -532,7 +554,7 @@ class _Parser:
         return RegionPack(code=code, name=name, city_code=city_code, catalog=tuple(catalog), units=tuple(units),
                           districts=tuple(districts), streets=tuple(streets), communities=tuple(communities),
                           roads=tuple(roads), grids=tuple(grids), calendar=calendar, channels=tuple(channels),
-                          policy=policy, examples=tuple(examples), lines=self.lines, problems=tuple(self.problems),
+                          policy=policy, examples=tuple(examples), lexicon=tuple(lexicon), lines=self.lines, problems=tuple(self.problems),
                           present_files=frozenset(self.texts),
                           json_texts={n: t for n, t in self.texts.items() if n.endswith(".json")},
                           unreadable=frozenset(self.unreadable | (set(CSV_FILES) - set(self.texts))))
@@ -796,7 +818,8 @@ def jurisdictions(pack: RegionPack) -> dict[str, frozenset[str]]:
 def validate(pack: RegionPack, progress: Optional[Progress] = None) -> list[PackError]:
     """Every problem of the pack (parse and meaning), in file then line order."""
     v = _Validator(pack)
-    checks = [v.region, v.gazetteer, v.units, v.catalog, v.coverage, v.channels, v.calendar, v.policy, v.examples]
+    checks = [v.region, v.gazetteer, v.units, v.catalog, v.coverage, v.channels, v.calendar, v.policy, v.examples,
+              v.lexicon]
     for i, check in enumerate(checks, 1):
         check()
         if progress:
@@ -1068,6 +1091,20 @@ class _Validator:
             self.errors.append(PackError(fname, at[0], "code", f"unknown catalog code {code!r} "
                                          f"(not in catalog.csv){more}"))
 
+    def lexicon(self) -> None:
+        """Every lexicon row names a leaf of the catalog (not 兜底) and has phrases."""
+        f = "lexicon.csv"
+        if "catalog.csv" in self.p.unreadable or any(e.file == "catalog.csv" for e in self.p.problems):
+            return      # as for examples: checked once the catalog reads cleanly
+        for x in self.p.lexicon:
+            if x.code == FALLBACK_CODE:
+                self.err(f, x.code, "code", f"the fallback row {FALLBACK_CODE} takes no phrases: name matters outside "
+                         "the catalog in policy.json dispatch.out_of_scope")
+            elif x.code not in self.p.catalog_by_code:
+                self.err(f, x.code, "code", f"unknown catalog code {x.code!r} (not in catalog.csv)")
+            if not x.phrases:
+                self.err(f, x.code, "phrases", "no phrases (separate them with |)")
+
     def _out_of_scope(self, f: str, terms: Any) -> None:
         """dispatch.out_of_scope: matters no leaf covers; a term that is also a leaf's wording would
         pull that leaf's appeals to 兜底, so it is refused with the leaf named."""
@@ -1244,7 +1281,7 @@ def diff(old: Optional[RegionPack], new: RegionPack) -> PackDiff:
     spec = [("catalog", lambda x: x.code), ("units", lambda x: x.unit_id), ("districts", lambda x: x.code),
             ("streets", lambda x: x.code), ("communities", lambda x: x.code),
             ("roads", lambda x: f"{x.street_code}:{x.name}"), ("grids", lambda x: x.code),
-            ("channels", lambda x: x.code)]
+            ("channels", lambda x: x.code), ("lexicon", lambda x: x.code)]
     sections = {name: _section(sect(old, name, key), sect(new, name, key)) for name, key in spec}
     sections["policy"] = _section(_flatten(old.policy) if old else {}, _flatten(new.policy))
     sections["calendar"] = _section(_flatten(_canonical_calendar(old.calendar)) if old else {},

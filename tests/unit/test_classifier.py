@@ -127,6 +127,45 @@ def test_raw_confidence_counts_every_close_competitor():
     assert raw_confidence([]) == 0.0
 
 
+# --- the region's lexicon (lexicon.csv): everyday wording per leaf -------------------------------
+
+DV = "11.05.003"   # 家庭暴力
+DV_TEXT = "昨晚又被丈夫掐脖子，他喝了酒就这样，我现在躲在朋友家"
+
+
+def test_lexicon_phrases_teach_the_model_everyday_wording():
+    catalog = load_catalog(REGION / "catalog.csv")
+    plain = Classifier(catalog)
+    assert plain.classify(DV_TEXT).code != DV
+    lexicon = {DV: ("被丈夫掐脖子", "老公喝酒打人"), FALLBACK_CODE: ("其他",), "42.42.042": ("不存在",)}
+    model = Classifier(catalog, lexicon=lexicon)
+    assert set(model.lexicon) == {DV}        # no phrases for 兜底 or for codes outside the catalog
+    res = model.classify(DV_TEXT)
+    assert res.code == DV and "被丈夫掐脖子" in res.suggestions[0].why
+
+
+def test_shipped_lexicon_changes_the_model_fingerprint():
+    from chalicelib.nlp.classifier import _fingerprint, load_examples, region_inputs, region_lexicon
+
+    cat_path, ex_paths = region_inputs(REGION)
+    catalog, examples, lexicon = load_catalog(cat_path), load_examples(ex_paths), region_lexicon(REGION)
+    assert len(lexicon) == 494 and all(lexicon.values())
+    # Calibration is stored per fingerprint: a changed lexicon must not reuse a stale one.
+    edited = {**lexicon, DV: lexicon[DV][1:]}
+    assert len({_fingerprint(catalog, examples), _fingerprint(catalog, examples, lexicon),
+                _fingerprint(catalog, examples, edited)}) == 3
+
+
+def test_an_out_of_scope_term_inside_a_leafs_own_wording_counts_for_that_leaf():
+    catalog = load_catalog(REGION / "catalog.csv")
+    model = Classifier(catalog, lexicon={"09.03.004": ("高铁噪音",)})
+    model.apply_policy({"out_of_scope": ["高铁"]})
+    noise = "家旁边的高铁噪音太大了，每天晚上十一点还有车经过，吵得睡不着"
+    assert model._scope_hits(noise) == [] and model.classify(noise).code == "09.03.004"
+    assert model._scope_hits("坐高铁回老家晚点了三个小时") == ["高铁"]
+    assert model.classify("坐高铁回老家晚点了三个小时").code == FALLBACK_CODE
+
+
 def test_calibration_is_linear_between_blocks_so_thresholds_can_fall_anywhere():
     cal = Calibrator.fit([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [False, False, True, False, True, True])
     xs = [0.0, 0.1, 0.22, 0.28, 0.35, 0.45, 0.55, 0.6, 0.9]

@@ -57,9 +57,10 @@ def test_held_out_model_never_sees_the_case(tmp_path, capsys, monkeypatch):
     seen: list[set[str]] = []
     real = eval_dispatch.Classifier
 
-    def spy(catalog, examples, names):
+    def spy(catalog, examples, names, lexicon):
         seen.append({e.text for e in examples})
-        return real(catalog, examples, names)
+        assert len(lexicon) == 494      # every fold's model reads the region's lexicon
+        return real(catalog, examples, names, lexicon=lexicon)
 
     monkeypatch.setattr(eval_dispatch, "Classifier", spy)
     examples = [json.loads(line) for line in

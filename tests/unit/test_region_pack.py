@@ -278,7 +278,8 @@ def test_examples_of_a_broken_catalog_row_do_not_cascade(sz_files):
     gone = "".join(r + "\n" for r in lines(cat) if not r.startswith("01.01.004,"))    # removed: now unknown
     errs = errors_of(sz_files, **{"catalog.csv": gone})
     assert errs and all(": code: unknown catalog code '01.01.004'" in e for e in errs)
-    assert {e.split(":")[0] for e in errs} == {"examples/dispatch-dev.jsonl", "examples/history-train.jsonl"}
+    assert {e.split(":")[0] for e in errs} == {"examples/dispatch-dev.jsonl", "examples/history-train.jsonl",
+                                               "lexicon.csv"}
 
 
 def test_examples_progress_ticks_once_per_file():
@@ -302,6 +303,7 @@ def test_written_pack_trains_the_same_classifier(tmp_path, monkeypatch):
     ex_src = clf_mod.load_examples(clf_mod.region_inputs(SHENZHEN)[1])
     ex_out = clf_mod.load_examples(clf_mod.region_inputs(folder)[1])
     assert len(ex_out) == len(ex_src) == 2280 and sorted(map(repr, ex_out)) == sorted(map(repr, ex_src))
+    assert clf_mod.region_lexicon(folder) == clf_mod.region_lexicon(SHENZHEN) and len(written.lexicon) == 494
     texts = ["小区门口的路灯坏了好几天，晚上黑漆漆的", "楼下烧烤店油烟太大，窗户都不敢开",
              "工地晚上十一点还在施工，噪音吵得睡不着", "公司拖欠工资三个月了", "我想咨询一下社保怎么转移",
              "海面上有一片油污，疑似船舶泄漏。"]
@@ -318,3 +320,44 @@ def test_out_of_scope_terms_must_be_a_list_of_terms(sz_files):
         assert errs == ["policy.json:1: dispatch.out_of_scope: must be a list of non-empty terms"]
     ok = json.dumps({"dispatch": {"out_of_scope": ["高铁", "民航"]}}, ensure_ascii=False)
     assert errors_of(sz_files, **{"policy.json": ok}) == []
+
+
+# --- lexicon.csv: everyday phrases per leaf, read by the dispatch model ---
+
+def test_lexicon_is_read_counted_hashed_and_diffed(sz_files):
+    pack = read_pack(sz_files, code="shenzhen")
+    assert pack.counts()["lexicon"] == 494 and validate(pack) == []
+    entry = next(x for x in pack.lexicon if x.code == "11.05.003")
+    assert "老公喝酒打人" in entry.phrases and all(entry.phrases)
+    lex = sz_files["lexicon.csv"]
+    n = line_of(lex, "01.01.001,")
+    trimmed = edit_line(lex, n, lines(lex)[n - 1].rsplit("|", 1)[0])
+    changed = pack_with(sz_files, **{"lexicon.csv": trimmed})
+    assert changed.content_hash != pack.content_hash
+    assert diff(pack, changed).sections["lexicon"].changed == (("01.01.001", ("phrases",)),)
+    back = decode_pack(encode_pack(pack))
+    assert back == pack and back.lexicon and back.content_hash == pack.content_hash
+    # A pack without a lexicon has no "lexicon" key, so packs stored before it keep their hash.
+    assert "lexicon" not in read_pack(LAIXI).to_dict()
+
+
+def test_bad_lexicon_rows_are_named_by_file_line_and_field(sz_files):
+    lex = lines(sz_files["lexicon.csv"])
+    lex.append("42.42.042,不存在的事项")
+    lex.append(f"{FALLBACK_CODE},其他事情")
+    lex.append("01.01.001,重复的行")
+    lex.append("01.01.002,|")
+    lex.append("01.01.003,")
+    errs = errors_of(sz_files, **{"lexicon.csv": "\n".join(lex) + "\n"})
+    n = len(lex)
+    assert errs == [
+        f"lexicon.csv:{n - 4}: code: unknown catalog code '42.42.042' (not in catalog.csv)",
+        f"lexicon.csv:{n - 3}: code: the fallback row {FALLBACK_CODE} takes no phrases: name matters outside the "
+        "catalog in policy.json dispatch.out_of_scope",
+        f"lexicon.csv:{n - 2}: code: duplicate '01.01.001' (first on line 2)",
+        f"lexicon.csv:{n - 1}: code: duplicate '01.01.002' (first on line 3)",
+        f"lexicon.csv:{n}: phrases: is empty",
+    ], errs
+    assert errors_of(sz_files, **{"lexicon.csv": "code,words\n"}) == [
+        "lexicon.csv:1: phrases: bad header (missing column(s) phrases; unexpected column(s) words); "
+        "expected code,phrases"]
