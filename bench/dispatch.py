@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "ms_per_dispatch_demo": round(e2e_ms, 3),
         "ms_per_classification_synthetic": round(big_ms, 3),
         "synthetic_items": len(syn_items),
-        "synthetic_lexicon_phrases": sum(map(len, syn_lexicon.values())),
+        "synthetic_lexicon_phrases": sum(len(d) for docs in syn_lexicon.values() for d in docs),
         "synthetic_build_s": round(big_build, 3),
         "cold_start_s": round(cold_in, 3),
         "cold_start_process_wall_s": round(cold_wall, 3),

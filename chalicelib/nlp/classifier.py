@@ -41,9 +41,10 @@ SCOPE_SCORE = 0.2
 # complaint comes first, what follows is context and requests (门口还有人抽烟, 有没有扶持政策).
 # Examples are not weighted (their centroids stay plain averages). 0.25-0.5 measured alike.
 POSITION_BOOST = 0.35
-# A region's lexicon (lexicon.csv: everyday phrases per leaf, 老公喝酒打人 for 家庭暴力) is one more
-# document of its leaf, weighted like 1.25 labelled examples. Dev-set accuracy is flat from 1.0 to
-# 1.5 and drops at 2; held-out history texts (short) keep gaining up to 2, so the middle is kept.
+# A region's lexicon (lexicon.csv) gives each leaf two more documents: its everyday phrases
+# (老公喝酒打人 for 家庭暴力) and its typical situations, short clauses as citizens say them. Each
+# weighs like 1.25 labelled examples: 1.0-1.5 measured alike on the dev set, where 2 starts to
+# drown the examples; held-out history texts (short) gain a little more up to 1.5.
 LEXICON_WEIGHT = 1.25
 _MASK = "|"
 
@@ -111,13 +112,19 @@ def load_examples(paths: Iterable[str | Path]) -> list[Example]:
     return out
 
 
-def load_lexicon(path: str | Path) -> dict[str, tuple[str, ...]]:
-    """Read a region's lexicon.csv (code,phrases with phrases `|`-separated); none if absent."""
+# What a lexicon holds per leaf: its documents (phrases, situations), each a tuple of phrases.
+Lexicon = Mapping[str, Sequence[Sequence[str]]]
+LEXICON_COLUMNS = ("phrases", "situations")
+
+
+def load_lexicon(path: str | Path) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Read a region's lexicon.csv (code,phrases,situations; `|`-separated); none if absent."""
     p = Path(path)
     if not p.exists():
         return {}
     with open(p, encoding="utf-8", newline="") as fh:
-        return {r["code"]: tuple(w.strip() for w in (r.get("phrases") or "").split("|") if w.strip())
+        return {r["code"]: tuple(d for d in (tuple(w.strip() for w in (r.get(col) or "").split("|") if w.strip())
+                                             for col in LEXICON_COLUMNS) if d)
                 for r in csv.DictReader(fh) if r.get("code")}
 
 
@@ -224,11 +231,12 @@ class Classifier:
 
     def __init__(self, catalog: Sequence[CatalogItem], examples: Sequence[Example] = (),
                  place_names: Sequence[str] = (), calibrator: Optional[Calibrator] = None,
-                 lexicon: Optional[Mapping[str, Sequence[str]]] = None):
+                 lexicon: Optional[Lexicon] = None):
         self.items = {it.code: it for it in catalog}
         # The fallback row takes no phrases: matters outside the catalog are named by the
         # region's policy (out_of_scope), not learnt as a centroid.
-        self.lexicon = {c: tuple(p) for c, p in (lexicon or {}).items() if c in self.items and c != FALLBACK_CODE and p}
+        self.lexicon = {c: tuple(tuple(d) for d in docs if d) for c, docs in (lexicon or {}).items()
+                        if c in self.items and c != FALLBACK_CODE and any(docs)}
         self._shields: tuple[str, ...] = ()
         # Region policy (apply_policy): below fallback_below no leaf covers the appeal; an
         # out_of_scope term names a matter outside the catalog. Both send it to 兜底.
@@ -238,7 +246,7 @@ class Classifier:
         self._mask = re.compile("|".join(map(re.escape, names))) if names else None
         self.calibrator = calibrator or Calibrator()
         docs: list[tuple[str, list[str]]] = [(it.code, self._features(_catalog_text(it))) for it in catalog]
-        lex_docs = [(code, self._features(" ".join(p))) for code, p in self.lexicon.items()]
+        lex_docs = [(code, self._features(" ".join(d))) for code, docs in self.lexicon.items() for d in docs]
         ex_docs = [(e.code, self._features(e.text)) for e in examples if e.code in self.items]
         df: Counter[str] = Counter()
         for _, g in docs + lex_docs + ex_docs:
@@ -348,9 +356,9 @@ class Classifier:
         return [w for w in self.out_of_scope if w in t]
 
     def _leaf_wording(self, code: str) -> tuple[str, ...]:
-        """A leaf's own words: item name, keywords and lexicon phrases."""
+        """A leaf's own words: item name, keywords and lexicon phrases and situations."""
         it = self.items[code]
-        return (it.item, *it.keywords, *self.lexicon.get(code, ()))
+        return (it.item, *it.keywords, *(w for d in self.lexicon.get(code, ()) for w in d))
 
     def apply_policy(self, dispatch: dict) -> "Classifier":
         """Take the region's policy.json `dispatch` settings: fallback_below and out_of_scope."""
@@ -462,13 +470,13 @@ def region_inputs(region_dir: str | Path) -> tuple[Path, list[Path]]:
     return region / "catalog.csv", sorted((region / "examples").glob("*.jsonl"))
 
 
-def region_lexicon(region_dir: str | Path) -> dict[str, tuple[str, ...]]:
+def region_lexicon(region_dir: str | Path) -> dict[str, tuple[tuple[str, ...], ...]]:
     """The region's lexicon.csv (optional)."""
     return load_lexicon(Path(region_dir) / "lexicon.csv")
 
 
 def _fingerprint(catalog: Sequence[CatalogItem], examples: Sequence[Example],
-                 lexicon: Optional[Mapping[str, Sequence[str]]] = None) -> str:
+                 lexicon: Optional[Lexicon] = None) -> str:
     """Of the training content, not of file bytes: a region folder rebuilt from the live pack
     (other CSV quoting, other example files) still finds the calibration shipped for it."""
     h = hashlib.sha256(str(MODEL_VERSION).encode())
@@ -478,7 +486,7 @@ def _fingerprint(catalog: Sequence[CatalogItem], examples: Sequence[Example],
     for ex in sorted(examples, key=lambda e: (e.code, e.text)):
         h.update(json.dumps([ex.code, ex.text], ensure_ascii=False).encode())
     for code in sorted(lexicon or {}):
-        h.update(json.dumps([code, list((lexicon or {})[code])], ensure_ascii=False).encode())
+        h.update(json.dumps([code, [list(d) for d in (lexicon or {})[code]]], ensure_ascii=False).encode())
     return h.hexdigest()[:16]
 
 

@@ -16,8 +16,9 @@ A pack is a folder (or, for the admin API, a dict of file name -> text) holding:
 | channels.json     | yes      | channel registrations: code, name, key_id, secret_ref, callback_url|
 | calendar.json     | no       | working-day overrides (chalicelib.policy.calendar_source format)   |
 | policy.json       | yes      | dispatch/dedup thresholds and deadline time limits                 |
-| lexicon.csv       | no       | code,phrases: everyday wording per leaf (`|`-separated) that the    |
-|                   |          | dispatch model reads as one more document of the leaf              |
+| lexicon.csv       | no       | code,phrases,situations: a leaf's everyday words and its typical   |
+|                   |          | situations (`|`-separated): two more documents of the leaf for the |
+|                   |          | dispatch model                                                     |
 | examples/*.jsonl  | no       | labelled texts the dispatch model trains on, one JSON object a      |
 |                   |          | line: `text` and the catalog code as `code` or `expected_code`;     |
 |                   |          | `id` and `street` / `expected_street` are kept when present         |
@@ -78,7 +79,7 @@ CSV_FILES: dict[str, tuple[str, ...]] = {
     "roads.csv": ("name", "street_code"),
     "grids.csv": ("code", "community_code", "name"),
     "units.csv": ("unit_id", "name", "unit_type", "level", "jurisdiction_code"),
-    "lexicon.csv": ("code", "phrases"),
+    "lexicon.csv": ("code", "phrases", "situations"),
 }
 OPTIONAL_CSV = ("grids", "lexicon")     # written back only when the pack has rows
 JSON_FILES = ("region.json", "channels.json", "calendar.json", "policy.json")
@@ -125,10 +126,12 @@ class Grid:
 
 @dataclass(frozen=True)
 class LexiconEntry:
-    """A leaf's everyday phrases (老公喝酒打人 for 家庭暴力): training text for the dispatch model."""
+    """A leaf's everyday phrases (老公喝酒打人 for 家庭暴力) and typical situations (short clauses as
+    citizens say them): training text for the dispatch model."""
 
     code: str
     phrases: tuple[str, ...]
+    situations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -322,7 +325,7 @@ class RegionPack:
             c["keywords"] = list(c["keywords"])
         if self.lexicon:
             # Only when present, as examples: packs without one keep their hash.
-            d["lexicon"] = [{"code": x.code, "phrases": list(x.phrases)}
+            d["lexicon"] = [{"code": x.code, "phrases": list(x.phrases), "situations": list(x.situations)}
                             for x in sorted(self.lexicon, key=lambda x: x.code)]
         if self.examples:
             # Only when present: packs stored before examples were content keep their hash.
@@ -345,7 +348,8 @@ class RegionPack:
             channels=tuple(ChannelSpec(**x) for x in d["channels"]),
             calendar=d.get("calendar") or {}, policy=d.get("policy") or {},
             examples=tuple(LabelledExample(line=0, **x) for x in d.get("examples", ())),
-            lexicon=tuple(LexiconEntry(x["code"], tuple(x["phrases"])) for x in d.get("lexicon", ())),
+            lexicon=tuple(LexiconEntry(x["code"], tuple(x["phrases"]), tuple(x.get("situations", ())))
+                          for x in d.get("lexicon", ())),
             version=version)
 
     def write_dir(self, path: str | Path) -> Path:
@@ -361,7 +365,7 @@ class RegionPack:
             w = csv.writer(buf, lineterminator="\n")
             w.writerow(header)
             for row in d[key]:
-                w.writerow(["|".join(row[h]) if h in ("keywords", "phrases") else
+                w.writerow(["|".join(row[h]) if h in ("keywords", "phrases", "situations") else
                             (_fmt_coord(row[h]) if h in ("lat", "lng") else row[h]) for h in header])
             (out / fname).write_text(buf.getvalue(), encoding="utf-8")
         dump = lambda obj: json.dumps(obj, ensure_ascii=False, indent=2) + "\n"  # noqa: E731
@@ -532,8 +536,9 @@ class _Parser:
         communities = [Community(r["code"], r["street_code"], r["name"]) for r in self.csv("communities.csv", "code")]
         roads = [Road(r["name"], r["street_code"]) for r in self.csv("roads.csv", ("street_code", "name"))]
         grids = [Grid(r["code"], r["community_code"], r["name"]) for r in self.csv("grids.csv", "code")]
-        lexicon = [LexiconEntry(r["code"], tuple(w.strip() for w in r["phrases"].split("|") if w.strip()))
-                   for r in self.csv("lexicon.csv", "code")]
+        lexicon = [LexiconEntry(r["code"], *(tuple(w.strip() for w in r[h].split("|") if w.strip())
+                                             for h in ("phrases", "situations")))
+                   for r in self.csv("lexicon.csv", "code", optional=("phrases", "situations"))]
 
         region = self.json_obj("region.json", {}) or {}
         channels = self.channels()
@@ -1092,7 +1097,7 @@ class _Validator:
                                          f"(not in catalog.csv){more}"))
 
     def lexicon(self) -> None:
-        """Every lexicon row names a leaf of the catalog (not 兜底) and has phrases."""
+        """Every lexicon row names a leaf of the catalog (not 兜底) and has phrases or situations."""
         f = "lexicon.csv"
         if "catalog.csv" in self.p.unreadable or any(e.file == "catalog.csv" for e in self.p.problems):
             return      # as for examples: checked once the catalog reads cleanly
@@ -1102,8 +1107,8 @@ class _Validator:
                          "the catalog in policy.json dispatch.out_of_scope")
             elif x.code not in self.p.catalog_by_code:
                 self.err(f, x.code, "code", f"unknown catalog code {x.code!r} (not in catalog.csv)")
-            if not x.phrases:
-                self.err(f, x.code, "phrases", "no phrases (separate them with |)")
+            if not x.phrases and not x.situations:
+                self.err(f, x.code, "phrases", "neither phrases nor situations (separate them with |)")
 
     def _out_of_scope(self, f: str, terms: Any) -> None:
         """dispatch.out_of_scope: matters no leaf covers; a term that is also a leaf's wording would

@@ -137,7 +137,7 @@ def test_lexicon_phrases_teach_the_model_everyday_wording():
     catalog = load_catalog(REGION / "catalog.csv")
     plain = Classifier(catalog)
     assert plain.classify(DV_TEXT).code != DV
-    lexicon = {DV: ("被丈夫掐脖子", "老公喝酒打人"), FALLBACK_CODE: ("其他",), "42.42.042": ("不存在",)}
+    lexicon = {DV: (("被丈夫掐脖子", "老公喝酒打人"),), FALLBACK_CODE: (("其他",),), "42.42.042": (("不存在",),)}
     model = Classifier(catalog, lexicon=lexicon)
     assert set(model.lexicon) == {DV}        # no phrases for 兜底 or for codes outside the catalog
     res = model.classify(DV_TEXT)
@@ -149,16 +149,16 @@ def test_shipped_lexicon_changes_the_model_fingerprint():
 
     cat_path, ex_paths = region_inputs(REGION)
     catalog, examples, lexicon = load_catalog(cat_path), load_examples(ex_paths), region_lexicon(REGION)
-    assert len(lexicon) == 494 and all(lexicon.values())
+    assert len(lexicon) == 494 and all(len(docs) == 2 for docs in lexicon.values())   # phrases, situations
     # Calibration is stored per fingerprint: a changed lexicon must not reuse a stale one.
-    edited = {**lexicon, DV: lexicon[DV][1:]}
+    edited = {**lexicon, DV: (lexicon[DV][0][1:], lexicon[DV][1])}
     assert len({_fingerprint(catalog, examples), _fingerprint(catalog, examples, lexicon),
                 _fingerprint(catalog, examples, edited)}) == 3
 
 
 def test_an_out_of_scope_term_inside_a_leafs_own_wording_counts_for_that_leaf():
     catalog = load_catalog(REGION / "catalog.csv")
-    model = Classifier(catalog, lexicon={"09.03.004": ("高铁噪音",)})
+    model = Classifier(catalog, lexicon={"09.03.004": (("高铁噪音",),)})
     model.apply_policy({"out_of_scope": ["高铁"]})
     noise = "家旁边的高铁噪音太大了，每天晚上十一点还有车经过，吵得睡不着"
     assert model._scope_hits(noise) == [] and model.classify(noise).code == "09.03.004"

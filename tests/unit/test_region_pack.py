@@ -328,13 +328,13 @@ def test_lexicon_is_read_counted_hashed_and_diffed(sz_files):
     pack = read_pack(sz_files, code="shenzhen")
     assert pack.counts()["lexicon"] == 494 and validate(pack) == []
     entry = next(x for x in pack.lexicon if x.code == "11.05.003")
-    assert "老公喝酒打人" in entry.phrases and all(entry.phrases)
+    assert "老公喝酒打人" in entry.phrases and all(entry.phrases) and len(entry.situations) >= 8
     lex = sz_files["lexicon.csv"]
     n = line_of(lex, "01.01.001,")
     trimmed = edit_line(lex, n, lines(lex)[n - 1].rsplit("|", 1)[0])
     changed = pack_with(sz_files, **{"lexicon.csv": trimmed})
     assert changed.content_hash != pack.content_hash
-    assert diff(pack, changed).sections["lexicon"].changed == (("01.01.001", ("phrases",)),)
+    assert diff(pack, changed).sections["lexicon"].changed == (("01.01.001", ("situations",)),)
     back = decode_pack(encode_pack(pack))
     assert back == pack and back.lexicon and back.content_hash == pack.content_hash
     # A pack without a lexicon has no "lexicon" key, so packs stored before it keep their hash.
@@ -343,11 +343,11 @@ def test_lexicon_is_read_counted_hashed_and_diffed(sz_files):
 
 def test_bad_lexicon_rows_are_named_by_file_line_and_field(sz_files):
     lex = lines(sz_files["lexicon.csv"])
-    lex.append("42.42.042,不存在的事项")
-    lex.append(f"{FALLBACK_CODE},其他事情")
-    lex.append("01.01.001,重复的行")
-    lex.append("01.01.002,|")
-    lex.append("01.01.003,")
+    lex.append("42.42.042,不存在的事项,")
+    lex.append(f"{FALLBACK_CODE},其他事情,")
+    lex.append("01.01.001,重复的行,")
+    lex.append("01.01.002,|,")
+    lex.append("01.01.003,,")
     errs = errors_of(sz_files, **{"lexicon.csv": "\n".join(lex) + "\n"})
     n = len(lex)
     assert errs == [
@@ -356,8 +356,11 @@ def test_bad_lexicon_rows_are_named_by_file_line_and_field(sz_files):
         "catalog in policy.json dispatch.out_of_scope",
         f"lexicon.csv:{n - 2}: code: duplicate '01.01.001' (first on line 2)",
         f"lexicon.csv:{n - 1}: code: duplicate '01.01.002' (first on line 3)",
-        f"lexicon.csv:{n}: phrases: is empty",
+        f"lexicon.csv:{n}: code: duplicate '01.01.003' (first on line 4)",
     ], errs
+    empty = "code,phrases,situations\n01.01.001,|,\n01.01.002,,只有情形也可以\n"
+    assert errors_of(sz_files, **{"lexicon.csv": empty}) == [
+        "lexicon.csv:2: phrases: neither phrases nor situations (separate them with |)"]
     assert errors_of(sz_files, **{"lexicon.csv": "code,words\n"}) == [
-        "lexicon.csv:1: phrases: bad header (missing column(s) phrases; unexpected column(s) words); "
-        "expected code,phrases"]
+        "lexicon.csv:1: phrases: bad header (missing column(s) phrases, situations; unexpected column(s) words); "
+        "expected code,phrases,situations"]
