@@ -260,15 +260,17 @@ class Classifier:
         # Near-duplicate memory: fallback texts (too heterogeneous for a centroid) and corrections.
         self._memory: list[tuple[str, dict[str, float]]] = []
         for code, g in docs:
-            self._accumulate(code, self._vector(g), 1.0)
+            self._accumulate(code, self._vector(g), 1.0, renorm=False)
         for code, g in lex_docs:
-            self._accumulate(code, self._vector(g), LEXICON_WEIGHT)
+            self._accumulate(code, self._vector(g), LEXICON_WEIGHT, renorm=False)
         for (code, g), e in zip(ex_docs, [e for e in examples if e.code in self.items]):
             v = self._vector(g)
-            self._accumulate(code, v, 1.0)
+            self._accumulate(code, v, 1.0, renorm=False)
             self._examples[code].append((e.text, v))
             if code == FALLBACK_CODE:
                 self._memory.append((code, v))
+        for code in self._sums:
+            self._renorm(code)
         self._index()
 
     # -- features -----------------------------------------------------------------------
@@ -296,11 +298,15 @@ class Classifier:
         return self._vector(_position_counts(self._masked(text)))
 
     # -- model state ----------------------------------------------------------------------
-    def _accumulate(self, code: str, vec: dict[str, float], weight: float) -> None:
+    def _accumulate(self, code: str, vec: dict[str, float], weight: float, renorm: bool = True) -> None:
         s = self._sums[code]
         for k, x in vec.items():
             s[k] = s.get(k, 0.0) + weight * x
-        self._norms[code] = math.sqrt(sum(x * x for x in s.values())) or 1.0
+        if renorm:      # a build renormalises every class once at the end instead
+            self._renorm(code)
+
+    def _renorm(self, code: str) -> None:
+        self._norms[code] = math.sqrt(sum(x * x for x in self._sums[code].values())) or 1.0
 
     def _index(self) -> None:
         post: dict[str, list[tuple[str, float]]] = {}
