@@ -238,6 +238,7 @@ class Classifier:
         self.lexicon = {c: tuple(tuple(d) for d in docs if d) for c, docs in (lexicon or {}).items()
                         if c in self.items and c != FALLBACK_CODE and any(docs)}
         self._shields: tuple[str, ...] = ()
+        self._wording: dict[str, tuple[tuple[str, str], ...]] = {}     # code -> (word, normalised)
         # Region policy (apply_policy): below fallback_below no leaf covers the appeal; an
         # out_of_scope term names a matter outside the catalog. Both send it to 兜底.
         self.fallback_below = 0.0
@@ -361,10 +362,15 @@ class Classifier:
                 t = t.replace(w, _MASK)
         return [w for w in self.out_of_scope if w in t]
 
-    def _leaf_wording(self, code: str) -> tuple[str, ...]:
-        """A leaf's own words: item name, keywords and lexicon phrases and situations."""
-        it = self.items[code]
-        return (it.item, *it.keywords, *(w for d in self.lexicon.get(code, ()) for w in d))
+    def _leaf_wording(self, code: str) -> tuple[tuple[str, str], ...]:
+        """A leaf's own words (item name, keywords, lexicon phrases and situations), each with its
+        normalised form; worked out once per leaf."""
+        got = self._wording.get(code)
+        if got is None:
+            it = self.items[code]
+            words = (it.item, *it.keywords, *(w for d in self.lexicon.get(code, ()) for w in d))
+            got = self._wording[code] = tuple((w, n) for w in words if (n := normalize(w)))
+        return got
 
     def apply_policy(self, dispatch: dict) -> "Classifier":
         """Take the region's policy.json `dispatch` settings: fallback_below and out_of_scope."""
@@ -373,8 +379,10 @@ class Classifier:
         # An out-of-scope term inside a leaf's own wording is that leaf's matter there: 高铁 names
         # a railway matter (兜底), 高铁噪音 is the 交通噪声 leaf's phrase. Such wording is blanked
         # out before the terms are looked for, longest first.
-        words = {normalize(w) for code in self.items if code != FALLBACK_CODE for w in self._leaf_wording(code)}
-        self._shields = tuple(sorted((w for w in words if any(t in w and t != w for t in self.out_of_scope)),
+        terms = set(self.out_of_scope)
+        pattern = re.compile("|".join(map(re.escape, sorted(terms, key=len, reverse=True)))) if terms else None
+        words = {n for code in self.items if code != FALLBACK_CODE for _, n in self._leaf_wording(code)}
+        self._shields = tuple(sorted((w for w in words if pattern and w not in terms and pattern.search(w)),
                                      key=len, reverse=True))
         return self
 
@@ -411,7 +419,7 @@ class Classifier:
     def _why(self, code: str, text: str, q: dict[str, float]) -> str:
         it = self.items[code]
         t = normalize(text)
-        hits = [w for w in self._leaf_wording(code) if normalize(w) and normalize(w) in t]
+        hits = [w for w, n in self._leaf_wording(code) if n in t]
         if code == FALLBACK_CODE:
             hits = [*(f"{w}(清单外)" for w in self._scope_hits(text)), *hits]
         parts = []
