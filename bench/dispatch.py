@@ -143,8 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     # Every synthetic leaf carries the lexicon of the demo leaf it was derived from.
     lexicon = region_lexicon(region)
-    syn_lexicon = {it.code: lexicon[f"{it.code[:5]}.{it.code[-3:]}"] for it in syn_items
-                   if f"{it.code[:5]}.{it.code[-3:]}" in lexicon}
+    syn_lexicon = {it.code: lexicon[base] for it in syn_items if (base := f"{it.code[:5]}.{it.code[-3:]}") in lexicon}
     big = Classifier(syn_items, syn_examples, region_place_names(region), lexicon=syn_lexicon)
     big_build = time.perf_counter() - t
     big_ms = ms_per_call(big.classify, sample_texts, 1)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
 
 from chalicelib.domain.catalog import FALLBACK_CODE, CatalogItem
-from chalicelib.nlp.text import normalize
+from chalicelib.nlp.text import normalize, split_list
 
 MODEL_VERSION = 4
 # Unigrams and bigrams: bigrams approximate Chinese words, unigrams rescue typos and rare
@@ -92,7 +92,7 @@ def load_catalog(path: str | Path) -> list[CatalogItem]:
             CatalogItem(
                 code=r["code"], level1=r["level1"], level2=r["level2"], item=r["item"],
                 unit_type=r["unit_type"], unit_level=r["unit_level"],
-                keywords=tuple(k for k in (r.get("keywords") or "").split("|") if k),
+                keywords=split_list(r.get("keywords")),
             )
             for r in csv.DictReader(fh)
         ]
@@ -123,8 +123,7 @@ def load_lexicon(path: str | Path) -> dict[str, tuple[tuple[str, ...], ...]]:
     if not p.exists():
         return {}
     with open(p, encoding="utf-8", newline="") as fh:
-        return {r["code"]: tuple(d for d in (tuple(w.strip() for w in (r.get(col) or "").split("|") if w.strip())
-                                             for col in LEXICON_COLUMNS) if d)
+        return {r["code"]: tuple(d for d in (split_list(r.get(col)) for col in LEXICON_COLUMNS) if d)
                 for r in csv.DictReader(fh) if r.get("code")}
 
 
@@ -499,8 +498,9 @@ def _fingerprint(catalog: Sequence[CatalogItem], examples: Sequence[Example],
                              list(it.keywords)], ensure_ascii=False).encode())
     for ex in sorted(examples, key=lambda e: (e.code, e.text)):
         h.update(json.dumps([ex.code, ex.text], ensure_ascii=False).encode())
-    for code in sorted(lexicon or {}):
-        h.update(json.dumps([code, [list(d) for d in (lexicon or {})[code]]], ensure_ascii=False).encode())
+    lexicon = lexicon or {}
+    for code in sorted(lexicon):
+        h.update(json.dumps([code, [list(d) for d in lexicon[code]]], ensure_ascii=False).encode())
     return h.hexdigest()[:16]
 
 
@@ -522,11 +522,16 @@ def build_calibrator(clf: Classifier) -> Calibrator:
     return Calibrator.fit([p[0] for p in pairs], [p[1] for p in pairs])
 
 
+def _region_training(region: Path) -> tuple[list[CatalogItem], list[Example], dict[str, tuple[tuple[str, ...], ...]]]:
+    """What a region's model is built from: its catalog, labelled examples and lexicon."""
+    cat_path, ex_paths = region_inputs(region)
+    return load_catalog(cat_path), load_examples(ex_paths), region_lexicon(region)
+
+
 def build(region_dir: str | Path, out: Optional[Path] = None) -> Path:
     """Regenerate the region's calibration file from its catalog and examples."""
     region = Path(region_dir)
-    cat_path, ex_paths = region_inputs(region)
-    catalog, examples, lexicon = load_catalog(cat_path), load_examples(ex_paths), region_lexicon(region)
+    catalog, examples, lexicon = _region_training(region)
     clf = Classifier(catalog, examples, region_place_names(region), lexicon=lexicon)
     return _save_calibration(build_calibrator(clf), _fingerprint(catalog, examples, lexicon),
                              out or _calibration_path(region))
@@ -547,8 +552,7 @@ def _save_calibration(cal: Calibrator, fingerprint: str, out: Path) -> Path:
 def load_region_classifier(region_dir: str | Path, extra_examples: Sequence[Example] = ()) -> Classifier:
     """The classifier as the region ships it; rebuilds the calibration file when absent or stale."""
     region = Path(region_dir)
-    cat_path, ex_paths = region_inputs(region)
-    catalog, examples, lexicon = load_catalog(cat_path), load_examples(ex_paths), region_lexicon(region)
+    catalog, examples, lexicon = _region_training(region)
     clf = Classifier(catalog, [*examples, *extra_examples], region_place_names(region), lexicon=lexicon)
     fp = _fingerprint(catalog, examples, lexicon)
     for path in (_calibration_path(region), Path(tempfile.gettempdir()) / _calibration_path(region).name):

@@ -9,6 +9,11 @@ _SPACE = re.compile(r"\s+")
 _PUNCT = re.compile(r"[^\w\u4e00-\u9fff]+", re.UNICODE)
 
 
+def split_list(field: str | None) -> tuple[str, ...]:
+    """A `|`-separated CSV field (catalog keywords, lexicon phrases) as its non-empty items."""
+    return tuple(w for w in (x.strip() for x in (field or "").split("|")) if w)
+
+
 def normalize(text: str) -> str:
     """Full-width to half-width (NFKC), lower case, punctuation and spaces removed."""
     if not text:

@@ -61,7 +61,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional
 
+from chalicelib.nlp.classifier import LEXICON_COLUMNS
 from chalicelib.nlp.gazetteer import District, Street
+from chalicelib.nlp.text import split_list
 from chalicelib.nlp.units import Unit
 
 FORMAT_VERSION = 1
@@ -79,9 +81,10 @@ CSV_FILES: dict[str, tuple[str, ...]] = {
     "roads.csv": ("name", "street_code"),
     "grids.csv": ("code", "community_code", "name"),
     "units.csv": ("unit_id", "name", "unit_type", "level", "jurisdiction_code"),
-    "lexicon.csv": ("code", "phrases", "situations"),
+    "lexicon.csv": ("code", *LEXICON_COLUMNS),
 }
 OPTIONAL_CSV = ("grids", "lexicon")     # written back only when the pack has rows
+LIST_COLUMNS = ("keywords", *LEXICON_COLUMNS)   # `|`-separated in the CSV, lists in the content
 JSON_FILES = ("region.json", "channels.json", "calendar.json", "policy.json")
 REQUIRED_FILES = frozenset({"catalog.csv", "districts.csv", "streets.csv", "communities.csv",
                             "units.csv", "channels.json", "policy.json"})
@@ -365,7 +368,7 @@ class RegionPack:
             w = csv.writer(buf, lineterminator="\n")
             w.writerow(header)
             for row in d[key]:
-                w.writerow(["|".join(row[h]) if h in ("keywords", "phrases", "situations") else
+                w.writerow(["|".join(row[h]) if h in LIST_COLUMNS else
                             (_fmt_coord(row[h]) if h in ("lat", "lng") else row[h]) for h in header])
             (out / fname).write_text(buf.getvalue(), encoding="utf-8")
         dump = lambda obj: json.dumps(obj, ensure_ascii=False, indent=2) + "\n"  # noqa: E731
@@ -525,7 +528,7 @@ class _Parser:
         self._rows_done, self._rows_total = 0, max(total_rows, 1)
 
         catalog = [CatalogItem(r["code"], r["level1"], r["level2"], r["item"], r["unit_type"], r["unit_level"],
-                                tuple(k.strip() for k in r["keywords"].split("|") if k.strip()))
+                                split_list(r["keywords"]))
                    for r in self.csv("catalog.csv", "code", optional=("keywords",))]
         units = [Unit(r["unit_id"], r["name"], r["unit_type"], r["level"], r["jurisdiction_code"])
                  for r in self.csv("units.csv", "unit_id")]
@@ -536,9 +539,8 @@ class _Parser:
         communities = [Community(r["code"], r["street_code"], r["name"]) for r in self.csv("communities.csv", "code")]
         roads = [Road(r["name"], r["street_code"]) for r in self.csv("roads.csv", ("street_code", "name"))]
         grids = [Grid(r["code"], r["community_code"], r["name"]) for r in self.csv("grids.csv", "code")]
-        lexicon = [LexiconEntry(r["code"], *(tuple(w.strip() for w in r[h].split("|") if w.strip())
-                                             for h in ("phrases", "situations")))
-                   for r in self.csv("lexicon.csv", "code", optional=("phrases", "situations"))]
+        lexicon = [LexiconEntry(r["code"], *(split_list(r[h]) for h in LEXICON_COLUMNS))
+                   for r in self.csv("lexicon.csv", "code", optional=LEXICON_COLUMNS)]
 
         region = self.json_obj("region.json", {}) or {}
         channels = self.channels()
@@ -559,7 +561,8 @@ class _Parser:
         return RegionPack(code=code, name=name, city_code=city_code, catalog=tuple(catalog), units=tuple(units),
                           districts=tuple(districts), streets=tuple(streets), communities=tuple(communities),
                           roads=tuple(roads), grids=tuple(grids), calendar=calendar, channels=tuple(channels),
-                          policy=policy, examples=tuple(examples), lexicon=tuple(lexicon), lines=self.lines, problems=tuple(self.problems),
+                          policy=policy, examples=tuple(examples), lexicon=tuple(lexicon), lines=self.lines,
+                          problems=tuple(self.problems),
                           present_files=frozenset(self.texts),
                           json_texts={n: t for n, t in self.texts.items() if n.endswith(".json")},
                           unreadable=frozenset(self.unreadable | (set(CSV_FILES) - set(self.texts))))
