@@ -30,7 +30,6 @@ never echo submitted values.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
 import itertools
@@ -59,6 +58,7 @@ from chalicelib.domain.errors import (
     UnsupportedMediaTypeError,
     ValidationError,
 )
+from chalicelib.nlp.classifier import load_catalog
 from chalicelib.observability import logger
 from chalicelib.services import intake
 from chalicelib.settings import get_settings
@@ -117,12 +117,10 @@ def region_dir() -> Path:
 def load_services(catalog_path: str) -> tuple[Service, ...]:
     """The catalog's level-2 groups, once per process and file. (To move into region tooling.)"""
     groups: dict[str, dict[str, Any]] = {}
-    with open(catalog_path, encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            code = row["code"][:5]
-            g = groups.setdefault(code, {"name": row["level2"], "group": row["level1"], "items": [], "kw": []})
-            g["items"].append(row["item"])
-            g["kw"].extend(k for k in (row.get("keywords") or "").split("|") if k and k not in g["kw"])
+    for it in load_catalog(catalog_path):
+        g = groups.setdefault(it.code[:5], {"name": it.level2, "group": it.level1, "items": [], "kw": []})
+        g["items"].append(it.item)
+        g["kw"].extend(k for k in it.keywords if k not in g["kw"])
     return tuple(Service(code, g["name"], g["group"], "、".join(g["items"]), ",".join(g["kw"]))
                  for code, g in sorted(groups.items()))
 
