@@ -18,9 +18,9 @@ counted from the actual requests by bench.capacity (AWS's on-demand rules), plus
 cost (1 WRU = 5 RRU, the on-demand price ratio). The last stdout line is one JSON object with
 each size and the 100k/1k (largest/smallest) ratios.
 
-Two moto artefacts are removed (bench-only patches, same semantics): TransactWriteItems deep-copying
-the whole table per action (bench.intake.fast_moto_transactions), and a base-table Query sorting
-every item of the table with Python-level comparisons (fast_moto_queries below).
+Two moto artefacts are removed (infra.moto_patches, as on the stand-in; same semantics):
+TransactWriteItems deep-copying the whole table per action, and a base-table Query sorting
+every item of the table with Python-level comparisons.
 """
 from __future__ import annotations
 
@@ -31,7 +31,6 @@ import os
 import random
 import statistics
 import sys
-import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -52,57 +51,6 @@ BASE = datetime(2026, 6, 1, 9, 0, tzinfo=timezone(timedelta(hours=8)))
 WRU_PRICE_IN_RRU = 5.0   # on-demand: a write request unit costs five read request units
 ACCOUNT = "123456789012"
 
-_hint = threading.local()
-
-
-def fast_moto_queries() -> None:
-    """Make moto's base-table Query O(limit) instead of O(table log table) (bench-only patch).
-
-    Stock moto 5 builds and sorts (with Python-level comparisons) a list of every item of the
-    table for each Query on the base table, then walks the partition: the cost would grow with
-    the stored appeals because of the stand-in, not because of DynamoDB or our code. Here, while
-    a base-table query runs, `all_items` hands moto only the items DynamoDB would evaluate: the
-    partition, sorted by its string sort key, cut by the key condition to `limit` items in the
-    query's direction (first page only; anything else gets the whole partition, sorted). moto
-    then applies the same condition, filter and limit to those, so results are identical.
-    """
-    from moto.dynamodb.models.table import Table
-
-    if getattr(Table.query, "_partition_only", False):
-        return
-    original_query, original_all = Table.query, Table.all_items
-    tests = {"GE": lambda v, a: v >= a[0], "GT": lambda v, a: v > a[0], "LE": lambda v, a: v <= a[0],
-             "LT": lambda v, a: v < a[0], "EQ": lambda v, a: v == a[0],
-             "BETWEEN": lambda v, a: a[0] <= v <= a[1], "BEGINS_WITH": lambda v, a: v.startswith(a[0])}
-
-    def query(self, hash_key, *args, **kwargs):
-        names = ("range_comparison", "range_objs", "limit", "exclusive_start_key", "scan_index_forward",
-                 "projection_expressions", "index_name")
-        given = dict(zip(names, args), **{k: v for k, v in kwargs.items() if k in names})
-        _hint.q = (hash_key, given) if given.get("index_name") is None else None
-        try:
-            return original_query(self, hash_key, *args, **kwargs)
-        finally:
-            _hint.q = None
-
-    def all_items(self):
-        q = getattr(_hint, "q", None)
-        if q is None or not self.range_key_attr:
-            return original_all(self)
-        hash_key, g = q
-        part = sorted(self.items.get(hash_key, {}).values(), key=lambda i: i.range_key.value)
-        cmp, objs = g.get("range_comparison"), g.get("range_objs") or []
-        if g.get("exclusive_start_key") or not g.get("limit") or (cmp and cmp not in tests) or \
-                any(o.type != "S" for o in objs) or any(i.range_key.type != "S" for i in part[:1]):
-            return part
-        if cmp:
-            values = [o.value for o in objs]
-            part = [i for i in part if tests[cmp](i.range_key.value, values)]
-        limit = int(g["limit"])
-        return part[:limit] if g.get("scan_index_forward", True) else part[-limit:]
-
-    query._partition_only = True
-    Table.query, Table.all_items = query, all_items
 
 
 # --- synthetic but realistic stored appeals ----------------------------------------------------
@@ -269,10 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
 
-    from bench.intake import fast_moto_transactions
+    from infra import moto_patches
 
-    fast_moto_transactions()
-    fast_moto_queries()
+    moto_patches.apply()
     t0 = time.perf_counter()
     pool = build_pool(args.pool, random.Random(args.seed))
     print(f"pool of {len(pool)} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)

@@ -45,14 +45,13 @@ def run(records: list[dict]) -> dict:
     import boto3
     from moto import mock_aws
 
-    from bench.dedup import fast_moto_queries
-    from bench.intake import drain_queues, fast_moto_transactions
+    from bench.intake import drain_queues
+    from infra import moto_patches
 
     # moto artefacts that are not DynamoDB/SQS behaviour (see bench/intake.py, bench/dedup.py): a
     # whole-table deep copy per transaction action, a sort of the whole table per Query, and
     # SendMessage slowing with queue depth. Same results, only faster.
-    fast_moto_transactions()
-    fast_moto_queries()
+    moto_patches.apply()
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
         from infra.local import in_process_stack

@@ -19,7 +19,7 @@ Phases (ticket ids never repeat across them):
 
 Two artefacts of the stand-in are removed so that the numbers measure our code, not moto:
   * moto deep-copies the whole table per action of every TransactWriteItems (a rollback backup),
-    so each appeal would be slower than the last; fast_moto_transactions() backs up only the
+    so each appeal would be slower than the last; moto_patches.apply() backs up only the
     touched items (same semantics; --stock-moto turns it off);
   * moto's SendMessage is O(queue depth), and nothing consumes the queues here: every
     --drain-every appeals the queues are emptied (what dedup/notify consumers do), outside the
@@ -49,62 +49,6 @@ from infra.local import offline_aws_env  # noqa: E402 - must run before chalicel
 offline_aws_env("test", quiet=True)
 
 EXCLUDED_CHANNELS = {"open311"}
-
-
-def fast_moto_transactions() -> None:
-    """Make moto's TransactWriteItems O(items touched) instead of O(table) (bench-only patch).
-
-    Stock moto 5 deep-copies the whole table once per action of every transaction, as a
-    rollback backup; with intake's 7-action transaction that makes each appeal slower than the
-    last (about 0.2 s per appeal at a few hundred appeals), so the benchmark would measure moto.
-    Here the backup is a deep copy of just the items the transaction names, restored if it
-    raises. Semantics are unchanged: same checks, same writes, same cancellation.
-    """
-    import copy
-
-    import moto.dynamodb.models as mm
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
-    backend = mm.DynamoDBBackend
-    if getattr(backend.transact_write_items, "_touched_backup", False):
-        return
-    original = backend.transact_write_items
-
-    class _NoTableCopy:
-        """moto's module-level `copy`, except that a Table is not copied (we back up items)."""
-
-        @staticmethod
-        def deepcopy(obj, memo=None):
-            return obj if isinstance(obj, mm.Table) else copy.deepcopy(obj, memo)
-
-    def transact_write_items(self, transact_items):
-        saved = []
-        for entry in transact_items:
-            if len(entry) != 1:
-                continue
-            (op_type, op), = entry.items()
-            table = self.tables.get(op.get("TableName")) if isinstance(op, dict) else None
-            key = (op.get("Item") if op_type == "Put" else op.get("Key")) if table is not None else None
-            if not key or table.hash_key_attr not in key or (table.range_key_attr and table.range_key_attr not in key):
-                continue
-            h = DynamoType(key[table.hash_key_attr])
-            r = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
-            saved.append((table, h, r, copy.deepcopy(table.get_item(h, r))))
-        try:
-            return original(self, transact_items)
-        except Exception:
-            for table, h, r, old in reversed(saved):
-                if old is None:
-                    table.delete_item(h, r)
-                elif r is not None:
-                    table.items[h][r] = old
-                else:
-                    table.items[h] = old
-            raise
-
-    transact_write_items._touched_backup = True
-    mm.copy = _NoTableCopy
-    backend.transact_write_items = transact_write_items
 
 
 def drain_queues(session, res) -> None:
@@ -238,7 +182,9 @@ def run(args: argparse.Namespace, metered_n: int) -> dict:
     from bench.capacity import CapacityMeter, install
 
     if not args.stock_moto:
-        fast_moto_transactions()
+        from infra import moto_patches
+
+        moto_patches.apply()
     install()  # hook in now; the meter only counts while started
     history = load_history()
     with mock_aws():
@@ -312,7 +258,7 @@ def run(args: argparse.Namespace, metered_n: int) -> dict:
                   "hook_seconds": round(appeal_snap["hook_seconds"] + retry_snap["hook_seconds"], 3)},
         "warmup": warm["n"],
         "drain_every": args.drain_every,
-        "moto_transactions": "stock" if args.stock_moto else "touched-items backup (bench patch)",
+        "moto_transactions": "stock" if args.stock_moto else "infra.moto_patches",
         "seed": args.seed,
     }
     return result

@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.aws import client
+from chalicelib.domain.privacy import mask_free_text
 from chalicelib.observability import logger, metrics
 
 
@@ -16,20 +17,32 @@ def _queue_url(record: SQSRecord) -> str:
     return client("sqs").get_queue_url(QueueName=record.event_source_arn.split(":")[-1])["QueueUrl"]
 
 
-def sqs_handler(work: Callable[[dict[str, Any], SQSRecord], Any],
+def failure_line(stage: str, body: str, exc: BaseException, attempt: int) -> str:
+    """One log line for a failed record: stage, appeal, exception; no personal data."""
+    try:
+        appeal_id = str(json.loads(body).get("appeal_id") or "-")
+    except (ValueError, AttributeError):
+        appeal_id = "(unreadable body)"
+    detail = mask_free_text(str(exc).splitlines()[0] if str(exc) else "")[:160]
+    return f"{stage}: record failed for appeal {appeal_id} (try {attempt}): {exc.__class__.__name__}: {detail}"
+
+
+def sqs_handler(stage: str, work: Callable[[dict[str, Any], SQSRecord], Any],
                 backoff: Callable[[int], int] | None = None) -> Callable[[dict, Any], dict]:
     """Build a lambda_handler whose records are processed one by one by `work(message, record)`.
 
-    A failing record is reported in batchItemFailures (the rest of the batch is kept); with
-    `backoff`, its visibility is set so the next try waits longer; after maxReceiveCount tries
-    SQS moves it to the queue's DLQ.
+    A failing record is logged (`failure_line`) and reported in batchItemFailures (the rest of
+    the batch is kept); with `backoff`, its visibility is set so the next try waits longer;
+    after maxReceiveCount tries SQS moves it to the queue's DLQ.
     """
     processor = BatchProcessor(event_type=EventType.SQS)
 
     def record_handler(record: SQSRecord) -> Any:
         try:
             return work(json.loads(record.body), record)
-        except Exception:
+        except Exception as exc:
+            attempt = int(record.attributes.approximate_receive_count or 1)
+            logger.error(failure_line(stage, record.body, exc, attempt), extra={"stage": stage})
             if backoff is not None:
                 _delay(record, backoff(int(record.attributes.approximate_receive_count or 1)))
             raise

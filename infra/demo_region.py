@@ -34,9 +34,23 @@ def load_demo_region(session, stage: str, pack_dir, callback_url: Optional[str] 
     region = None if "region.json" in files else folder.resolve().name
     result = region_admin.load(files, actor, region=region, stage=stage, session=session)
 
-    from chalicelib.policy.region import fetch_pack
+    return demo_credentials(session, stage, result.version)
 
-    v = result.version
+
+def live_demo_credentials(session, stage: str, region_code: str) -> Optional[dict[str, tuple[str, str]]]:
+    """The channel keys of the region's live pack, or None when the region has none yet (a new
+    stand-in). A restarted stand-in serves what it kept, so the demo pack is not loaded again
+    over what an admin may have loaded since."""
+    from chalicelib.services import region_admin
+
+    live = region_admin.live_version(region_code)
+    return demo_credentials(session, stage, live) if live is not None else None
+
+
+def demo_credentials(session, stage: str, v) -> dict[str, tuple[str, str]]:
+    from chalicelib.policy.region import fetch_pack
+    from chalicelib.services import region_admin
+
     pack = fetch_pack(v.s3_key, v.version, v.content_hash, v.s3_version_id, s3=session.client("s3"))
     sm = session.client("secretsmanager")
     creds = {}

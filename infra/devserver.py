@@ -1,8 +1,10 @@
 """`make run`: the whole platform on one machine, on moto's server as the embedded stand-in.
 
-Starts moto (127.0.0.1), creates the spec's resources, loads the demo region, serves the
-Chalice API in-process on 127.0.0.1:8000, runs the event runner, a demo partner receiving
-status callbacks, and a demo feeder sending signed appeals; Ctrl-C stops all of it.
+Starts the stand-in (moto behind infra/standin.py, on 127.0.0.1, its state kept under
+`.local/`), creates the spec's resources that do not exist yet, loads the demo region on first
+start, serves the Chalice API in-process on 127.0.0.1:8000, runs the event runner, a demo
+partner receiving status callbacks, and a demo feeder sending signed appeals. Ctrl-C or SIGTERM
+stops all of it within seconds; what was acknowledged is already on disk.
 """
 from __future__ import annotations
 
@@ -11,10 +13,13 @@ import json
 import logging
 import os
 import random
+import shlex
 import signal
 import sys
 import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DEMO_REGION = ROOT / "regions" / "shenzhen"
+RECEIVER_KEEPS = 1000
 
 
 def _aws_env(endpoint: str, region: str) -> None:
@@ -31,6 +37,9 @@ def _aws_env(endpoint: str, region: str) -> None:
         "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
         "POWERTOOLS_METRICS_DISABLED": "true",
     })
+
+
+STOP_WITHIN_S = 8.0  # SIGINT/SIGTERM: everything stopped, state closed, process gone by then
 
 
 class Stack:
@@ -42,23 +51,36 @@ class Stack:
         self.api_port, self.moto_port, self.receiver_port = api_port, moto_port, receiver_port
         self.feed_every_s, self.region, self.stage, self.log = feed_every_s, region, stage, log
         self.state_dir = Path(state_dir)
+        self.external_callbacks = callback_url is not None
         self.callback_url = callback_url or f"http://127.0.0.1:{receiver_port}/callbacks"
         self.stop_event = threading.Event()
         self.callbacks: list[dict] = []
+        self.fed: list[dict] = []
         self._servers: list = []
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    def start(self) -> None:
-        from moto.server import ThreadedMotoServer
+    @property
+    def credentials_file(self) -> Path:
+        return self.state_dir / "credentials.json"
 
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
-        self.moto.start()
-        self._servers.append(self.moto)
-        _aws_env(f"http://127.0.0.1:{self.moto_port}", self.region)
+    @property
+    def staff_logins_file(self) -> Path:
+        return self.state_dir / "staff-logins.json"
+
+    def start(self) -> None:
+        from infra.standin import StandIn
+
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.standin = StandIn(self.moto_port, state_file=self.state_dir / "standin.sqlite3")
+        self.standin.start()
+        self._servers.append(self.standin)
+        if self.standin.restored.get("services"):
+            self.log(f"[stand-in] state restored from {self.state_dir}: "
+                     f"{self.standin.restored['items']} DynamoDB items, {self.standin.restored['services']} services")
+        _aws_env(self.standin.url, self.region)
 
         import boto3
 
@@ -71,19 +93,23 @@ class Stack:
 
         from infra.identity import create_demo_pool
 
-        self.identity = create_demo_pool(self.session, f"http://127.0.0.1:{self.moto_port}")
+        self.identity = create_demo_pool(self.session, self.standin.url)
         os.environ.update(self.identity.env())
-        state_dir = self.state_dir
-        state_dir.mkdir(parents=True, exist_ok=True)
-        (state_dir / "identity.json").write_text(json.dumps({
-            "endpoint": f"http://127.0.0.1:{self.moto_port}", "identity": self.identity.__dict__}))
+        (self.state_dir / "identity.json").write_text(json.dumps({
+            "endpoint": self.standin.url, "identity": self.identity.__dict__}))
 
         # Only now may chalicelib be imported: its models read the table name from the environment.
-        from infra.demo_region import load_demo_region
+        from infra.demo_region import live_demo_credentials, load_demo_region
 
-        self._start_receiver()
-        # The demo region is loaded as an admin would (python -m infra.admin load regions/shenzhen).
-        self.creds = load_demo_region(self.session, self.stage, DEMO_REGION, callback_url=self.callback_url)
+        if not self.external_callbacks:
+            self._start_receiver()
+        # First start: the demo region is loaded as an admin would (python -m infra.admin load
+        # regions/shenzhen). A restart serves what the stand-in kept, whatever was loaded since.
+        creds = live_demo_credentials(self.session, self.stage, DEMO_REGION.name)
+        if creds is None or self.external_callbacks:
+            creds = load_demo_region(self.session, self.stage, DEMO_REGION, callback_url=self.callback_url)
+        self.creds = creds
+        self._write_credentials()
         self._start_api()
         from infra.runner import Runner
 
@@ -91,6 +117,21 @@ class Stack:
         self.runner.start()
         if self.feed_every_s > 0:
             threading.Thread(target=self._feed, name="demo-feeder", daemon=True).start()
+
+    def _write_credentials(self) -> None:
+        """Demo credentials a program can read; the same across restarts (the stand-in keeps them)."""
+        from infra.identity import DEMO_PASSWORD, DEMO_USERS
+
+        doc = {code: {"key_id": k, "secret": s} for code, (k, s) in sorted(self.creds.items())}
+        if "open311" in doc:
+            doc["open311"]["api_key"] = f"{doc['open311']['key_id']}.{doc['open311']['secret']}"
+        self.credentials_file.write_text(json.dumps(doc, indent=2))
+        self.staff_logins_file.write_text(json.dumps({
+            "password": DEMO_PASSWORD,
+            "users": {u: {"role": r, "unit_id": unit, "jurisdiction": j} for u, (r, unit, j) in DEMO_USERS.items()},
+            "token": ".venv/bin/python infra/identity.py USER"}, indent=2, ensure_ascii=False))
+        for f in (self.credentials_file, self.staff_logins_file):
+            f.chmod(0o600)
 
     def _start_api(self) -> None:
         from chalice.config import Config
@@ -109,11 +150,30 @@ class Stack:
         class Receiver(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                stack.callbacks.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                msg = json.loads(body)
-                stack.log(f"[partner:{msg['channel']}] appeal {msg['appeal_id']} is now {msg['status']}")
+                try:
+                    msg = json.loads(body)
+                except ValueError:
+                    self.send_response(400)
+                    self.end_headers()
+                    return
+                stack.callbacks.append({"received_at": time.time(), "path": self.path, "body": msg,
+                                        "idempotency_key": self.headers.get("Idempotency-Key")})
+                del stack.callbacks[:-RECEIVER_KEEPS]
+                stack.log(f"[partner:{msg.get('channel')}] appeal {msg.get('appeal_id')} is now {msg.get('status')}")
                 self.send_response(204)
                 self.end_headers()
+
+            def do_GET(self):  # noqa: N802
+                """The callbacks received so far, newest last, as JSON (?appeal_id= narrows it)."""
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                wanted = (query.get("appeal_id") or [None])[0]
+                rows = [c for c in stack.callbacks if wanted is None or c["body"].get("appeal_id") == wanted]
+                out = json.dumps({"count": len(rows), "callbacks": rows}, ensure_ascii=False).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
 
             def log_message(self, *args):
                 pass
@@ -132,7 +192,7 @@ class Stack:
         headers = {"Content-Type": "application/json", **signed_headers(key_id, secret, "POST", path, body)}
         req = urllib.request.Request(self.api_url + path, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
+            with urllib.request.urlopen(req, timeout=30) as resp:
                 return resp.status, json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"{}")
@@ -144,43 +204,59 @@ class Stack:
                     (DEMO_REGION / "examples" / "history-train.jsonl").read_text(encoding="utf-8").splitlines()]
         rng = random.Random()
         channels = [c for c in self.creds if c != "open311"]
-        seq = int(time.time())
-        while not self.stop_event.wait(self.feed_every_s):
+        # Ticket numbers go on from the last one sent (kept beside the state), so a restarted feed
+        # at a high rate never repeats a ticket of an earlier run.
+        seq_file = self.state_dir / "feeder-seq"
+        seq = max(int(time.time()), int(seq_file.read_text()) if seq_file.exists() else 0)
+        next_at = time.monotonic()
+        while not self.stop_event.is_set():
+            next_at += self.feed_every_s
             ex = rng.choice(examples)
             channel = rng.choice(channels)
             seq += 1
+            seq_file.write_text(str(seq))
+            sent = time.time()
             try:
                 status, body = self.post_appeal(channel, sample_payload(channel, rng, ex["text"], ex["address"],
                                                                         ex["appeal_type"], seq))
+                self.fed.append({"at": sent, "status": status, "appeal_id": body.get("appeal_id"),
+                                 "duplicate": bool(body.get("replayed"))})
                 self.log(f"[feeder:{channel}] HTTP {status} {body.get('appeal_id') or body.get('error')}")
             except Exception as exc:  # noqa: BLE001 - the demo keeps feeding
+                self.fed.append({"at": sent, "status": 0, "appeal_id": None, "error": exc.__class__.__name__})
                 self.log(f"[feeder] {exc.__class__.__name__}: {exc}")
+            if self.stop_event.wait(max(0.0, next_at - time.monotonic())):
+                return
 
     def stop(self) -> None:
+        """Stop the feeder and the runner first (no new work), then the servers, the stand-in last
+        (it closes its state file once no request is half-way)."""
         self.stop_event.set()
         if hasattr(self, "runner"):
-            self.runner.stop()
-        for s in reversed(self._servers):
+            self.runner.stop(timeout_s=4.0)
+        for s in reversed(self._servers):  # http servers shut down; the stand-in stops
             try:
-                if hasattr(s, "shutdown"):
-                    s.shutdown()
-                else:
-                    s.stop()
-            except Exception:  # noqa: BLE001
-                pass
+                (getattr(s, "stop", None) or s.shutdown)()
+            except Exception as exc:  # noqa: BLE001 - stop the rest all the same
+                self.log(f"[stop] {s.__class__.__name__}: {exc.__class__.__name__}")
 
     def banner(self) -> str:
         lines = [
             "Jiesu is running on the embedded stand-in (moto). Ctrl-C stops everything.",
             f"  API (Chalice)         {self.api_url}    e.g. GET {self.api_url}/channels",
-            f"  AWS stand-in (moto)   http://127.0.0.1:{self.moto_port}",
-            f"  demo partner receiver http://127.0.0.1:{self.receiver_port}/callbacks",
-            "  channel credentials (key id / HMAC secret, demo only):",
+            f"  AWS stand-in (moto)   {self.standin.url}",
+            f"  state kept in         {self.state_dir}   (make reset wipes it)",
         ]
+        if self.external_callbacks:
+            lines.append(f"  status callbacks go to {self.callback_url}")
+        else:
+            lines.append(f"  demo partner receiver {self.callback_url}   (GET it: the callbacks received, as JSON)")
+        lines.append(f"  channel credentials (demo only): {self.credentials_file}")
         lines += [f"    {c:13} {k}  {s}" for c, (k, s) in sorted(self.creds.items())]
         from infra.identity import DEMO_PASSWORD, DEMO_USERS
 
-        lines.append(f"  staff sign-in (OIDC, Cognito on moto), password for all: {DEMO_PASSWORD}")
+        lines.append(f"  staff sign-in (OIDC, Cognito on moto), password for all: {DEMO_PASSWORD}"
+                     f"   ({self.staff_logins_file})")
         for user, (role, unit, jurisdiction) in DEMO_USERS.items():
             lines.append(f"    {user:16} {role:13} unit={unit or '-':16} jurisdiction={jurisdiction}")
         lines.append("  get a token:  TOKEN=$(.venv/bin/python infra/identity.py dispatcher1)")
@@ -195,19 +271,23 @@ def main() -> None:
     parser.add_argument("--receiver-port", type=int, default=int(os.environ.get("JIESU_RECEIVER_PORT", 8001)))
     parser.add_argument("--feed-every", type=float, default=3.0, help="seconds between demo appeals (0: off)")
     parser.add_argument("--callback-url", help="send every channel's status callbacks here instead of the demo receiver")
-    parser.add_argument("--creds-file", help="also write the demo channel credentials to this JSON file")
-    parser.add_argument("--state-dir", default=str(ROOT / ".local"), help="where identity.json (for tokens) goes")
-    args = parser.parse_args()
+    parser.add_argument("--state-dir", default=os.environ.get("JIESU_STATE_DIR", str(ROOT / ".local")),
+                        help="where the stand-in keeps its state, credentials.json and identity.json")
+    args = parser.parse_args(shlex.split(os.environ.get("ARGS", "")) + sys.argv[1:])
     started = time.monotonic()
     stack = Stack(args.api_port, args.moto_port, args.receiver_port, args.feed_every, callback_url=args.callback_url,
                   state_dir=Path(args.state_dir))
-    # Ctrl-C (SIGINT) and SIGTERM both stop everything this process started, in order.
+    # Ctrl-C (SIGINT) and SIGTERM both stop everything this process started, in order; a
+    # watchdog ends the process if an in-flight handler holds the stop up.
+    def on_signal(*_):
+        if not stack.stop_event.is_set():
+            stack.stop_event.set()
+            threading.Timer(STOP_WITHIN_S, lambda: os._exit(1)).start()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stack.stop_event.set())
+        signal.signal(sig, on_signal)
     try:
         stack.start()
-        if args.creds_file:
-            Path(args.creds_file).write_text(json.dumps(stack.creds))
         print(stack.banner(), flush=True)
         print(f"ready in {time.monotonic() - started:.1f}s", flush=True)
         while not stack.stop_event.wait(0.5):
@@ -217,6 +297,7 @@ def main() -> None:
     finally:
         stack.stop()
         print("stopped", flush=True)
+    os._exit(0)  # daemon threads (a handler mid-batch) do not hold the process
 
 
 if __name__ == "__main__":

@@ -33,13 +33,26 @@ class IdentityConfig:
 
 
 def create_demo_pool(session, endpoint_url: str) -> IdentityConfig:
+    """The demo pool, its app client and one user per role; what exists already is kept (a
+    restarted stand-in keeps its pool, so tokens issued before the restart still verify)."""
     idp = session.client("cognito-idp", region_name="us-east-1")
-    pool = idp.create_user_pool(PoolName="jiesu-staff", Schema=[
-        {"Name": n, "AttributeDataType": "String", "Mutable": True} for n in ("role", "unit_id", "jurisdiction")])
-    pool_id = pool["UserPool"]["Id"]
-    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="jiesu-api",
-                                            ExplicitAuthFlows=["ADMIN_NO_SRP_AUTH"])["UserPoolClient"]["ClientId"]
+    pools = [p for p in idp.list_user_pools(MaxResults=60)["UserPools"] if p["Name"] == "jiesu-staff"]
+    if pools:
+        pool_id = pools[0]["Id"]
+    else:
+        pool_id = idp.create_user_pool(PoolName="jiesu-staff", Schema=[
+            {"Name": n, "AttributeDataType": "String", "Mutable": True}
+            for n in ("role", "unit_id", "jurisdiction")])["UserPool"]["Id"]
+    clients = [c for c in idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+               if c["ClientName"] == "jiesu-api"]
+    client_id = clients[0]["ClientId"] if clients else idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="jiesu-api", ExplicitAuthFlows=["ADMIN_NO_SRP_AUTH"])["UserPoolClient"]["ClientId"]
     for username, (role, unit, jurisdiction) in DEMO_USERS.items():
+        try:
+            idp.admin_get_user(UserPoolId=pool_id, Username=username)
+            continue
+        except idp.exceptions.UserNotFoundException:
+            pass
         attrs = [{"Name": "custom:role", "Value": role}, {"Name": "custom:jurisdiction", "Value": jurisdiction}]
         if unit:
             attrs.append({"Name": "custom:unit_id", "Value": unit})

@@ -61,32 +61,52 @@ def table_definition(spec: Spec, name: str) -> dict:
 
 
 def bootstrap(session, stage: str = "local", spec: Spec = SPEC) -> LocalResources:
-    """Create table, indexes, TTL, PITR, KMS key, hash-key secret, queues with DLQs and rules."""
+    """Create table, indexes, TTL, PITR, KMS key, hash-key secret, queues with DLQs and rules.
+
+    Idempotent: on a stand-in that kept its state (infra/standin.py) every resource that exists
+    is kept as it is, the KMS key and the hash-key secret included, so stored data still reads.
+    """
+    from botocore.exceptions import ClientError
+
     prefix = f"jiesu-{stage}"
     ddb = session.client("dynamodb")
     table_name = prefix
-    ddb.create_table(**table_definition(spec, table_name))
-    ddb.update_time_to_live(TableName=table_name, TimeToLiveSpecification={
-        "Enabled": True, "AttributeName": spec.table.ttl_attribute})
-    if spec.table.point_in_time_recovery:
-        ddb.update_continuous_backups(TableName=table_name, PointInTimeRecoverySpecification={
-            "PointInTimeRecoveryEnabled": True})
+    try:
+        ddb.create_table(**table_definition(spec, table_name))
+        created = True
+    except ddb.exceptions.ResourceInUseException:
+        created = False
+    if created:
+        ddb.update_time_to_live(TableName=table_name, TimeToLiveSpecification={
+            "Enabled": True, "AttributeName": spec.table.ttl_attribute})
+        if spec.table.point_in_time_recovery:
+            ddb.update_continuous_backups(TableName=table_name, PointInTimeRecoverySpecification={
+                "PointInTimeRecoveryEnabled": True})
 
     s3 = session.client("s3")
     bucket = f"{prefix}-regions"
-    if session.region_name == "us-east-1":
-        s3.create_bucket(Bucket=bucket)
-    else:
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": session.region_name})
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError:
+        if session.region_name == "us-east-1":
+            s3.create_bucket(Bucket=bucket)
+        else:
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": session.region_name})
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
     kms = session.client("kms")
-    key_id = kms.create_key(Description="Jiesu personal data")["KeyMetadata"]["KeyId"]
-    kms.create_alias(AliasName=spec.pii_key_alias, TargetKeyId=key_id)
+    try:
+        kms.describe_key(KeyId=spec.pii_key_alias)
+    except kms.exceptions.NotFoundException:
+        key_id = kms.create_key(Description="Jiesu personal data")["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=spec.pii_key_alias, TargetKeyId=key_id)
 
     sm = session.client("secretsmanager")
     hash_secret = f"jiesu/{stage}/pii-hash-key"
-    sm.create_secret(Name=hash_secret, SecretString=secrets.token_hex(32))
+    try:
+        sm.describe_secret(SecretId=hash_secret)
+    except sm.exceptions.ResourceNotFoundException:
+        sm.create_secret(Name=hash_secret, SecretString=secrets.token_hex(32))
 
     sqs = session.client("sqs")
     queue_urls, dlq_urls = {}, {}

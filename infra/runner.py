@@ -71,6 +71,13 @@ def scheduled_event(rule_arn: str, region: str, at: datetime) -> dict:
             "resources": [rule_arn], "detail": {}}
 
 
+def failure_summary(exc: BaseException) -> str:
+    """What a failed batch raised: Powertools' BatchProcessingError carries each record's error."""
+    children = getattr(exc, "child_exceptions", None) or []
+    names = sorted({c[0].__name__ for c in children if c and c[0] is not None})
+    return ", ".join(names) if names else "see the record lines above"
+
+
 def load_handler(fn: Function) -> Callable[[dict, Any], Any]:
     module = importlib.import_module(f"functions.{fn.name}.handler")
     return module.lambda_handler
@@ -105,10 +112,12 @@ class Runner:
             t.start()
             self.threads.append(t)
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop polling; wait for in-flight batches up to `timeout_s` in all (threads are daemons)."""
         self.stop_event.set()
+        deadline = time.monotonic() + timeout_s
         for t in self.threads:
-            t.join(timeout=self.wait_s + 5)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
 
     # -- SQS ----------------------------------------------------------------------------------
     def poll_once(self, fn: Function) -> int:
@@ -134,7 +143,10 @@ class Runner:
         try:
             result = handler(event, LambdaContext(fn, self.region, self.partition)) or {}
         except Exception as exc:  # noqa: BLE001 - as Lambda: a raised error fails the whole batch
-            self.log(f"[runner] {fn.name}: batch failed ({exc.__class__.__name__})")
+            # Each record's own failure line came from the handler (chalicelib.batch); this one
+            # says the batch as a whole is back on the queue.
+            self.log(f"[runner] {fn.name}: batch of {len(event['Records'])} failed "
+                     f"({exc.__class__.__name__}: {failure_summary(exc)})")
             return {r["messageId"] for r in event["Records"]}
         return {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
 

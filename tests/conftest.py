@@ -16,6 +16,12 @@ from infra.local import offline_aws_env  # noqa: E402 - must run before chalicel
 
 offline_aws_env("test")
 
+from infra import moto_patches  # noqa: E402
+
+# The tests run on moto as the stand-in runs it (tests/integration/test_moto_patches.py checks
+# that the patches change no DynamoDB or SQS behaviour).
+moto_patches.apply()
+
 
 @dataclass
 class AwsStack:

@@ -5,4 +5,4 @@ from chalicelib.services.clock import SYSTEM_CLOCK
 
 # No Powertools idempotency layer: the decision is one transaction guarded by the appeal's version
 # and closes the dedup hand-off, so a redelivered message finds it closed and changes nothing.
-lambda_handler = sqs_handler(lambda message, record: dedup_service.process(message["appeal_id"], SYSTEM_CLOCK))
+lambda_handler = sqs_handler("dedup", lambda message, record: dedup_service.process(message["appeal_id"], SYSTEM_CLOCK))

@@ -3,4 +3,4 @@ from chalicelib.batch import sqs_handler
 from chalicelib.services import dispatch
 from chalicelib.services.clock import SYSTEM_CLOCK
 
-lambda_handler = sqs_handler(lambda message, record: dispatch.process(message["appeal_id"], SYSTEM_CLOCK))
+lambda_handler = sqs_handler("dispatch", lambda message, record: dispatch.process(message["appeal_id"], SYSTEM_CLOCK))

@@ -3,5 +3,7 @@ from chalicelib.batch import sqs_handler
 from chalicelib.services import notify
 from chalicelib.services.clock import SYSTEM_CLOCK
 
-lambda_handler = sqs_handler(lambda message, record: notify.deliver_status(message, SYSTEM_CLOCK),
-                             backoff=notify.backoff_seconds)
+# The backoff is looked up per failure (not bound at import), so the one policy in services.notify
+# is what runs, in tests too.
+lambda_handler = sqs_handler("notify", lambda message, record: notify.deliver_status(message, SYSTEM_CLOCK),
+                             backoff=lambda attempt: notify.backoff_seconds(attempt))

@@ -64,12 +64,12 @@ def receiver():
 def local_stack(tmp_path_factory, receiver):
     """Start the platform as `make run` does (feeder off), capture all its output, stop it by PID."""
     tmp = tmp_path_factory.mktemp("stack")
-    log_path, creds_path = tmp / "stack.log", tmp / "creds.json"
+    log_path = tmp / "stack.log"
     api_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JIESU_"))}
     cmd = [sys.executable, str(ROOT / "infra" / "devserver.py"), "--api-port", str(api_port),
            "--moto-port", str(free_port()), "--receiver-port", str(free_port()), "--feed-every", "0",
-           "--callback-url", receiver.url, "--creds-file", str(creds_path), "--state-dir", str(tmp)]
+           "--callback-url", receiver.url, "--state-dir", str(tmp)]
     log = open(log_path, "wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     deadline = time.monotonic() + 60
@@ -81,7 +81,7 @@ def local_stack(tmp_path_factory, receiver):
         if b"ready in" not in log_path.read_bytes():
             proc.kill()
             raise RuntimeError("local stack not ready in 60 s:\n" + log_path.read_text(errors="replace"))
-    creds = {k: tuple(v) for k, v in json.loads(creds_path.read_text()).items()}
+    creds = {k: (v["key_id"], v["secret"]) for k, v in json.loads((tmp / "credentials.json").read_text()).items()}
     yield {"url": f"http://127.0.0.1:{api_port}", "creds": creds, "log_path": log_path, "proc": proc,
            "identity": tmp / "identity.json"}
     proc.terminate()

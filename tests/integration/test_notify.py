@@ -61,13 +61,7 @@ def test_a_refusing_partner_gets_retries_with_backoff_then_the_message_goes_to_t
     delays = []
     real = notify.backoff_seconds
     monkeypatch.setattr(notify, "backoff_seconds", lambda n: delays.append(real(n)) or 0)
-    import functions.notify.handler as handler
-    from chalicelib.batch import sqs_handler
-
-    monkeypatch.setattr(handler, "lambda_handler", sqs_handler(
-        lambda m, r: notify.deliver_status(m, __import__("chalicelib.services.clock", fromlist=["x"]).SYSTEM_CLOCK),
-        backoff=notify.backoff_seconds))
-    r = runner(aws)
+    r = runner(aws)  # the real notify handler, with the real backoff policy observed
     for _ in range(8):
         r.poll_once(notify_fn())
     assert len(attempts) == 5  # maxReceiveCount

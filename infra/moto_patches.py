@@ -1,0 +1,207 @@
+"""The one place where moto 5.2.5 is patched, for the stand-in, the tests and the benchmarks alike.
+
+Each patch removes an artefact of moto's implementation, never a DynamoDB or SQS behaviour;
+tests/integration/test_moto_patches.py runs the same scenarios (conditions, transactions and
+their cancellation, GSIs, paging, SQS redrive) on stock and patched moto and asserts equal results.
+
+1. TransactWriteItems deep-copies every named *table* as a rollback backup, once per action:
+   O(table) per transaction, so each appeal cost more than the last (1.9 s per appeal at a few
+   thousand items) and the copies churned hundreds of MB. Here only the items the transaction
+   names are backed up and put back if it fails.
+2. A base-table Query builds and sorts a list of every item of the table: O(table log table).
+   Here moto is handed only the queried partition, sorted, cut to the key condition and the
+   limit in the query's direction; moto then applies the same condition, filter and limit.
+3. The stand-in's state store pickles backends (infra/standin.py). An SQS queue holds a
+   threading.Condition, which is dropped from the pickled state and made anew when loaded; KMS
+   keys hold `cryptography` private keys, which pickle as PKCS#8 DER.
+4. A queue remembers the receipt handles of every message ever deleted (so a second delete of
+   the same handle succeeds): unbounded memory under a steady feed. It keeps the newest
+   DELETED_HANDLES_KEPT, which covers any redelivery window the runner produces.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+from collections import OrderedDict
+from typing import Any
+
+DELETED_HANDLES_KEPT = 20_000
+
+_originals: dict[str, Any] = {}
+_hint = threading.local()
+
+
+def apply() -> None:
+    """Install every patch (idempotent)."""
+    if _originals:
+        return
+    _patch_transactions()
+    _patch_queries()
+    _patch_sqs_queue()
+    _register_key_pickling()
+
+
+def revert() -> None:
+    """Put stock moto back (tests compare the two)."""
+    import moto.dynamodb.models as mm
+    from moto.dynamodb.models.table import Table
+    from moto.sqs.models import Queue
+
+    if not _originals:
+        return
+    mm.copy = _originals.pop("copy")
+    mm.DynamoDBBackend.transact_write_items = _originals.pop("transact_write_items")
+    Table.query, Table.all_items = _originals.pop("query"), _originals.pop("all_items")
+    for name in ("__getstate__", "__setstate__", "__init__"):
+        original = _originals.pop(f"Queue.{name}")
+        if original is None:
+            delattr(Queue, name)
+        else:
+            setattr(Queue, name, original)
+
+
+# -- 1. transactions -------------------------------------------------------------------------
+
+def _patch_transactions() -> None:
+    import moto.dynamodb.models as mm
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    backend = mm.DynamoDBBackend
+    original = backend.transact_write_items
+    _originals["copy"], _originals["transact_write_items"] = mm.copy, original
+
+    class _NoTableCopy:
+        """moto's module-level `copy`, except that a Table is not copied (the items are backed up)."""
+
+        @staticmethod
+        def deepcopy(obj, memo=None):
+            return obj if isinstance(obj, mm.Table) else copy.deepcopy(obj, memo)
+
+    def transact_write_items(self, transact_items):
+        saved = []
+        for entry in transact_items:
+            if len(entry) != 1:
+                continue
+            (op_type, op), = entry.items()
+            table = self.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+            key = (op.get("Item") if op_type == "Put" else op.get("Key")) if table is not None else None
+            if not key or table.hash_key_attr not in key or (table.range_key_attr and table.range_key_attr not in key):
+                continue
+            h = DynamoType(key[table.hash_key_attr])
+            r = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+            saved.append((table, h, r, copy.deepcopy(table.get_item(h, r))))
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for table, h, r, old in reversed(saved):
+                if old is None:
+                    if table.get_item(h, r) is not None:
+                        table.delete_item(h, r)
+                elif r is not None:
+                    table.items[h][r] = old
+                else:
+                    table.items[h] = old
+            raise
+
+    mm.copy = _NoTableCopy
+    backend.transact_write_items = transact_write_items
+
+
+# -- 2. base-table queries ---------------------------------------------------------------------
+
+def _patch_queries() -> None:
+    from moto.dynamodb.models.table import Table
+
+    original_query, original_all = Table.query, Table.all_items
+    _originals["query"], _originals["all_items"] = original_query, original_all
+    tests = {"GE": lambda v, a: v >= a[0], "GT": lambda v, a: v > a[0], "LE": lambda v, a: v <= a[0],
+             "LT": lambda v, a: v < a[0], "EQ": lambda v, a: v == a[0],
+             "BETWEEN": lambda v, a: a[0] <= v <= a[1], "BEGINS_WITH": lambda v, a: v.startswith(a[0])}
+    names = ("range_comparison", "range_objs", "limit", "exclusive_start_key", "scan_index_forward",
+             "projection_expressions", "index_name")
+
+    def query(self, hash_key, *args, **kwargs):
+        given = dict(zip(names, args), **{k: v for k, v in kwargs.items() if k in names})
+        _hint.q = (hash_key, given) if given.get("index_name") is None else None
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _hint.q = None
+
+    def all_items(self):
+        q = getattr(_hint, "q", None)
+        if q is None or not self.range_key_attr:
+            return original_all(self)
+        hash_key, g = q
+        part = sorted(self.items.get(hash_key, {}).values(), key=lambda i: i.range_key.value)
+        cmp, objs = g.get("range_comparison"), g.get("range_objs") or []
+        if g.get("exclusive_start_key") or not g.get("limit") or (cmp and cmp not in tests) or \
+                any(o.type != "S" for o in objs) or any(i.range_key.type != "S" for i in part[:1]):
+            return part
+        if cmp:
+            values = [o.value for o in objs]
+            part = [i for i in part if tests[cmp](i.range_key.value, values)]
+        limit = int(g["limit"])
+        return part[:limit] if g.get("scan_index_forward", True) else part[-limit:]
+
+    Table.query, Table.all_items = query, all_items
+
+
+# -- 3 and 4. SQS queues ------------------------------------------------------------------------
+
+class _BoundedHandles(OrderedDict):
+    """The set interface moto's Queue uses for deleted receipt handles, keeping the newest only."""
+
+    def update(self, handles):  # type: ignore[override]
+        for h in handles:
+            self[h] = None
+            self.move_to_end(h)
+        while len(self) > DELETED_HANDLES_KEPT:
+            self.popitem(last=False)
+
+
+def _patch_sqs_queue() -> None:
+    from moto.sqs.models import Queue
+
+    for name in ("__getstate__", "__setstate__", "__init__"):
+        _originals[f"Queue.{name}"] = Queue.__dict__.get(name)
+    original_init = Queue.__init__
+
+    def __init__(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.deleted_messages = _BoundedHandles()
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_messages_lock", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._messages_lock = threading.Condition()
+        if not isinstance(self.deleted_messages, _BoundedHandles):
+            handles, self.deleted_messages = self.deleted_messages, _BoundedHandles()
+            self.deleted_messages.update(handles)
+
+    Queue.__init__, Queue.__getstate__, Queue.__setstate__ = __init__, __getstate__, __setstate__
+
+
+def _load_der_key(der: bytes):
+    from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+    return load_der_private_key(der, password=None)
+
+
+def _register_key_pickling() -> None:
+    """Private keys pickle as their DER bytes (copyreg: no change to moto's classes)."""
+    import copyreg
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    def reduce(key):
+        return _load_der_key, (key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()),)
+
+    for key in (rsa.generate_private_key(65537, 2048), ec.generate_private_key(ec.SECP256R1())):
+        copyreg.pickle(type(key), reduce)
