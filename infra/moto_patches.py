@@ -9,8 +9,9 @@ their cancellation, GSIs, paging, SQS redrive) on stock and patched moto and ass
    thousand items) and the copies churned hundreds of MB. Here only the items the transaction
    names are backed up and put back if it fails.
 2. A base-table Query builds and sorts a list of every item of the table: O(table log table).
-   Here moto is handed only the queried partition, sorted, cut to the key condition and the
-   limit in the query's direction; moto then applies the same condition, filter and limit.
+   Here moto is handed only the queried partition, cut to the key condition and the limit in
+   the query's direction (plus the item after, which decides LastEvaluatedKey); moto then
+   applies the same condition, filter and limit.
 3. The stand-in's state store pickles backends (infra/standin.py). An SQS queue holds a
    threading.Condition, which is dropped from the pickled state and made anew when loaded; KMS
    keys hold `cryptography` private keys, which pickle as PKCS#8 DER.
@@ -138,11 +139,17 @@ def _patch_queries() -> None:
         if g.get("exclusive_start_key") or not g.get("limit") or (cmp and cmp not in tests) or \
                 any(o.type != "S" for o in objs) or any(i.range_key.type != "S" for i in part[:1]):
             return part
-        if cmp:
-            values = [o.value for o in objs]
-            part = [i for i in part if tests[cmp](i.range_key.value, values)]
+        forward = g.get("scan_index_forward", True)
+        ordered = part if forward else part[::-1]
+        values = [o.value for o in objs]
+        matches = [n for n, i in enumerate(ordered) if not cmp or tests[cmp](i.range_key.value, values)]
         limit = int(g["limit"])
-        return part[:limit] if g.get("scan_index_forward", True) else part[-limit:]
+        if len(matches) < limit:
+            return [ordered[n] for n in matches]
+        # moto answers a LastEvaluatedKey when any item of the partition follows the limit-th
+        # match in the query's direction: hand it that one too, as stock moto would see it.
+        last = matches[limit - 1]
+        return [ordered[n] for n in matches[:limit]] + ordered[last + 1:last + 2]
 
     Table.query, Table.all_items = query, all_items
 

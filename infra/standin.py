@@ -334,3 +334,26 @@ class StandIn:
         if self.store is not None:
             with self.app.lock:  # no request is half-way through its write
                 self.store.close()
+
+
+def main() -> None:
+    """`python -m infra.standin --port N --state FILE`: the stand-in alone, until SIGINT/SIGTERM."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--state", type=Path, help="the state file (none: memory only)")
+    args = parser.parse_args()
+    standin = StandIn(args.port, state_file=args.state)
+    standin.start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"stand-in ready on {standin.url} (restored {standin.restored})", flush=True)
+    stop.wait()
+    standin.stop()
+
+
+if __name__ == "__main__":
+    main()
