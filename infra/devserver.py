@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import random
-import shlex
 import signal
 import sys
 import threading
@@ -273,7 +272,7 @@ def main() -> None:
     parser.add_argument("--callback-url", help="send every channel's status callbacks here instead of the demo receiver")
     parser.add_argument("--state-dir", default=os.environ.get("JIESU_STATE_DIR", str(ROOT / ".local")),
                         help="where the stand-in keeps its state, credentials.json and identity.json")
-    args = parser.parse_args(shlex.split(os.environ.get("ARGS", "")) + sys.argv[1:])
+    args = parser.parse_args()
     started = time.monotonic()
     stack = Stack(args.api_port, args.moto_port, args.receiver_port, args.feed_every, callback_url=args.callback_url,
                   state_dir=Path(args.state_dir))
