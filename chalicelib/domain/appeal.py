@@ -28,6 +28,10 @@ class Urgency(str, enum.Enum):
     NORMAL = "普通"
 
 
+# How urgent, lowest first: a master takes the highest urgency of its reports (F-DD-2).
+URGENCY_RANK: dict[Urgency, int] = {Urgency.NORMAL: 0, Urgency.IMMEDIATE: 1, Urgency.URGENT: 2}
+
+
 class Status(str, enum.Enum):
     """Lifecycle of an appeal; every change is a case-file event."""
 
@@ -211,6 +215,7 @@ class Appeal:
     redo_count: int = 0
     version: int = 0           # optimistic-lock counter, bumped on every save
     last_seq: int = 0          # number of case events stored so far
+    notice_base: int = 0       # status notices are numbered after this (raised on a split, see notice_seq)
     public_changed_at: datetime | None = None   # newest public case event (Open311 updated_datetime)
     channel_meta: dict[str, Any] = field(default_factory=dict)
     new_events: list[CaseEvent] = field(default_factory=list, repr=False)
@@ -282,6 +287,48 @@ class Appeal:
             self.last_report_at = dup.received_at
         return self.record(at, "duplicate_joined", actor, {"duplicate_id": dup.appeal_id, **decision})
 
+    def outranked_by(self, urgency: Urgency | str) -> bool:
+        """Whether ``urgency`` is higher than this appeal's (急件 > 即办件 > 普通)."""
+        return URGENCY_RANK[Urgency(urgency)] > URGENCY_RANK[self.urgency]
+
+    def raise_urgency(self, urgency: Urgency | str, at: datetime, actor: str, reason: str,
+                      policy: Any = None, calendar: Any = None) -> list[Any]:
+        """Take ``urgency`` if it is higher; recompute the steps not yet done for it.
+
+        Each running deadline is recomputed from its start with the region's limits for the new
+        urgency (``policy``/``calendar``, needed only when deadlines run) and, when that makes it
+        due earlier, replaced by the new version, as an approved extension replaces one: the
+        step's raised alerts are dropped so the new version raises its own, a pending extension
+        request stays. A raised urgency never gives a step more time. Returns the new Deadlines.
+        """
+        from chalicelib.domain.deadlines import Deadline, recompute
+
+        if not self.outranked_by(urgency):
+            return []
+        previous, self.urgency = self.urgency, Urgency(urgency)
+        self.record(at, "urgency_raised", actor, {"from": previous.value, "to": self.urgency.value,
+                                                  "reason": reason}, public=False)
+        running = [step for step, d in self.deadlines.items() if not d.get("done_at")]
+        if running and (policy is None or calendar is None):
+            raise ValueError("running deadlines need the region's deadline policy and calendar")
+        new: list[Any] = []
+        for step in running:
+            current = self.deadlines[step]
+            old = Deadline.from_dict(current)
+            fresh = recompute(old, policy, calendar, self.appeal_type.value, self.urgency.value)
+            if fresh.due_at >= old.due_at:
+                continue
+            before = {k: v for k, v in current.items() if k != "pending_extension"}
+            self.deadlines[step] = fresh.to_dict()
+            if current.get("pending_extension"):
+                self.deadlines[step]["pending_extension"] = current["pending_extension"]
+            self.alerts = [a for a in self.alerts if not a.startswith(f"{step}:")]
+            self.record(at, "deadline_recomputed", actor, {"step": step, "urgency": self.urgency.value,
+                                                           "reason": reason, "previous": before,
+                                                           "deadline": fresh.to_dict()}, public=False)
+            new.append(fresh)
+        return new
+
     def release(self, dup_id: str, at: datetime, actor: str, reason: str) -> CaseEvent:
         """F-DD-3: a wrongly joined appeal is split back out of this master."""
         if dup_id not in self.duplicates:
@@ -290,10 +337,21 @@ class Appeal:
         self.weight -= 1
         return self.record(at, "duplicate_split", actor, {"duplicate_id": dup_id, "reason": reason})
 
-    def split_from_master(self, at: datetime, actor: str, reason: str) -> CaseEvent:
-        """F-DD-3: the counterpart of `release`; the appeal goes on to dispatch on its own."""
+    def notice_seq(self) -> int:
+        """The sequence number of a status notice this appeal's change causes (F-IN-3): its case
+        file's newest seq, after `notice_base`. A duplicate hears its master's changes numbered
+        by the master's seq, so each partner sees one increasing sequence per ticket."""
+        return self.notice_base + self.last_seq
+
+    def split_from_master(self, at: datetime, actor: str, reason: str,
+                          master_notice_seq: int = 0) -> CaseEvent:
+        """F-DD-3: the counterpart of `release`; the appeal goes on to dispatch on its own.
+
+        `master_notice_seq`: the master's newest notice number; this appeal's own notices go on
+        after it, so its partner's sequence keeps increasing."""
         if self.status != Status.JOINED or not self.master_id:
             raise ConflictError(f"appeal is {self.status.value}, not joined", field="status", code="invalid_state")
+        self.notice_base = max(self.notice_base, master_notice_seq)
         old = self.master_id
         self.master_id = None
         return self.move_to(Status.PENDING_DISPATCH, at, actor, "split_from_master",
@@ -430,8 +488,9 @@ class Appeal:
         """The status a channel or citizen sees (F-IN-3, F-AR-2)."""
         if self.status in (Status.RECEIVED, Status.JOINED, Status.PENDING_DISPATCH):
             return "accepted"
-        if self.status in (Status.DISPATCHED, Status.SIGNED, Status.CONTACTED, Status.REDO,
-                           Status.SUPERVISED):
+        if self.status in (Status.REDO, Status.SUPERVISED):
+            return "redo"  # sent back to the unit after an unsatisfied rating (F-EV-2)
+        if self.status in (Status.DISPATCHED, Status.SIGNED, Status.CONTACTED):
             return "dispatched"
         if self.status == Status.REPLIED:
             return "replied"

@@ -185,7 +185,7 @@ def _decide_and_commit(snap: _Snapshot, now: datetime, policy: DedupPolicy, resu
         master.absorb(appeal, hashes[0] if hashes else None, now, ACTOR, evidence)
         # The citizen already heard "accepted"; if the master is further on, say so now (F-IN-3).
         if master.public_status() != appeal.public_status():
-            handoffs.append(outbox.status_handoff(appeal, master.public_status()))
+            handoffs.append(outbox.status_handoff(appeal, master.public_status(), source=master))
         postings = [dedup_index.posting(k, appeal.appeal_id, appeal.received_at, feats.to_dict(), hashes,
                                         master.appeal_id, keep_days) for k in block]
         dedup_index.commit([appeal, master], now, handoffs=handoffs, close_outbox=close, heads=heads,
@@ -277,7 +277,7 @@ def split(appeal_id: str, actor: str, reason: str, clock: Clock) -> Appeal:
             raise ConflictError(f"appeal is {dup.status.value}, not joined", field="status", code="invalid_state")
         master = repository.load_appeal(dup.master_id)
         master.release(dup.appeal_id, now, actor, reason)
-        dup.split_from_master(now, actor, reason)
+        dup.split_from_master(now, actor, reason, master.notice_seq())
         handoffs = [outbox.stage_handoff("dispatch", dup.appeal_id)]
         dedup_index.commit([master, dup], now, handoffs=handoffs)
         outbox.publish(handoffs)
@@ -322,7 +322,7 @@ def merge(appeal_id: str, into_master_id: str, actor: str, reason: str, clock: C
             if h not in target.reporter_hashes:
                 target.reporter_hashes.append(h)
         status = target.public_status()
-        handoffs = [outbox.status_handoff(a, status) for a in [moving, *dups] if status != "accepted"]
+        handoffs = [outbox.status_handoff(a, status, source=target) for a in [moving, *dups] if status != "accepted"]
         dedup_index.commit([target, moving, *dups], now, handoffs=handoffs, close_outbox=close)
         outbox.publish(handoffs)
         return target

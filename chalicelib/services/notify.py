@@ -21,6 +21,11 @@ class CallbackFailed(Exception):
     """The partner did not accept the callback; the message is retried with backoff."""
 
 
+class EarlierStatusPending(CallbackFailed):
+    """An earlier status of the same appeal is not delivered yet: this one waits (retried with
+    backoff), so a partner hears accepted before dispatched, dispatched before replied."""
+
+
 @dataclass(frozen=True)
 class HttpResult:
     status: int
@@ -38,31 +43,42 @@ def http_post(url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
 
 
 def deliver_status(message: dict, clock: Clock, post: Callable[[str, bytes, dict], HttpResult] = http_post) -> str:
-    """Deliver one (appeal, status) callback once; returns what happened, raises to retry."""
-    appeal_id, status = message["appeal_id"], message["key"]
-    pending = repository.get_outbox(appeal_id, "status", status)
+    """Deliver one status notice once, after every earlier notice of its appeal; raises to retry.
+
+    The body carries `event_id` (also the `Idempotency-Key`), unique per notice, and `seq`, the
+    appeal's notice number, increasing: a redo's second `dispatched` is a new event, and a
+    partner can order what it receives. Messages queued before notices were numbered carry only
+    the status as their key; they keep `<appeal_id>:<status>` as their id.
+    """
+    appeal_id, key = message["appeal_id"], message["key"]
+    status = message.get("status") or key
+    seq = int(message.get("seq") or 0)
+    event_id = message.get("event_id") or f"{appeal_id}:{status}"
+    pending = repository.get_outbox(appeal_id, "status", key)
     if pending is None or pending.done_at:
         return "already_delivered"
+    if seq and repository.earlier_status_pending(appeal_id, key):
+        raise EarlierStatusPending(f"an earlier status of the appeal is not delivered yet (seq {seq})")
     channel = repository.get_channel(message["channel"])
     now = clock.now()
     if channel is None or not channel.callback_url:
-        repository.mark_outbox_done(appeal_id, "status", status, now)
+        repository.mark_outbox_done(appeal_id, "status", key, now)
         return "no_callback"
-    body = json.dumps({"event_id": f"{appeal_id}:{status}", "appeal_id": appeal_id,
+    body = json.dumps({"event_id": event_id, "seq": seq, "appeal_id": appeal_id,
                        "ticket_id": message["ticket_id"], "channel": message["channel"], "status": status,
                        "status_at": pending.created_at}, ensure_ascii=False).encode()
     key_id = channel.callback_key_id
     secret = get_secret(dict(channel.key_ids)[key_id])
     url = channel.callback_url
     path = urlsplit(url).path or "/"
-    headers = {"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": f"{appeal_id}:{status}",
+    headers = {"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": event_id,
                **signed_headers(key_id, secret, "POST", path, body, now.timestamp())}
     result = post(url, body, headers)
     if not 200 <= result.status < 300:
         metrics.add_metric(name="CallbackRejected", unit="Count", value=1)
         raise CallbackFailed(f"callback answered HTTP {result.status}")
-    repository.mark_outbox_done(appeal_id, "status", status, now)
-    logger.info("status delivered", extra={"appeal_id": appeal_id, "status": status})
+    repository.mark_outbox_done(appeal_id, "status", key, now)
+    logger.info("status delivered", extra={"appeal_id": appeal_id, "status": status, "seq": seq})
     return "delivered"
 
 

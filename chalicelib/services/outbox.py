@@ -19,11 +19,23 @@ def stage_handoff(stage: str, appeal_id: str) -> Handoff:
                    message={"topic": stage, "key": "1", "appeal_id": appeal_id})
 
 
-def status_handoff(appeal: Appeal, status: str) -> Handoff:
-    """Tell the appeal's channel of a status it should hear about (F-IN-3)."""
-    return Handoff(queue="notify", topic="status", key=status,
-                   message={"topic": "status", "key": status, "appeal_id": appeal.appeal_id,
+def status_handoff(appeal: Appeal, status: str, source: Appeal | None = None) -> Handoff:
+    """Tell the appeal's channel of a status it should hear about (F-IN-3).
+
+    Every notice is an event of its own: numbered (`seq`, from the case file of `source`, the
+    appeal whose change it reports: the appeal itself, or the master a duplicate is joined to)
+    and identified (`event_id`), so a redo's second `dispatched` or `replied` is not a replay.
+    The outbox key sorts by seq, which is how notify delivers them in order."""
+    seq = (source or appeal).notice_seq()
+    key = status_key(seq, status)
+    return Handoff(queue="notify", topic="status", key=key,
+                   message={"topic": "status", "key": key, "appeal_id": appeal.appeal_id, "seq": seq,
+                            "event_id": f"{appeal.appeal_id}:{seq}:{status}",
                             "channel": appeal.channel, "ticket_id": appeal.ticket_id, "status": status})
+
+
+def status_key(seq: int, status: str) -> str:
+    return f"{seq:08d}.{status}"
 
 
 def publish(handoffs: list[Handoff]) -> int:
@@ -86,7 +98,7 @@ def status_handoffs_with_joined(master: Appeal, status: str, joined: list[Appeal
     if joined is None:
         joined = _load_joined(master.duplicates)
     by_id = {a.appeal_id: a for a in joined}
-    return [status_handoff(master, status)] + [status_handoff(by_id[i], status)
+    return [status_handoff(master, status)] + [status_handoff(by_id[i], status, source=master)
                                                 for i in master.duplicates if i in by_id]
 
 

@@ -253,6 +253,17 @@ def get_outbox(appeal_id: str, topic: str, key: str) -> OutboxItem | None:
         return None
 
 
+def earlier_status_pending(appeal_id: str, key: str) -> bool:
+    """Is a status notice of this appeal that sorts before `key` still undelivered? (One query
+    over the appeal's own partition: its notices, oldest first, stopping at `key`.)"""
+    prefix = keys.outbox_sk("status", "")
+    for item in OutboxItem.query(keys.appeal_pk(appeal_id), OutboxItem.SK.between(prefix, keys.outbox_sk("status", key)),
+                                 consistent_read=True):
+        if item.SK < keys.outbox_sk("status", key) and not item.done_at:
+            return True
+    return False
+
+
 def pending_outbox(older_than: datetime, limit_per_shard: int = 100) -> Iterator[OutboxItem]:
     """Hand-offs still open after the grace period; reads the sparse index only, never a scan."""
     cutoff = iso(older_than)

@@ -16,3 +16,12 @@ def signed_post(client, creds, channel: str, payload, *, secret: str | None = No
                **signed_headers(key_id or kid, secret or sec, "POST", path, body, now)}
     headers.update(headers_override or {})
     return client.http.post(path, headers=headers, body=body)
+
+
+def status_notices(appeal_id: str) -> list[dict]:
+    """The status notices (outbox messages for notify) stored for an appeal, oldest first."""
+    from chalicelib.storage import keys
+    from chalicelib.storage.models import OutboxItem
+
+    rows = OutboxItem.query(keys.appeal_pk(appeal_id), OutboxItem.SK.startswith(keys.outbox_sk("status", "")))
+    return [dict(r.message, done_at=r.done_at) for r in rows]

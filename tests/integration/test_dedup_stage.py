@@ -169,7 +169,7 @@ def test_a_report_joining_a_dispatched_master_tells_its_channel(aws, fixed_now):
     [dup] = deliver(aws, MANHOLE[1])
     notes = [m for m in queued(aws, "notify") if m["appeal_id"] == dup and m["status"] != "accepted"]
     assert [(n["status"], n["channel"], n["ticket_id"]) for n in notes] == [("dispatched", "app", MANHOLE[1])]
-    assert repository.get_outbox(dup, "status", "dispatched") is not None
+    assert repository.get_outbox(dup, "status", notes[0]["key"]) is not None
 
 
 def _close(appeal_id: str, at) -> None:

@@ -6,6 +6,7 @@ import json
 from chalicelib.channels.signing import signed_headers
 from tests.integration.staff_fixtures import idp, staff_env  # noqa: F401
 from tests.integration.test_dispatch_stage import CLEAR, _tickets, act, client, load  # noqa: F401
+from tests.integration.helpers import status_notices
 from tests.integration.test_handling_api import dispatched_to_xixiang
 
 
@@ -83,3 +84,41 @@ def test_a_duplicates_citizen_rates_and_every_channel_hears_closed(aws, client, 
     closed = {json.loads(m["Body"])["appeal_id"] for m in aws.receive("notify")
               if json.loads(m["Body"])["status"] == "closed"}
     assert closed == {master, dup}
+
+
+def test_a_redo_is_told_to_the_partner_as_new_numbered_events(aws, client, staff_env):
+    appeal_id = handled(aws, client, staff_env)
+    assert rate(client, aws, "hotline", load(appeal_id).ticket_id, BAD).status_code == 200
+    for action, body in (("sign", {}), ("reply", {"answer": "重新处置完毕"})):
+        assert act(client, staff_env, "xixiang_handler", appeal_id, action, body).status_code == 200, action
+    notices = status_notices(appeal_id)
+    assert [n["status"] for n in notices] == ["accepted", "dispatched", "replied", "redo", "dispatched", "replied"]
+    seqs = [n["seq"] for n in notices]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert len({n["event_id"] for n in notices}) == len(notices)
+    assert notices[0]["event_id"] == f"{appeal_id}:1:accepted"
+
+
+def test_notify_holds_a_status_back_until_the_earlier_one_is_delivered(aws, client, staff_env):
+    from chalicelib.services import notify
+    from chalicelib.services.clock import SYSTEM_CLOCK
+
+    appeal_id = dispatched_to_xixiang(aws, client, staff_env)
+    accepted, dispatched = status_notices(appeal_id)[:2]
+    for n in (accepted, dispatched):
+        n.pop("done_at")
+    sent = []
+
+    def post(url, body, headers):
+        sent.append((json.loads(body), headers["Idempotency-Key"]))
+        return notify.HttpResult(204)
+
+    import pytest
+
+    with pytest.raises(notify.EarlierStatusPending):
+        notify.deliver_status(dispatched, SYSTEM_CLOCK, post)
+    assert sent == []
+    assert notify.deliver_status(accepted, SYSTEM_CLOCK, post) == "delivered"
+    assert notify.deliver_status(dispatched, SYSTEM_CLOCK, post) == "delivered"
+    assert [(b["status"], b["seq"], key) for b, key in sent] == [
+        ("accepted", accepted["seq"], accepted["event_id"]), ("dispatched", dispatched["seq"], dispatched["event_id"])]

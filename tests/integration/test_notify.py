@@ -7,7 +7,7 @@ import pytest
 from chalice.test import Client
 
 from tests.conftest import channel_fixture
-from tests.integration.helpers import signed_post
+from tests.integration.helpers import signed_post, status_notices
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_delivered_once_per_status_even_when_redelivered(aws, accepted, monkeypa
     assert lambda_handler(event, None) == {"batchItemFailures": []}  # redelivered: nothing sent again
     assert len(calls) == 1
     url, body, headers = calls[0]
-    assert json.loads(body)["status"] == "accepted" and headers["Idempotency-Key"] == f"{accepted}:accepted"
+    assert json.loads(body)["status"] == "accepted" and headers["Idempotency-Key"] == f"{accepted}:1:accepted"
     assert headers["X-Jiesu-Signature"]
 
 
@@ -69,4 +69,5 @@ def test_a_refusing_partner_gets_retries_with_backoff_then_the_message_goes_to_t
     assert aws.queue_depth("notify") == 0 and aws.queue_depth("notify", dlq=True) == 1
     from chalicelib.storage import repository
 
-    assert repository.get_outbox(accepted, "status", "accepted").done_at is None  # still owed, visible to ops
+    [notice] = status_notices(accepted)
+    assert notice["status"] == "accepted" and notice["done_at"] is None  # still owed, visible to ops
