@@ -4,7 +4,7 @@ Counting rule (the "working-time clock", 节假日顺延)
 ---------------------------------------------------
 A working-day time limit is a clock that runs only on working days (工作日) and stops on
 rest days (weekends and statutory holidays, 法定节假日). Working days are whole local
-calendar days in Asia/Shanghai (00:00-24:00); office hours are not modelled, because the
+calendar days in Asia/Shanghai (00:00-24:00); office hours do not stop the limits, because the
 hotline takes appeals 7x24 and the units' reply windows are measured in days.
 
 * N working days from a receipt on a working day = the same clock time on the N-th working
@@ -17,6 +17,11 @@ hotline takes appeals 7x24 and the units' reply windows are measured in days.
 * Fractions are allowed (the 75 % warning point): Fri 10:00 + 0.5 working day = Fri 22:00.
 * When the clock reaches the limit exactly at a day boundary the earliest instant is used,
   so a deadline never slides over a following rest day.
+
+Working hours (办公时间) are modelled only for when people are told things: warnings and
+supervision notices go out inside a region's ``WorkingHours`` (default 09:00-18:00) on working
+days. ``office_time_between`` / ``add_office_time`` count only that time; ``next_office_moment``
+moves an instant outside it to the next opening (an instant inside it, both ends included, stays).
 
 Days of years the calendar does not know (chinese-calendar covers 2004-2026; a region file
 may add later years) follow the weekend rule (Sat/Sun off, everything else working) and every
@@ -84,6 +89,61 @@ def to_local(dt: datetime, field: str = "datetime") -> datetime:
 
 def _midnight(d: date) -> datetime:
     return datetime.combine(d, time(0), tzinfo=SHANGHAI)
+
+
+def _clock_time(value: object, field: str) -> time:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = time.fromisoformat(value.strip())
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is None:
+            return parsed
+    raise CalendarError(f"{field} must be a local time like '09:00', got {value!r}", field=field)
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """Office hours on working days (local time): when warnings and notices may go out."""
+
+    start: time = time(9)
+    end: time = time(18)
+
+    def __post_init__(self) -> None:
+        start, end = _clock_time(self.start, "start"), _clock_time(self.end, "end")
+        if start.tzinfo is not None or end.tzinfo is not None:
+            raise CalendarError("working hours are local times without an offset", field="start")
+        if not start < end:
+            raise CalendarError("working hours must start before they end", field="end")
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+
+    @classmethod
+    def parse(cls, value: object) -> "WorkingHours":
+        """From WorkingHours, ``{"start": "09:00", "end": "18:00"}`` or ``"09:00-18:00"``."""
+        if isinstance(value, WorkingHours):
+            return value
+        if isinstance(value, dict):
+            if set(value) != {"start", "end"}:
+                raise CalendarError("working hours need exactly 'start' and 'end'", field="working_hours")
+            return cls(value["start"], value["end"])
+        if isinstance(value, str) and value.count("-") == 1:
+            start, end = value.split("-")
+            return cls(start, end)
+        raise CalendarError(f"cannot read working hours from {value!r}", field="working_hours")
+
+    def window(self, d: date) -> tuple[datetime, datetime]:
+        """Opening and closing instants of day ``d`` (whether or not it is a working day)."""
+        return (datetime.combine(d, self.start, tzinfo=SHANGHAI),
+                datetime.combine(d, self.end, tzinfo=SHANGHAI))
+
+    def to_dict(self) -> dict[str, str]:
+        def fmt(t: time) -> str:
+            return t.isoformat(timespec="minutes" if not (t.second or t.microsecond) else "auto")
+
+        return {"start": fmt(self.start), "end": fmt(self.end)}
 
 
 @dataclass(frozen=True, init=False)
@@ -223,6 +283,66 @@ class WorkCalendar:
                 total += min(b, _midnight(day + _DAY)) - max(a, _midnight(day))
             day += _DAY
         return total, provisional
+
+    # -- working hours (when warnings and notices go out) ---------------------------------
+    def next_office_moment(self, at: datetime, hours: WorkingHours) -> WorkTime:
+        """``at`` if it falls inside working hours of a working day, else the next opening."""
+        cursor = to_local(at, "at")
+        day = cursor.date()
+        provisional = False
+        while True:
+            status = self.day_status(day)
+            provisional |= not status.known
+            if status.working:
+                opens, closes = hours.window(day)
+                if cursor <= closes:
+                    return WorkTime(max(cursor, opens), provisional)
+            day += _DAY
+
+    def office_time_between(self, start: datetime, end: datetime,
+                            hours: WorkingHours) -> tuple[timedelta, bool]:
+        """Time inside working hours of working days from ``start`` to ``end`` (0 if not later)."""
+        a, b = to_local(start, "start"), to_local(end, "end")
+        total = timedelta(0)
+        provisional = False
+        day = a.date()
+        while _midnight(day) < b:
+            status = self.day_status(day)
+            provisional |= not status.known
+            if status.working:
+                opens, closes = hours.window(day)
+                lo, hi = max(a, opens), min(b, closes)
+                if hi > lo:
+                    total += hi - lo
+            day += _DAY
+        return total, provisional
+
+    def add_office_time(self, start: datetime, duration: timedelta, hours: WorkingHours) -> WorkTime:
+        """The instant at which ``duration`` of working-hours time has elapsed since ``start``.
+
+        The result always lies inside working hours (zero from outside them: the next opening).
+        """
+        cursor = to_local(start, "start")
+        if not isinstance(duration, timedelta):
+            raise ValidationError("duration must be a timedelta", field="duration")
+        if duration < timedelta(0):
+            raise ValidationError("working time cannot be negative", field="duration")
+        if duration == timedelta(0):
+            return self.next_office_moment(cursor, hours)
+        remaining = duration
+        day = cursor.date()
+        provisional = False
+        while True:
+            status = self.day_status(day)
+            provisional |= not status.known
+            if status.working:
+                opens, closes = hours.window(day)
+                lo = max(cursor, opens)
+                if closes > lo:
+                    if remaining <= closes - lo:
+                        return WorkTime(lo + remaining, provisional)
+                    remaining -= closes - lo
+            day += _DAY
 
     def working_days_between(self, start: date, end: date) -> tuple[int, bool]:
         """Number of working days in [start, end) (negative if end is earlier), provisional."""

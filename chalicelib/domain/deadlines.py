@@ -9,20 +9,26 @@ the working-time clock of chalicelib.domain.calendar.
 An urgency limit only ever tightens: the earlier of the type limit and the urgency limit
 wins, the type limit on a tie (an urgent consultation on a Monday still gets 1 working day,
 not 3 calendar days).
-A deadline has three instants: ``warn_at`` (预警, at ``warn_fraction`` of the allowed time,
-measured on the same clock as the limit), ``due_at`` (overdue → 红色预警) and
-``supervise_at`` (``supervise_after`` past due → 发函督办).
+A deadline has three instants: ``warn_at`` (预警), ``due_at`` (overdue → 红色预警) and
+``supervise_at`` (``supervise_after`` past due → 发函督办). People are warned and sent notices
+inside the region's ``working_hours`` (default 09:00-18:00 on working days of the region
+calendar): the warning falls at ``warn_fraction`` of the working-hours time between start and
+due, and the supervision instant is moved to the next working-hours moment when it falls outside
+them. The red alert stays at the due instant itself. When no working-hours time lies between
+start and due (a 15-minute step at night) there is no separate warning: ``warn_at`` is the due
+instant and the red alert is the first alert (``Deadline.warns`` is false).
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 from chalicelib.domain.calendar import (
-    SHANGHAI, WorkCalendar, WorkTime, ensure_aware, to_local,
+    SHANGHAI, CalendarError, WorkCalendar, WorkingHours, WorkTime, ensure_aware, to_local,
 )
 from chalicelib.domain.errors import ValidationError
 
@@ -144,6 +150,7 @@ class StepLimits:
 
 DEFAULT_POLICY: dict[str, Any] = {
     "warn_fraction": 0.75,
+    "working_hours": {"start": "09:00", "end": "18:00"},
     "supervise_after": {"kind": "working_days", "amount": 1},
     "steps": {
         "sign": {"default": {"kind": "minutes", "amount": 15}},
@@ -172,7 +179,7 @@ DEFAULT_POLICY: dict[str, Any] = {
     },
 }
 
-_POLICY_KEYS = {"warn_fraction", "supervise_after", "steps", "note"}
+_POLICY_KEYS = {"warn_fraction", "supervise_after", "working_hours", "steps", "note"}
 _STEP_KEYS = {"default", "by_type", "by_urgency"}
 
 
@@ -183,11 +190,12 @@ def _key(value: Any) -> str:
 
 @dataclass(frozen=True)
 class DeadlinePolicy:
-    """Time limits per step, warning fraction and supervision delay (one per region)."""
+    """Time limits per step, warning fraction, supervision delay and working hours (one per region)."""
 
     steps: Mapping[str, StepLimits]
     warn_fraction: float = 0.75
     supervise_after: TimeLimit = TimeLimit(LimitKind.WORKING_DAYS, 1)
+    working_hours: WorkingHours = WorkingHours()
 
     def __post_init__(self) -> None:
         f = self.warn_fraction
@@ -235,12 +243,18 @@ class DeadlinePolicy:
             kwargs["warn_fraction"] = merged["warn_fraction"]
         if "supervise_after" in merged:
             kwargs["supervise_after"] = TimeLimit.parse(merged["supervise_after"])
+        if "working_hours" in merged:
+            try:
+                kwargs["working_hours"] = WorkingHours.parse(merged["working_hours"])
+            except CalendarError as exc:
+                raise PolicyError(f"working_hours: {exc}", field="working_hours") from None
         return cls(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "warn_fraction": self.warn_fraction,
             "supervise_after": self.supervise_after.to_dict(),
+            "working_hours": self.working_hours.to_dict(),
             "steps": {
                 name: {
                     "default": s.default.to_dict(),
@@ -309,6 +323,12 @@ class Deadline:
     missing_years: tuple[int, ...] = ()
     version: int = 1
     extensions: tuple[Extension, ...] = ()
+    working_hours: WorkingHours = WorkingHours()
+
+    @property
+    def warns(self) -> bool:
+        """False when no working-hours time lies before due: the red alert is the first alert."""
+        return self.warn_at < self.due_at
 
     def state_at(self, now: datetime) -> DeadlineState:
         """Where ``now`` falls: on time, warning, overdue, or due for supervision."""
@@ -346,6 +366,7 @@ class Deadline:
             "warn_fraction": self.warn_fraction,
             "supervise_after": self.supervise_after.to_dict(),
             "missing_years": list(self.missing_years),
+            "working_hours": self.working_hours.to_dict(),
             "version": self.version,
             "extensions": [
                 {"version": e.version, "previous_due_at": e.previous_due_at.isoformat(),
@@ -370,6 +391,7 @@ class Deadline:
             warn_fraction=d.get("warn_fraction", 0.75),
             supervise_after=TimeLimit.parse(d.get("supervise_after", "1 working_days")),
             missing_years=tuple(d.get("missing_years", ())),
+            working_hours=WorkingHours.parse(d.get("working_hours") or WorkingHours()),
             version=int(d.get("version", 1)),
             extensions=tuple(
                 Extension(e["version"], at(e["previous_due_at"], "previous_due_at"),
@@ -389,17 +411,24 @@ def compute_deadline(policy: DeadlinePolicy, calendar: WorkCalendar, step: Any,
         urgent_due = urgent.add(start, calendar)
         if urgent_due.at < due.at:
             limit, due = urgent, urgent_due
-    warn = limit.add(start, calendar, policy.warn_fraction)
-    return _assemble(calendar, _key(step), start, limit, due, warn, policy.warn_fraction,
-                     policy.supervise_after, version=1, extensions=())
+    return _assemble(calendar, _key(step), start, limit, due, policy.warn_fraction,
+                     policy.supervise_after, policy.working_hours, version=1, extensions=())
+
+
+def recompute(deadline: Deadline, policy: DeadlinePolicy, calendar: WorkCalendar,
+              appeal_type: Any, urgency: Any) -> Deadline:
+    """The next version of ``deadline``: the region's limits for ``appeal_type``/``urgency`` counted
+    from the same start (an urgency raised while the step runs). The extension history is kept."""
+    fresh = compute_deadline(policy, calendar, deadline.step, appeal_type, urgency, deadline.start)
+    return dataclasses.replace(fresh, version=deadline.version + 1, extensions=deadline.extensions)
 
 
 def extend(deadline: Deadline, new_due_at: datetime, reason: str,
            calendar: WorkCalendar) -> Deadline:
     """A new version of ``deadline`` due at ``new_due_at`` (延期); the old one is unchanged.
 
-    The warning moves to the same fraction of the whole extended window (start → new due),
-    measured on the limit's clock; supervision follows the new due instant.
+    The warning moves to the same fraction of the working-hours time of the whole extended
+    window (start → new due); supervision follows the new due instant.
     """
     new_due = to_local(new_due_at, "new_due_at")
     if not isinstance(reason, str) or not reason.strip():
@@ -408,16 +437,14 @@ def extend(deadline: Deadline, new_due_at: datetime, reason: str,
         raise ExtensionError("an extension must move the deadline later", field="new_due_at")
     start, limit = deadline.start, deadline.limit
     if limit.uses_calendar:
-        window, due_provisional = calendar.working_time_between(start, new_due)
-        warn = calendar.add_working_time(start, window * deadline.warn_fraction)
+        _, due_provisional = calendar.working_time_between(start, new_due)
     else:
         due_provisional = False
-        warn = WorkTime(start + (new_due - start) * deadline.warn_fraction, False)
     version = deadline.version + 1
     record = Extension(version, deadline.due_at, new_due, reason.strip())
     return _assemble(calendar, deadline.step, start, limit, WorkTime(new_due, due_provisional),
-                     warn, deadline.warn_fraction, deadline.supervise_after, version=version,
-                     extensions=deadline.extensions + (record,))
+                     deadline.warn_fraction, deadline.supervise_after, deadline.working_hours,
+                     version=version, extensions=deadline.extensions + (record,))
 
 
 def extend_by(deadline: Deadline, limit: Any, reason: str, calendar: WorkCalendar) -> Deadline:
@@ -426,17 +453,32 @@ def extend_by(deadline: Deadline, limit: Any, reason: str, calendar: WorkCalenda
     return extend(deadline, new_due, reason, calendar)
 
 
+def warning_point(calendar: WorkCalendar, hours: WorkingHours, start: datetime, due: datetime,
+                  fraction: float) -> WorkTime:
+    """``fraction`` of the working-hours time from ``start`` to ``due``, always inside working
+    hours; ``due`` itself when there is no working-hours time before it."""
+    window, provisional = calendar.office_time_between(start, due, hours)
+    if window <= timedelta(0):
+        return WorkTime(to_local(due, "due"), provisional)
+    warn = calendar.add_office_time(start, window * fraction, hours)
+    return WorkTime(warn.at, provisional or warn.provisional)
+
+
 def _assemble(calendar: WorkCalendar, step: str, start: datetime, limit: TimeLimit,
-              due: WorkTime, warn: WorkTime, warn_fraction: float, supervise_after: TimeLimit,
-              *, version: int, extensions: tuple[Extension, ...]) -> Deadline:
-    supervise = supervise_after.add(due.at, calendar)
-    provisional = due.provisional or warn.provisional or supervise.provisional
+              due: WorkTime, warn_fraction: float, supervise_after: TimeLimit,
+              hours: WorkingHours, *, version: int, extensions: tuple[Extension, ...]) -> Deadline:
+    warn = warning_point(calendar, hours, start, due.at, warn_fraction)
+    after_due = supervise_after.add(due.at, calendar)
+    supervise = calendar.next_office_moment(after_due.at, hours)
+    provisional = due.provisional or warn.provisional or after_due.provisional \
+        or supervise.provisional
     missing = tuple(sorted(calendar.unknown_years_between(start, supervise.at))) \
         if provisional else ()
     return Deadline(step=step, start=start, due_at=due.at, warn_at=warn.at,
                     supervise_at=supervise.at, provisional=provisional, limit=limit,
                     warn_fraction=warn_fraction, supervise_after=supervise_after,
-                    missing_years=missing, version=version, extensions=extensions)
+                    missing_years=missing, version=version, extensions=extensions,
+                    working_hours=hours)
 
 
 def minute_bucket(dt: datetime, *, round_up: bool = False) -> str:
@@ -469,6 +511,6 @@ def minute_buckets(start: datetime, end: datetime) -> list[str]:
 __all__ = [
     "SHANGHAI", "PolicyError", "UnknownStepError", "ExtensionError", "LimitKind", "Step",
     "TimeLimit", "StepLimits", "DeadlinePolicy", "DEFAULT_POLICY", "DeadlineState",
-    "Extension", "Deadline", "compute_deadline", "extend", "extend_by", "minute_bucket",
-    "minute_buckets",
+    "Extension", "Deadline", "WorkingHours", "compute_deadline", "recompute", "extend", "extend_by",
+    "warning_point", "minute_bucket", "minute_buckets",
 ]

@@ -21,9 +21,12 @@ ALERTS = (("warning", "warn_at"), ("overdue", "due_at"), ("supervise", "supervis
 
 
 def due_items(appeal_id: str, deadline: Deadline) -> list[DueItem]:
-    """One index entry per alert instant of a deadline version."""
+    """One index entry per alert instant of a deadline version (no warning entry when the
+    deadline has no working-hours time before due: the red alert is then the first alert)."""
     items = []
     for alert, attr in ALERTS:
+        if alert == "warning" and not deadline.warns:
+            continue
         at: datetime = getattr(deadline, attr)
         items.append(DueItem(keys.due_pk(minute_bucket(at, round_up=True), appeal_id),
                              keys.due_sk(appeal_id, deadline.step, deadline.version, alert),
@@ -54,6 +57,26 @@ def start_clock(appeal: Appeal, now: datetime) -> list[DueItem]:
                        "region admins alerted"}, public=False)
         # The event says the admins were alerted: do it (once per region and year; never raises).
         alert_calendar_missing(appeal.region, provisional_years, now, appeal.appeal_id)
+    return items
+
+
+def raise_urgency(appeal: Appeal, urgency, now: datetime, actor: str, reason: str) -> list[DueItem]:
+    """The appeal takes `urgency` if it is higher (a more urgent report joined it). Running deadlines
+    are recomputed for it from the region's limits as new versions; returns their index entries,
+    to be saved with the appeal. Before dispatch only the urgency changes (dispatch reads it)."""
+    if not appeal.outranked_by(urgency):
+        return []
+    running = any(not d.get("done_at") for d in appeal.deadlines.values())
+    model = model_for(appeal.region) if running else None
+    new = appeal.raise_urgency(urgency, now, actor, reason,
+                               model.deadline_policy if model else None, model.calendar if model else None)
+    items: list[DueItem] = []
+    years: set[int] = set()
+    for d in new:
+        items += due_items_from(appeal.appeal_id, d, now)
+        years.update(d.missing_years)
+    if years:
+        alert_calendar_missing(appeal.region, years, now, appeal.appeal_id)
     return items
 
 

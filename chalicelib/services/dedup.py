@@ -21,9 +21,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-from chalicelib.domain.appeal import Appeal, Status
+from chalicelib.domain.appeal import URGENCY_RANK, Appeal, Status
 from chalicelib.domain.dedup import DEFAULT_POLICY, CandidateScore, Decision, DedupPolicy, decide
-from chalicelib.domain.errors import ConflictError, NotFoundError, ValidationError
+from chalicelib.domain.errors import ConflictError, NotFoundError, ValidationError, appeal_not_found
 from chalicelib.nlp.matching import (
     AppealFeatures,
     blocking_keys,
@@ -33,7 +33,7 @@ from chalicelib.nlp.matching import (
 )
 from chalicelib.observability import logger, metrics
 from chalicelib.policy import region as region_source
-from chalicelib.services import outbox
+from chalicelib.services import deadlines, outbox
 from chalicelib.services.clock import Clock
 from chalicelib.settings import get_settings
 from chalicelib.storage import dedup_index, keys, repository
@@ -116,7 +116,7 @@ def _load(appeal_id: str) -> _Snapshot:
         elif isinstance(it, OutboxItem) and it.SK == keys.outbox_sk(TOPIC, "1") and not it.done_at:
             dedup_open = True
     if appeal is None:
-        raise NotFoundError(f"appeal {appeal_id} not found", field="appeal_id")
+        raise appeal_not_found()
     return _Snapshot(appeal, hashes, dedup_open)
 
 
@@ -183,13 +183,15 @@ def _decide_and_commit(snap: _Snapshot, now: datetime, policy: DedupPolicy, resu
         evidence = {**d.to_dict(), "master_id": master.appeal_id}
         appeal.join_master(master.appeal_id, now, ACTOR, evidence)
         master.absorb(appeal, hashes[0] if hashes else None, now, ACTOR, evidence)
+        # The master takes the highest urgency of its reports; running deadlines follow it.
+        due = deadlines.raise_urgency(master, appeal.urgency, now, ACTOR, appeal.appeal_id)
         # The citizen already heard "accepted"; if the master is further on, say so now (F-IN-3).
         if master.public_status() != appeal.public_status():
             handoffs.append(outbox.status_handoff(appeal, master.public_status(), source=master))
         postings = [dedup_index.posting(k, appeal.appeal_id, appeal.received_at, feats.to_dict(), hashes,
                                         master.appeal_id, keep_days) for k in block]
         dedup_index.commit([appeal, master], now, handoffs=handoffs, close_outbox=close, heads=heads,
-                           postings=postings, keep_days=keep_days)
+                           postings=postings, keep_days=keep_days, extra_items=due)
         result.outcome, result.master_id = "joined", master.appeal_id
         metrics.add_metric(name="AppealsJoined", unit="Count", value=1)
     else:
@@ -321,9 +323,13 @@ def merge(appeal_id: str, into_master_id: str, actor: str, reason: str, clock: C
         for h in moving.reporter_hashes:
             if h not in target.reporter_hashes:
                 target.reporter_hashes.append(h)
+        # The target takes the highest urgency of the reports it now holds.
+        top = max([moving, *dups], key=lambda a: URGENCY_RANK[a.urgency])
+        due = deadlines.raise_urgency(target, top.urgency, now, actor, top.appeal_id)
         status = target.public_status()
         handoffs = [outbox.status_handoff(a, status, source=target) for a in [moving, *dups] if status != "accepted"]
-        dedup_index.commit([target, moving, *dups], now, handoffs=handoffs, close_outbox=close)
+        dedup_index.commit([target, moving, *dups], now, handoffs=handoffs, close_outbox=close,
+                           extra_items=due)
         outbox.publish(handoffs)
         return target
 

@@ -85,10 +85,12 @@ class Contended(Exception):
 
 def commit(appeals: list[Appeal], now: datetime, *, handoffs: Iterable[Handoff] = (),
            close_outbox: Iterable[tuple[str, str, str]] = (), heads: dict[str, int | None] | None = None,
-           postings: Iterable[DedupPostingItem] = (), keep_days: float = 60.0) -> None:
+           postings: Iterable[DedupPostingItem] = (), keep_days: float = 60.0,
+           extra_items: Iterable[Item] = ()) -> None:
     """One transaction: each appeal guarded by its version with its new case events, hand-offs
     (each stored under the appeal its message names), closed outbox entries (appeal, topic, key),
-    head counters bumped from the value read, and new postings.
+    head counters bumped from the value read, new postings and extra items (e.g. deadline index
+    entries of a master whose urgency a joining report raised).
 
     Raises Contended when a guard fails (or DynamoDB reports a conflicting transaction).
     """
@@ -114,6 +116,8 @@ def commit(appeals: list[Appeal], now: datetime, *, handoffs: Iterable[Handoff] 
                 tx.save(head, condition=cond)
             for p in postings:
                 tx.save(p)
+            for it in extra_items:
+                tx.save(it)
     except TransactWriteError as exc:
         for a in appeals:
             a.version = expected[a.appeal_id]

@@ -211,6 +211,7 @@ def test_reply_reaches_the_channel_and_stops_every_clock(env):
     t0 = local(2026, 5, 6, 9, 0, 5)
     appeal_id = new_dispatched(t0, "咨询")
     act(appeal_id, "sign", HANDLER, t0 + timedelta(minutes=1))
+    act(appeal_id, "contact", HANDLER, t0 + timedelta(minutes=1, seconds=30), note="已电话联系")
     act(appeal_id, "reply", HANDLER, t0 + timedelta(minutes=2), answer="办理时间为工作日9:00-18:00",
         attachments=["https://files.example.cn/guide.pdf"])
     assert "replied" in [n["status"] for n in status_notices(appeal_id)]   # → notify → channel callback
@@ -231,10 +232,11 @@ def test_supervision_notice_goes_to_the_unit_with_a_copy_to_the_level_above(env)
     act(appeal_id, "sign", HANDLER, t0 + timedelta(minutes=2))
     act(appeal_id, "contact", HANDLER, t0 + timedelta(minutes=4), note="已联系")
     d = repository.load_appeal(appeal_id).deadlines["reply"]
+    # The warning at 75 % of the 9 working hours to due (Wed 16:45:17), not at 04:00 Thursday.
     assert (d["warn_at"], d["due_at"], d["supervise_at"]) == (
-        local(2026, 5, 7, 4, 0, 17).isoformat(), local(2026, 5, 7, 10, 0, 17).isoformat(),
+        local(2026, 5, 6, 16, 45, 17).isoformat(), local(2026, 5, 7, 10, 0, 17).isoformat(),
         local(2026, 5, 8, 10, 0, 17).isoformat())
-    for instant in (local(2026, 5, 7, 4, 0, 17), local(2026, 5, 7, 10, 0, 17), local(2026, 5, 8, 10, 0, 17)):
+    for instant in (local(2026, 5, 6, 16, 45, 17), local(2026, 5, 7, 10, 0, 17), local(2026, 5, 8, 10, 0, 17)):
         resume_from(instant - timedelta(minutes=2))
         sweep_every_minute(instant - timedelta(minutes=1), instant + timedelta(minutes=1))
     assert alert_items(appeal_id) == [("reply", 1, "overdue"), ("reply", 1, "supervise"), ("reply", 1, "warning")]
@@ -317,6 +319,38 @@ def test_leader_outside_the_jurisdiction_cannot_instruct(env):
         act(appeal_id, "instruct", ("leader", "l9", None, "440304"), local(2026, 5, 6, 11), text="批示")
 
 
+def test_warnings_and_notices_go_out_in_working_hours(env):
+    """Dispatched at 21:29 on a Wednesday: the sign and contact steps have no working hours before
+    they are due, so their first alert is the red alert at due (no night warning); the reply's
+    warning and its supervision notice go out inside 09:00-18:00 of working days."""
+    from chalicelib.storage import repository
+
+    t0 = local(2026, 5, 6, 21, 29, 17)     # 咨询: 1 working day → Thu 21:29:17
+    appeal_id = new_dispatched(t0, "咨询")
+    d = repository.load_appeal(appeal_id).deadlines
+    assert d["sign"]["warn_at"] == d["sign"]["due_at"] == local(2026, 5, 6, 21, 44, 17).isoformat()
+    warn, due = local(2026, 5, 7, 15, 45), local(2026, 5, 7, 21, 29, 17)   # 75 % of Thursday 09:00-18:00
+    sup = local(2026, 5, 9, 9)     # Fri 21:29:17 is after hours; Sat 05-09 is a 调休 working day
+    assert (d["reply"]["warn_at"], d["reply"]["due_at"], d["reply"]["supervise_at"]) == (
+        warn.isoformat(), due.isoformat(), sup.isoformat())
+
+    sweep_every_minute(t0, t0 + timedelta(minutes=31))
+    assert alert_items(appeal_id) == [("contact", 1, "overdue"), ("sign", 1, "overdue")]
+    act(appeal_id, "sign", HANDLER, t0 + timedelta(minutes=32))
+    act(appeal_id, "contact", HANDLER, t0 + timedelta(minutes=33), note="已联系")
+    old_night = local(2026, 5, 8, 21, 29, 17)          # where supervision fell before
+    for instant in (warn, due, old_night, sup):
+        resume_from(instant - timedelta(minutes=2))
+        sweep_every_minute(instant - timedelta(minutes=1), instant + timedelta(minutes=1))
+    assert alert_items(appeal_id) == [("contact", 1, "overdue"), ("reply", 1, "overdue"),
+                                      ("reply", 1, "supervise"), ("reply", 1, "warning"),
+                                      ("sign", 1, "overdue")]
+    raised = {e.kind: e.data["instant"] for e in events(appeal_id, *ALERT_KINDS) if e.data["step"] == "reply"}
+    assert raised == {"deadline_warning": warn.isoformat(), "red_alert": due.isoformat(),
+                      "supervision_notice": sup.isoformat()}
+    assert [e.kind for e in events(appeal_id, "deadline_warning")] == ["deadline_warning"]
+
+
 # -- calendars: 春节 2026 and the year end into 2027 ------------------------------------------------
 
 def test_reply_deadline_across_spring_festival_2026(env):
@@ -327,7 +361,7 @@ def test_reply_deadline_across_spring_festival_2026(env):
     act(appeal_id, "sign", HANDLER, t0 + timedelta(minutes=1))
     act(appeal_id, "contact", HANDLER, t0 + timedelta(minutes=2), note="已联系")
     d = repository.load_appeal(appeal_id).deadlines["reply"]
-    warn, due, sup = (local(2026, 2, 24, 16, 0, 17), local(2026, 2, 25, 10, 0, 17), local(2026, 2, 26, 10, 0, 17))
+    warn, due, sup = (local(2026, 2, 24, 12, 15, 17), local(2026, 2, 25, 10, 0, 17), local(2026, 2, 26, 10, 0, 17))
     assert (d["warn_at"], d["due_at"], d["supervise_at"], d["provisional"]) == (
         warn.isoformat(), due.isoformat(), sup.isoformat(), False)
     # Calendar-naive instants (3 calendar days, 75 %) pass quietly during the holiday.

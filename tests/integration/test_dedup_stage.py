@@ -17,14 +17,14 @@ STALL_AT_SAME_EXIT = "P0129"                              # a fruit stall at the
 
 # --- helpers ---------------------------------------------------------------------------------
 
-def take_in(rec: dict, ticket: str | None = None, at: datetime | None = None) -> str:
+def take_in(rec: dict, ticket: str | None = None, at: datetime | None = None, urgency: str = "普通") -> str:
     """Store a dev record exactly as intake does; returns the appeal id."""
     from chalicelib.domain.appeal import AppealType, Location, NewAppeal, Party, Urgency
     from chalicelib.services import intake
 
     at = at or datetime.fromisoformat(rec["received_at"])
     cmd = NewAppeal(channel=rec["channel"], ticket_id=ticket or rec["id"], appeal_type=AppealType.COMPLAINT,
-                    urgency=Urgency.NORMAL, content=rec["text"], reported_at=at,
+                    urgency=Urgency(urgency), content=rec["text"], reported_at=at,
                     location=Location(address=rec["address"]),
                     party=Party(id_number=rec["id_number"], phone=rec["phone"]))
     return intake.store(cmd, intake.payload_hash([ticket or rec["id"], rec["text"]]), None, at).body["appeal_id"]
@@ -210,6 +210,120 @@ def test_status_callbacks_reach_every_joined_appeal(aws, fixed_now):
                    (dups[1], "grid", "P0015", "dispatched")}
     items = outbox.handoff_items(handoffs, fixed_now)
     assert {i.PK for i in items} == {f"APPEAL#{x}" for x in [first, *dups]}
+
+
+# --- urgency: the master takes the highest urgency of its reports -------------------------------
+
+LEAD = "U440303001-JD"
+
+
+def decide_at(rid: str, urgency: str) -> str:
+    """Take in a dev record with `urgency` and run the dedup stage at its receipt time."""
+    from chalicelib.services import dedup
+
+    at = datetime.fromisoformat(DEV[rid]["received_at"])
+    appeal_id = take_in(DEV[rid], urgency=urgency)
+    dedup.process(appeal_id, Clock(at))
+    return appeal_id
+
+
+def dispatch_and_sign(appeal_id: str, at: datetime) -> None:
+    from chalicelib.services import deadlines
+    from chalicelib.storage import repository
+
+    appeal = load(appeal_id)
+    appeal.district_code, appeal.street_code = "440303", "440303001"
+    appeal.dispatch_to(LEAD, "01.01.001", "test", "440303", at, "system:dispatch", "auto")
+    extra = deadlines.start_clock(appeal, at)
+    appeal.sign_for(LEAD, at + timedelta(minutes=5), "unit_handler:h1")
+    repository.save_appeal(appeal, at + timedelta(minutes=5), extra_items=extra)
+
+
+def sweep_around(instant: datetime) -> list[dict]:
+    """The deadline sweep, as if it had run every minute up to two minutes before `instant`."""
+    from chalicelib.domain.deadlines import minute_bucket
+    from chalicelib.services import deadlines
+    from chalicelib.services.clock import FixedClock
+    from chalicelib.storage import keys
+    from chalicelib.storage.models import SweepStateItem
+
+    SweepStateItem(keys.SWEEP_DEADLINES_PK, keys.SWEEP_SK, last_bucket=minute_bucket(instant - timedelta(minutes=2)),
+                   updated_at="t").save()
+    return [deadlines.sweep(FixedClock(instant + timedelta(minutes=m, seconds=2))) for m in (-1, 0, 1)]
+
+
+def test_an_urgent_report_raises_a_dispatched_masters_urgency_and_its_deadlines(aws):
+    from chalicelib.domain.calendar import SHANGHAI
+    from chalicelib.storage import keys
+    from chalicelib.storage.models import AlertItem, DueItem
+
+    def local(*a):
+        return datetime(*a, tzinfo=SHANGHAI)
+
+    first = decide_at(MANHOLE[0], "普通")
+    dispatch_and_sign(first, local(2026, 4, 3, 9))          # Fri; 清明 04-04..04-06 off
+    v1 = load(first).deadlines["reply"]
+    assert v1["due_at"] == local(2026, 4, 9, 9).isoformat()  # complaint: 3 working days
+    dup = decide_at(MANHOLE[1], "急件")                       # joins at 04-03 12:15
+
+    master = load(first)
+    assert load(dup).master_id == first and master.urgency.value == "急件"
+    [raised] = case_file(first)["urgency_raised"]
+    assert (raised.actor, raised.data) == ("system:dedup", {"from": "普通", "to": "急件", "reason": dup})
+    reply = master.deadlines["reply"]
+    # 急件: 3 calendar days from dispatch; the warning at 75 % of Friday's working hours.
+    # Supervision one working day after due (Tue 04-07) → its end, Wed 00:00 → Wed 09:00.
+    warn, due, sup = local(2026, 4, 3, 15, 45), local(2026, 4, 6, 9), local(2026, 4, 8, 9)
+    assert (reply["version"], reply["warn_at"], reply["due_at"], reply["supervise_at"]) == (
+        2, warn.isoformat(), due.isoformat(), sup.isoformat())
+    assert master.deadlines["sign"]["version"] == 1 and master.deadlines["sign"]["done_at"]
+    assert master.deadlines["contact"]["version"] == 1
+    [recomputed] = case_file(first)["deadline_recomputed"]
+    assert recomputed.actor == "system:dedup" and recomputed.data["reason"] == dup
+    assert recomputed.data["previous"]["due_at"] == v1["due_at"]
+    # The index rows the sweep reads were written with the join, for version 2.
+    rows = {(d.step, int(d.deadline_version), d.alert): d.at for d in DueItem.scan() if d.appeal_id == first}
+    assert {k: datetime.fromisoformat(v) for k, v in rows.items() if k[:2] == ("reply", 2)} == {
+        ("reply", 2, "warning"): warn, ("reply", 2, "overdue"): due,
+        ("reply", 2, "supervise"): sup}
+
+    # The sweep warns and raises the red alert on the new times; version 1's instant passes quietly.
+    results = [r for t in (warn, due, datetime.fromisoformat(v1["warn_at"])) for r in sweep_around(t)]
+    alerts = sorted((i.step, int(i.deadline_version), i.alert)
+                    for i in AlertItem.query(keys.appeal_pk(first), AlertItem.SK.startswith(keys.ALERT_SK_PREFIX)))
+    assert [a for a in alerts if a[0] == "reply"] == [("reply", 2, "overdue"), ("reply", 2, "warning")]
+    assert sum(r["stale"] for r in results) == 1
+
+
+def test_an_undispatched_master_only_takes_the_urgency_and_dispatch_uses_it(aws):
+    from chalicelib.domain.calendar import SHANGHAI
+
+    first = decide_at(MANHOLE[0], "普通")
+    second = decide_at(MANHOLE[1], "即办件")
+    third = decide_at(MANHOLE[2], "普通")                  # a less urgent report lowers nothing
+    master = load(first)
+    assert master.duplicates == [second, third] and master.urgency.value == "即办件"
+    assert master.deadlines == {} and "deadline_recomputed" not in case_file(first)
+    assert [e.data for e in case_file(first)["urgency_raised"]] == [
+        {"from": "普通", "to": "即办件", "reason": second}]
+    at = datetime(2026, 4, 4, 10, tzinfo=SHANGHAI)
+    dispatch_and_sign(first, at)
+    reply = load(first).deadlines["reply"]
+    assert reply["limit"] == {"kind": "hours", "amount": 15} and reply["version"] == 1
+    assert reply["due_at"] == (at + timedelta(hours=15)).isoformat()
+
+
+def test_merge_gives_the_target_the_highest_urgency_of_the_moved_reports(aws, fixed_now):
+    from chalicelib.services import dedup
+
+    lift_a, _ = decide_at("P0112", "普通"), decide_at("P0114", "普通")
+    tiles_a, tiles_b = decide_at(TILES, "普通"), decide_at("P0162", "急件")
+    assert load(tiles_b).master_id == tiles_a and load(tiles_a).urgency.value == "急件"
+    dedup.merge(tiles_a, lift_a, "staff:li", "one matter", Clock(fixed_now))
+    target = load(lift_a)
+    assert target.urgency.value == "急件"
+    [raised] = case_file(lift_a)["urgency_raised"]
+    assert raised.actor == "staff:li" and raised.data == {"from": "普通", "to": "急件", "reason": tiles_a}
 
 
 # --- by hand -----------------------------------------------------------------------------------

@@ -226,3 +226,36 @@ def test_domain_modules_import_stdlib_only(module):
         for name in names:
             top = name.split(".")[0]
             assert top in sys.stdlib_module_names or name.startswith("chalicelib.domain"), name
+
+
+# -- working hours: when warnings and notices go out ---------------------------------------
+
+def test_next_office_moment(cal):
+    from chalicelib.domain.calendar import WorkingHours
+
+    h = WorkingHours()
+    assert cal.next_office_moment(at(2026, 3, 4, 10, 30), h) == (at(2026, 3, 4, 10, 30), False)
+    assert cal.next_office_moment(at(2026, 3, 4, 18, 0), h).at == at(2026, 3, 4, 18, 0)   # closing included
+    assert cal.next_office_moment(at(2026, 3, 4, 21, 29), h).at == at(2026, 3, 5, 9)
+    assert cal.next_office_moment(at(2026, 3, 5, 5, 25), h).at == at(2026, 3, 5, 9)
+    assert cal.next_office_moment(at(2026, 3, 6, 19), h).at == at(2026, 3, 9, 9)           # Fri evening → Mon
+    assert cal.next_office_moment(at(2026, 2, 13, 19), h).at == at(2026, 2, 14, 9)         # 调休 Saturday
+    assert cal.next_office_moment(at(2026, 2, 14, 19), h).at == at(2026, 2, 24, 9)         # over 春节
+    assert cal.next_office_moment(datetime(2026, 3, 4, 14, tzinfo=timezone.utc), h).at == at(2026, 3, 5, 9)
+
+
+def test_office_time_between_and_add_office_time(cal):
+    from chalicelib.domain.calendar import WorkingHours
+
+    h = WorkingHours.parse("08:30-17:30")
+    assert h.to_dict() == {"start": "08:30", "end": "17:30"}
+    span, provisional = cal.office_time_between(at(2026, 3, 6, 16), at(2026, 3, 9, 10), h)   # Fri → Mon
+    assert span == timedelta(hours=3) and not provisional      # Fri 1.5 h + Mon 1.5 h
+    assert cal.office_time_between(at(2026, 3, 7, 10), at(2026, 3, 8, 10), h) == (timedelta(0), False)
+    assert cal.add_office_time(at(2026, 3, 6, 16), timedelta(hours=2), h).at == at(2026, 3, 9, 9)
+    assert cal.add_office_time(at(2026, 3, 6, 20), timedelta(0), h).at == at(2026, 3, 9, 8, 30)
+    assert cal.add_office_time(at(2026, 3, 6, 16), timedelta(hours=1, minutes=30), h).at == at(2026, 3, 6, 17, 30)
+    with pytest.raises(ValidationError):
+        cal.add_office_time(at(2026, 3, 6, 16), timedelta(hours=-1), h)
+    with pytest.raises(CalendarError):
+        WorkingHours.parse({"start": "18:00", "end": "09:00"})
