@@ -1,6 +1,7 @@
 """Staff sign-in (单点登录): OIDC ID tokens verified against the issuer's JWKS (PyJWT)."""
 from __future__ import annotations
 
+import math
 import threading
 
 import jwt
@@ -52,6 +53,7 @@ def verify(token: str) -> Principal:
         raise AuthenticationError("token signature does not verify", field=FIELD, code="bad_signature") from None
     except jwt.PyJWTError as exc:
         raise AuthenticationError(f"token rejected ({exc.__class__.__name__})", field=FIELD, code="bad_token") from None
+    _check_id_token(claims, s.oidc_max_token_lifetime_s)
     try:
         role = Role(claims.get(s.oidc_role_claim, ""))
     except ValueError:
@@ -62,6 +64,25 @@ def verify(token: str) -> Principal:
     return Principal(subject=str(claims["sub"]), username=str(claims.get("cognito:username") or claims["sub"]),
                      role=role, region=s.region_code, unit_id=claims.get(s.oidc_unit_claim) or None,
                      jurisdiction=jurisdiction)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_id_token(claims: dict, max_lifetime_s: int) -> None:
+    """What PyJWT leaves open: only ID tokens (Cognito marks them token_use=id; an IdP without
+    token_use is held to the audience check alone), times as JSON numbers (PyJWT takes "exp" as
+    text too), and no longer a life than the region allows. Messages never repeat claim values."""
+    if "token_use" in claims and claims["token_use"] != "id":
+        raise AuthenticationError("send an ID token, not an access or other token", field=FIELD,
+                                  code="not_id_token")
+    if not (_is_number(claims["exp"]) and _is_number(claims["iat"])):
+        raise AuthenticationError("token exp and iat must be numbers (seconds since the epoch)", field=FIELD,
+                                  code="bad_token")
+    if claims["exp"] - claims["iat"] > max_lifetime_s:
+        raise AuthenticationError(f"token lifetime (exp - iat) exceeds this region's maximum of {max_lifetime_s} s",
+                                  field=FIELD, code="token_lifetime")
 
 
 def principal_from(headers: dict[str, str]) -> Principal:

@@ -28,6 +28,7 @@ class Settings:
     oidc_role_claim: str = "custom:role"
     oidc_unit_claim: str = "custom:unit_id"
     oidc_jurisdiction_claim: str = "custom:jurisdiction"
+    oidc_max_token_lifetime_s: int = 12 * 3600  # an ID token living longer (exp - iat) is refused
     city_code: str = ""         # the region's top administrative code, e.g. 440300
     body_limit_bytes: int = 64 * 1024
     signature_window_s: int = 300
@@ -59,6 +60,7 @@ def get_settings() -> Settings:
         oidc_role_claim=env.get("JIESU_OIDC_ROLE_CLAIM", "custom:role"),
         oidc_unit_claim=env.get("JIESU_OIDC_UNIT_CLAIM", "custom:unit_id"),
         oidc_jurisdiction_claim=env.get("JIESU_OIDC_JURISDICTION_CLAIM", "custom:jurisdiction"),
+        oidc_max_token_lifetime_s=int(env.get("JIESU_OIDC_MAX_TOKEN_LIFETIME_S", 12 * 3600)),
         city_code=env.get("JIESU_CITY_CODE", "440300"),
         body_limit_bytes=int(env.get("JIESU_BODY_LIMIT", 64 * 1024)),
     )

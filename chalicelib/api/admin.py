@@ -1,18 +1,21 @@
 """Admin API (F-OP-1): load a region pack (dry run, diff), list versions, roll back."""
 from __future__ import annotations
 
-import json
-
 from chalice import Blueprint
 
 from chalicelib import auth
 from chalicelib.api.errors import json_response, route
 from chalicelib.domain.access import require
 from chalicelib.domain.errors import ValidationError
-from chalicelib.services import region_admin
+from chalicelib.services import intake, region_admin
 from chalicelib.services.clock import SYSTEM_CLOCK
 
 bp = Blueprint(__name__)
+
+
+def _body() -> dict:
+    """The request's JSON object (no body is `{}`), through the one decoder of request bodies."""
+    return intake.decode_object(bp.current_request.raw_body or b"", empty={})
 
 
 def _admin(action: str):
@@ -25,11 +28,8 @@ def _admin(action: str):
 def load(region: str):
     """Body: {"files": {"catalog.csv": "...", "examples/x.jsonl": "...", ...}, "dry_run": true|false}."""
     who = _admin("region.load")
-    try:
-        body = json.loads((bp.current_request.raw_body or b"{}").decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValidationError("the body is not valid UTF-8 JSON", field="body") from None
-    files = body.get("files") if isinstance(body, dict) else None
+    body = _body()
+    files = body.get("files")
     if not isinstance(files, dict) or not files or not all(isinstance(k, str) and isinstance(v, str)
                                                            for k, v in files.items()):
         raise ValidationError("files must map file names to their text", field="files")
@@ -49,9 +49,7 @@ def versions(region: str):
 @route(bp, "/admin/regions/{region}/rollback", methods=["POST"])
 def rollback(region: str):
     who = _admin("region.load")
-    try:
-        body = json.loads((bp.current_request.raw_body or b"{}").decode("utf-8"))
-        version = int(body["version"])
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError):
-        raise ValidationError("send {\"version\": <number>}", field="version") from None
+    version = _body().get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValidationError("send {\"version\": <whole number>}", field="version")
     return json_response(region_admin.rollback(region, version, who.actor, SYSTEM_CLOCK).to_dict())

@@ -9,7 +9,7 @@ from enum import Enum
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from chalicelib.domain.appeal import AppealType, Location, Party, Urgency
@@ -29,6 +29,36 @@ class PartnerObject(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
 
+
+# ---------------------------------------------------------------- control characters
+
+# Control characters (C0, DEL, C1): free text may keep line breaks and tabs, nothing else may.
+_CONTROL_IN_FREE_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def has_control_characters(value: str, *, free_text: bool) -> bool:
+    """The one rule for text from partners: no NUL or other control character; free text
+    (content, findings, comments) may keep line breaks (LF, CR) and tabs."""
+    return bool((_CONTROL_IN_FREE_TEXT if free_text else _CONTROL).search(value))
+
+
+def _printable(value: str) -> str:
+    if has_control_characters(value, free_text=True):
+        raise ValueError("must not contain control characters (line breaks and tabs are fine)")
+    return value
+
+
+def _one_line(value: str) -> str:
+    if has_control_characters(value, free_text=False):
+        raise ValueError("must not contain control characters or line breaks")
+    return value
+
+
+Printable = AfterValidator(_printable)
+"""Free text: no control characters but line breaks and tabs."""
+OneLine = AfterValidator(_one_line)
+"""Names, labels, codes, URLs: no control characters at all."""
 
 # ---------------------------------------------------------------- ID number (GB 11643-1999 公民身份号码)
 
@@ -94,22 +124,11 @@ def _check_contact_phone(value: str) -> str:
     return f"{area}-{head}{tail}" + (f"-{ext}" if ext else "")
 
 
-ContactPhone = Annotated[str, StringConstraints(max_length=32), AfterValidator(_check_contact_phone)]
+ContactPhone = Annotated[str, StringConstraints(max_length=32), OneLine, AfterValidator(_check_contact_phone)]
 """The number a caller rang from: a mobile or a fixed line (座机), normalised to 0755-83451234[-ext]
 so the same line spelled differently is one party for de-duplication; personal data."""
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _printable(value: str) -> str:
-    """Text from partners carries no control characters (line breaks and tabs are fine)."""
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-Printable = AfterValidator(_printable)
-PersonName = Annotated[str, StringConstraints(min_length=1, max_length=50), Printable]
+PersonName = Annotated[str, StringConstraints(min_length=1, max_length=50), OneLine]
 """A person's name (姓名); personal data (goes only into Party)."""
 
 # ---------------------------------------------------------------- texts and codes
@@ -119,7 +138,7 @@ Title = Annotated[str, StringConstraints(max_length=MAX_TITLE), Printable]
 RequiredTitle = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE), Printable]
 Address = Annotated[str, StringConstraints(max_length=MAX_ADDRESS), Printable]
 RequiredAddress = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ADDRESS), Printable]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64), Printable]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64), OneLine]
 """Short non-personal label or code kept in channel_meta (工号、编码、名称)."""
 
 
@@ -146,7 +165,7 @@ def _check_https_url(value: str) -> str:
     return value
 
 
-HttpsUrl = Annotated[str, StringConstraints(max_length=MAX_URL), AfterValidator(_check_https_url)]
+HttpsUrl = Annotated[str, StringConstraints(max_length=MAX_URL), OneLine, AfterValidator(_check_https_url)]
 Attachments = Annotated[list[HttpsUrl], Field(max_length=MAX_ATTACHMENTS)]
 
 # ---------------------------------------------------------------- timestamps
@@ -220,8 +239,19 @@ def mapped(table: Mapping[Any, E], what: str) -> Any:
 
 # ---------------------------------------------------------------- coordinates
 
-Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
-Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+_LATITUDE = Field(ge=-90, le=90, allow_inf_nan=False)
+_LONGITUDE = Field(ge=-180, le=180, allow_inf_nan=False)
+# JSON numbers only: true, "22.5" and null are refused, not coerced (true would be 1.0).
+Latitude = Annotated[float, Strict(), _LATITUDE]
+Longitude = Annotated[float, Strict(), _LONGITUDE]
+# Form fields (Open311) are text by nature: the text of a number is parsed, in the same range.
+FormLatitude = Annotated[float, _LATITUDE]
+FormLongitude = Annotated[float, _LONGITUDE]
+
+# ---------------------------------------------------------------- flags
+
+Flag = Annotated[bool, Strict()]
+"""A yes/no field: JSON true or false only ("yes", "no", 0, 1 and "true" are refused)."""
 
 _A = 6378245.0
 _EE = 0.00669342162296594323

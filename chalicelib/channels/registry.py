@@ -18,7 +18,8 @@ def payload_model(code: str) -> type[ChannelPayload]:
     try:
         return _MODELS[code]
     except KeyError:
-        raise NotFoundError(f"unknown channel {code!r}", field="channel", code="unknown_channel") from None
+        raise NotFoundError("no such channel; GET /channels lists them", field="channel",
+                            code="unknown_channel") from None
 
 
 def channel_codes() -> list[str]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,7 +51,7 @@ def authenticate(channel_code: str, req: ChannelRequest, now: datetime) -> tuple
     """Check the channel is registered and the request is signed by one of its keys (F-IN-2)."""
     channel = repository.get_channel(channel_code)
     if channel is None or not channel.enabled:
-        raise NotFoundError(f"channel {channel_code!r} is not registered", field="channel", code="unknown_channel")
+        raise NotFoundError("this channel is not registered", field="channel", code="unknown_channel")
     signed = read_headers(req.headers)
     secret_ref = dict(channel.key_ids).get(signed.key_id)
     if secret_ref is None:
@@ -60,11 +61,96 @@ def authenticate(channel_code: str, req: ChannelRequest, now: datetime) -> tuple
     return channel, f"{signed.key_id}#{signed.nonce}"
 
 
+MAX_JSON_DEPTH = 32       # objects and arrays nested in one another; partner payloads need 3
+MAX_JSON_INT_DIGITS = 32  # far above any id or count a payload carries, far below Python's 4300
+
+
+class _DuplicateKeys(dict):
+    """What the object hook returns for an object that names a key twice (found by _check_tree)."""
+
+    duplicate: str = ""
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    seen: set[str] = set()
+    out = _DuplicateKeys(obj)
+    out.duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))
+    return out
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_INT_DIGITS:
+        raise _Refused(f"body: a number has more than {MAX_JSON_INT_DIGITS} digits")
+    return int(text)
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _Refused("body: a number is too large")
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise _Refused("body: NaN and Infinity are not JSON")
+
+
+class _Refused(Exception):
+    def __init__(self, message: str, field: str = "body"):
+        super().__init__(message)
+        self.message, self.field = message, field
+
+
+def _check_tree(value: Any) -> None:
+    """Depth and duplicate keys, walked without recursion; a duplicate is named by its path
+    (`location.lat`, as payload errors name fields)."""
+    stack: list[tuple[Any, tuple, int]] = [(value, (), 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if isinstance(node, (dict, list)) and depth >= MAX_JSON_DEPTH:
+            raise _Refused(f"body: objects and arrays nest more than {MAX_JSON_DEPTH} deep")
+        if isinstance(node, _DuplicateKeys):
+            field = ".".join(str(p) for p in (*path, node.duplicate))
+            raise _Refused("duplicate key: a JSON object names this key twice", field)
+        if isinstance(node, dict):
+            stack.extend((v, (*path, k), depth + 1) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, (*path, i), depth + 1) for i, v in enumerate(node))
+
+
 def decode_json(body: bytes) -> Any:
+    """The one JSON decoder for request bodies (channel intake, ratings, staff and admin APIs).
+
+    Strict beyond `json.loads`: a key named twice in one object, nesting deeper than
+    MAX_JSON_DEPTH, integers longer than MAX_JSON_INT_DIGITS digits, NaN/Infinity and numbers
+    beyond a float's range are refused. Every refusal is a 400 naming `body` (a duplicate key
+    is named by its path); nothing of the body is echoed.
+    """
     try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        value = json.loads(body.decode("utf-8"), object_pairs_hook=_object, parse_int=_int,
+                           parse_float=_float, parse_constant=_constant)
+        _check_tree(value)
+    except _Refused as exc:
+        raise ValidationError(exc.message, field=exc.field) from None
+    except RecursionError:
+        raise ValidationError(f"body: objects and arrays nest more than {MAX_JSON_DEPTH} deep",
+                              field="body") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
         raise ValidationError(f"the body is not valid UTF-8 JSON ({exc.__class__.__name__})", field="body") from None
+    return value
+
+
+def decode_object(body: bytes, *, empty: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`decode_json` for bodies that must be one JSON object; with `empty` given, a blank body is it."""
+    if empty is not None and not body.strip():
+        return dict(empty)
+    value = decode_json(body)
+    if not isinstance(value, dict):
+        raise ValidationError("the body must be a JSON object", field="body")
+    return value
 
 
 def payload_hash(body: Any) -> str:

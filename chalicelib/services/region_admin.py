@@ -124,6 +124,15 @@ def _tick(progress, stage: str, item: str, done: int, total: int) -> None:
         progress(stage, item, done, total)
 
 
+def check_region_code(region: str) -> str:
+    """A region named by a caller (the admin API's path) has the shape of a region code; the
+    message never repeats what was sent."""
+    if not isinstance(region, str) or not rp._REGION_RE.fullmatch(region):
+        raise ValidationError("region: a region code is lower-case latin letters, digits or '-', 2-32 characters "
+                              "(e.g. shenzhen)", field="region", code="bad_region")
+    return region
+
+
 # --- reads ------------------------------------------------------------------------------------
 
 def _version_info(item: RegionVersionItem, live: Optional[int] = None) -> VersionInfo:
@@ -141,6 +150,7 @@ def _get_version(region: str, version: int) -> Optional[RegionVersionItem]:
 
 def versions(region: str) -> list[VersionInfo]:
     """Every registered version, oldest first, with the live one marked."""
+    check_region_code(region)
     live = read_live_pointer(region, consistent=True)
     live_v = int(live.version) if live else None
     items = RegionVersionItem.query(keys.region_pk(region),
@@ -183,6 +193,8 @@ def load(source: PackSource, actor: str, dry_run: bool = False, clock: Clock = S
     A stack serves one region (channel registrations are not region-scoped), so a pack of
     another region than settings.region_code is refused unless `allow_other_region`.
     """
+    if region is not None:
+        check_region_code(region)
     settings = get_settings()
     stage = stage or settings.stage
     aws = _Aws(session)
@@ -333,14 +345,15 @@ def _ensure_channel_secrets(pack: rp.RegionPack, stage: str, aws: _Aws) -> list[
 def rollback(region: str, to_version: int, actor: str, clock: Clock = SYSTEM_CLOCK, *,
              stage: Optional[str] = None, session=None) -> VersionInfo:
     """Make an earlier (or any registered) version live again; channels follow that version."""
+    check_region_code(region)
     stage = stage or get_settings().stage
     aws = _Aws(session)
     live = read_live_pointer(region, consistent=True)
     if live is None:
-        raise NotFoundError(f"region {region!r} has no loaded version", field="region", code="region_not_loaded")
+        raise NotFoundError("this region has no loaded version", field="region", code="region_not_loaded")
     target = _get_version(region, int(to_version))
     if target is None:
-        raise NotFoundError(f"region {region!r} has no version {to_version}", field="version", code="unknown_version")
+        raise NotFoundError("this region has no such version", field="version", code="unknown_version")
     if int(live.version) == int(to_version):
         return _version_info(target, int(live.version))
     s3 = aws.client("s3")

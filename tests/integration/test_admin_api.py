@@ -66,3 +66,41 @@ def test_only_admins_load(aws, client, staff_env):
     assert resp.status_code == 403
     resp = post(client, staff_env, "admin", "/admin/regions/shenzhen/packs", {"files": "nope"})
     assert resp.status_code == 400 and json.loads(resp.body)["error"]["field"] == "files"
+
+
+# ------------------------------------------------------------------ issue 14: 13, 15
+
+BAD_REGIONS = ["..%2F..%2Fetc", "..", "Shenzhen", "shen zhen", "x", "s" * 40, "%3Cscript%3E"]
+
+
+@pytest.mark.parametrize("region", BAD_REGIONS)
+def test_a_malformed_region_in_the_path_is_400_naming_region_without_echoing_it(aws, client, staff_env, region):
+    before = aws.table_items()
+    answers = [client.http.get(f"/admin/regions/{region}/versions", headers=staff_env.headers("admin")),
+               post(client, staff_env, "admin", f"/admin/regions/{region}/rollback", {"version": 1}),
+               post(client, staff_env, "admin", f"/admin/regions/{region}/packs", {"files": files(), "dry_run": True})]
+    for resp in answers:
+        assert resp.status_code == 400, resp.body[:300]
+        err = json.loads(resp.body)["error"]
+        assert (err["field"], err["code"]) == ("region", "bad_region")
+        assert region not in resp.body.decode()
+    assert aws.table_items() == before
+
+
+def test_rolling_back_a_region_never_loaded_does_not_echo_it(aws, client, staff_env):
+    resp = post(client, staff_env, "admin", "/admin/regions/nowhere-land/rollback", {"version": 7})
+    assert resp.status_code == 404 and json.loads(resp.body)["error"]["field"] == "region"
+    assert "nowhere-land" not in resp.body.decode()
+
+
+@pytest.mark.parametrize("raw, field", [
+    (b'{"version": 1, "version": 2}', "version"),
+    (b'{"version": ' + b"[" * 2000 + b"]" * 2000 + b"}", "body"),
+    (b'{"version": ' + b"1" * 5000 + b"}", "body"),
+    (b'{"version": true}', "version"),
+    (b'{"version": "1"}', "version"),
+])
+def test_admin_bodies_decode_with_the_one_decoder(aws, client, staff_env, raw, field):
+    resp = client.http.post("/admin/regions/shenzhen/rollback", headers=staff_env.headers("admin"), body=raw)
+    assert resp.status_code == 400, resp.body[:300]
+    assert json.loads(resp.body)["error"]["field"] == field

@@ -497,3 +497,85 @@ def test_callers_on_a_fixed_line_are_taken_in_with_one_spelling_per_line(code: s
 def test_app_and_web_still_want_the_verified_mobile() -> None:
     assert_rejected("app", set_path(load("app"), "mobile", "0755-83451234"), "mobile")
     assert_rejected("web", set_path(load("web"), "mobile", "0755-83451234"), "mobile")
+
+
+# ------------------------------------------------------------------ strict JSON types (issue 14: 8, 13)
+
+def _flag_fields() -> list[tuple[str, str]]:
+    """(channel, partner field name) of every yes/no field of every payload model."""
+    return [(code, info.alias or name) for code in CODES
+            for name, info in payload_model(code).model_fields.items() if info.annotation is bool]
+
+
+def test_every_channel_with_a_yes_no_field_is_covered() -> None:
+    assert {c for c, _ in _flag_fields()} >= {"hotline", "app", "wechat", "web", "mailbox", "grid", "police",
+                                               "mediation"}
+
+
+@pytest.mark.parametrize("code,name", _flag_fields())
+@pytest.mark.parametrize("value", ["yes", "no", "true", "false", 0, 1, "1", 0.0, None])
+def test_yes_no_fields_take_only_json_true_or_false(code: str, name: str, value: Any) -> None:
+    assert_rejected(code, set_path(load(code), name, value), name)
+
+
+@pytest.mark.parametrize("code,name", _flag_fields())
+def test_yes_no_fields_take_json_true_and_false(code: str, name: str) -> None:
+    parse(code, set_path(load(code), name, True))
+    parse(code, set_path(load(code), name, False))
+
+
+COORDINATES = [("app", "location.lat"), ("app", "location.lng"), ("wechat", "location.latitude"),
+               ("wechat", "location.longitude"), ("grid", "lat"), ("grid", "lng"), ("police", "wd"), ("police", "jd")]
+
+
+@pytest.mark.parametrize("code,path", COORDINATES)
+@pytest.mark.parametrize("value", [True, False, "22.5", None, [22.5], {"v": 22.5}])
+def test_coordinates_must_be_json_numbers(code: str, path: str, value: Any) -> None:
+    assert_rejected(code, set_path(load(code), path, value), path)
+
+
+def test_coordinates_take_integers_and_decimals() -> None:
+    appeal = parse("grid", set_path(set_path(load("grid"), "lat", 22), "lng", 113.866281))
+    assert appeal.location.lat == 22.0
+
+
+def test_wechat_scene_is_a_json_integer() -> None:
+    for value in ("1001", 1001.0, True):
+        assert_rejected("wechat", set_path(load("wechat"), "scene", value), "scene")
+
+
+def _string_leaves(node: Any, path: tuple = ()) -> list[tuple[tuple, str]]:
+    if isinstance(node, dict):
+        return [leaf for k, v in node.items() for leaf in _string_leaves(v, (*path, k))]
+    if isinstance(node, list):
+        return [leaf for i, v in enumerate(node) for leaf in _string_leaves(v, (*path, i))]
+    return [(path, node)] if isinstance(node, str) and node else []
+
+
+def _with(body: Any, path: tuple, value: Any) -> Any:
+    body = copy.deepcopy(body)
+    node = body
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return body
+
+
+@pytest.mark.parametrize("code", CODES)
+@pytest.mark.parametrize("control", ["\x00", "\x07", "\x1b", "\x1f", "\x7f", "\x85"])
+def test_control_characters_are_refused_in_every_text_field(code: str, control: str) -> None:
+    body = load(code)
+    leaves = _string_leaves(body)
+    assert leaves
+    for path, value in leaves:
+        bad = value[:1] + control + value[1:]  # inside: whitespace-like controls are not stripped away
+        assert_rejected(code, _with(body, path, bad), ".".join(str(p) for p in path))
+
+
+def test_free_text_keeps_line_breaks_and_tabs_but_names_and_labels_do_not() -> None:
+    appeal = parse("qrcode", set_path(load("qrcode"), "msg", "第一行\r\n第二行\t完"))
+    assert appeal.content == "第一行\r\n第二行\t完"
+    assert parse("hotline", set_path(load("hotline"), "sqnr", "一\n二")).content == "一\n二"
+    assert_rejected("hotline", set_path(load("hotline"), "ldrxm", "刘\n建国"), "ldrxm")
+    assert_rejected("party", set_path(load("party"), "branchName", "华强北\t党委"), "branchName")
+    assert_rejected("mediation", set_path(load("mediation"), "applicant.name", "张\r三"), "applicant.name")

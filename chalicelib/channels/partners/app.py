@@ -40,7 +40,7 @@ class CityAppAppeal(ChannelPayload):
     real_name: f.PersonName | None = Field(None, alias="realName", description="实名认证姓名")
     id_card: f.IdNumber | None = Field(None, alias="idCard", description="身份证号")
     mobile: f.Phone = Field(description="绑定手机号")
-    anonymous: bool = Field(False, description="是否匿名（对承办单位隐藏身份）")
+    anonymous: f.Flag = Field(False, description="是否匿名（对承办单位隐藏身份）")
     category: Category = Field(description="诉求类型：consultation/help/complaint/report/suggestion")
     title: f.Title = Field("", description="标题")
     content: f.Content = Field(description="诉求内容")

@@ -36,7 +36,7 @@ class GridEvent(ChannelPayload):
     lng: f.Longitude = Field(description="经度（WGS-84）")
     lat: f.Latitude = Field(description="纬度（WGS-84）")
     photos: f.Attachments = Field(default_factory=list, description="现场照片（https）")
-    handled_on_site: bool = Field(False, alias="handledOnSite", description="是否已现场先行处置")
+    handled_on_site: f.Flag = Field(False, alias="handledOnSite", description="是否已现场先行处置")
 
     def to_appeal(self) -> NewAppeal:
         return NewAppeal(

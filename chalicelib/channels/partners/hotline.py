@@ -28,7 +28,7 @@ class HotlineOrder(ChannelPayload):
     caller_name: f.PersonName | None = Field(None, alias="ldrxm", description="来电人姓名")
     caller_phone: f.ContactPhone | None = Field(None, alias="lxdh", description="联系电话（手机或座机，座机带区号）")
     caller_id_number: f.IdNumber | None = Field(None, alias="zjhm", description="证件号码（身份证）")
-    anonymous: bool = Field(False, alias="sfnm", description="是否匿名")
+    anonymous: f.Flag = Field(False, alias="sfnm", description="是否匿名")
     appeal_type: AppealTypeLabel = Field(alias="sqlx", description="诉求类型：咨询/求助/投诉/举报/建议")
     urgency: UrgencyLabel = Field(Urgency.NORMAL, alias="jjcd", description="紧急程度：急件/即办件/普通")
     title: f.Title = Field("", alias="gdbt", description="工单标题")

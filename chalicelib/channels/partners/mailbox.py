@@ -32,7 +32,7 @@ class MailboxLetter(ChannelPayload):
     writer_phone: f.Phone = Field(alias="writerPhone", description="写信人手机")
     writer_id_card: f.IdNumber | None = Field(None, alias="writerIdCard", description="写信人身份证号")
     event_address: f.Address = Field("", alias="eventAddress", description="事发地址")
-    is_public: bool = Field(False, alias="isPublic", description="是否同意公开")
+    is_public: f.Flag = Field(False, alias="isPublic", description="是否同意公开")
     attachment_urls: f.Attachments = Field(default_factory=list, alias="attachmentUrls",
                                            description="附件地址（https）")
 

@@ -61,7 +61,7 @@ class MediationTransfer(ChannelPayload):
     applicant: Applicant = Field(description="申请人")
     mediator: Mediator = Field(description="调解组织")
     address: f.Address = Field("", description="纠纷发生地")
-    urgent: bool = Field(False, description="是否可能激化（急件）")
+    urgent: f.Flag = Field(False, description="是否可能激化（急件）")
     attachments: f.Attachments = Field(default_factory=list, description="调解笔录等附件（https）")
 
     def to_appeal(self) -> NewAppeal:

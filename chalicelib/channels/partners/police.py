@@ -41,7 +41,7 @@ class PoliceTransfer(ChannelPayload):
     lng: f.Longitude | None = Field(None, alias="jd", description="经度（WGS-84）")
     lat: f.Latitude | None = Field(None, alias="wd", description="纬度（WGS-84）")
     kind: IncidentKind = Field(alias="jqlb", description="警情类别：01求助/02投诉/03举报/04咨询/05建议")
-    urgent: bool = Field(False, alias="sfjj", description="是否紧急")
+    urgent: f.Flag = Field(False, alias="sfjj", description="是否紧急")
     unit_code: UnitCode = Field(alias="jjdw", description="接警单位代码")
 
     def to_appeal(self) -> NewAppeal:

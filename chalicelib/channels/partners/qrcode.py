@@ -13,7 +13,7 @@ from chalicelib.domain.appeal import AppealType, NewAppeal, Urgency
 FeedbackId = f.formatted(r"[0-9a-f]{32}", "3f9c0a7e5b1d4c2a8e6f0b9d7c5a3e1f")
 PlaceCode = f.formatted(r"[A-Z0-9][A-Z0-9-]{3,40}", "QR-LH-MZ-B01")
 TypeLabel = f.mapped(f.APPEAL_TYPE_LABELS, "type (t)")
-Message = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+Message = Annotated[str, StringConstraints(min_length=1, max_length=1000), f.Printable]
 
 
 @register

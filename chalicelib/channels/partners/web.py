@@ -37,8 +37,8 @@ class WebSubmission(ChannelPayload):
     name: f.PersonName | None = Field(None, description="姓名")
     id_card: f.IdNumber | None = Field(None, description="身份证号")
     mobile: f.Phone = Field(description="手机号（短信验证）")
-    anonymous: bool = Field(False, description="是否匿名")
-    make_public: bool = Field(False, description="是否同意在网站公开")
+    anonymous: f.Flag = Field(False, description="是否匿名")
+    make_public: f.Flag = Field(False, description="是否同意在网站公开")
     attachments: f.Attachments = Field(default_factory=list, description="附件地址（https）")
 
     def to_appeal(self) -> NewAppeal:

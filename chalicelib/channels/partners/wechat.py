@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from chalicelib.channels import fields as f
 from chalicelib.channels.base import ChannelPayload
@@ -46,8 +46,8 @@ class WeChatReport(ChannelPayload):
     phone_info: PhoneInfo | None = Field(None, alias="phoneInfo", description="授权手机号")
     location: ChosenLocation | None = Field(None, description="所选位置")
     pics: f.Attachments = Field(default_factory=list, description="图片地址（https）")
-    is_anonymous: bool = Field(False, alias="isAnonymous", description="是否匿名")
-    scene: int | None = Field(None, ge=1000, le=9999, description="小程序场景值")
+    is_anonymous: f.Flag = Field(False, alias="isAnonymous", description="是否匿名")
+    scene: StrictInt | None = Field(None, ge=1000, le=9999, description="小程序场景值")
 
     def to_appeal(self) -> NewAppeal:
         loc = self.location
