@@ -16,8 +16,8 @@ their cancellation, GSIs, paging, SQS redrive) on stock and patched moto and ass
    threading.Condition, which is dropped from the pickled state and made anew when loaded; KMS
    keys hold `cryptography` private keys, which pickle as PKCS#8 DER.
 4. A queue remembers the receipt handles of every message ever deleted (so a second delete of
-   the same handle succeeds): unbounded memory under a steady feed. It keeps the newest
-   DELETED_HANDLES_KEPT, which covers any redelivery window the runner produces.
+   the same handle succeeds): unbounded memory under a steady feed, and a pickle that grew
+   with every message. It keeps the newest DELETED_HANDLES_KEPT in memory and none on disk.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-DELETED_HANDLES_KEPT = 20_000
+DELETED_HANDLES_KEPT = 1_000
 
 _originals: dict[str, Any] = {}
 _hint = threading.local()
@@ -179,16 +179,17 @@ def _patch_sqs_queue() -> None:
         self.deleted_messages = _BoundedHandles()
 
     def __getstate__(self):
+        # Not kept: the lock, and the handles of deleted messages (after a restart a second
+        # delete of an old handle is refused, as for a handle that expired).
         state = dict(self.__dict__)
         state.pop("_messages_lock", None)
+        state.pop("deleted_messages", None)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._messages_lock = threading.Condition()
-        if not isinstance(self.deleted_messages, _BoundedHandles):
-            handles, self.deleted_messages = self.deleted_messages, _BoundedHandles()
-            self.deleted_messages.update(handles)
+        self.deleted_messages = _BoundedHandles()
 
     Queue.__init__, Queue.__getstate__, Queue.__setstate__ = __init__, __getstate__, __setstate__
 

@@ -45,7 +45,33 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS backends (service TEXT PRIMARY KEY, blob BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS ddb_items (account TEXT, region TEXT, tname TEXT, key TEXT, blob BLOB NOT NULL,
                                       PRIMARY KEY (account, region, tname, key));
+CREATE TABLE IF NOT EXISTS sqs_queues (account TEXT, region TEXT, name TEXT, blob BLOB NOT NULL,
+                                       PRIMARY KEY (account, region, name));
 """
+
+
+class _QueueRef:
+    """A queue named inside another queue's pickle (its DLQ): resolved once all are loaded."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+def _pickle_queue(queue) -> bytes:
+    """One SQS queue with its messages; a queue it points to (its DLQ) is pickled as its name."""
+    from moto.sqs.models import Queue
+
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, pickle.HIGHEST_PROTOCOL)
+    pickler.persistent_id = lambda obj: ("queue", obj.name) if isinstance(obj, Queue) and obj is not queue else None
+    pickler.dump(queue)
+    return buf.getvalue()
+
+
+def _unpickle_queue(blob: bytes):
+    unpickler = pickle.Unpickler(io.BytesIO(blob))
+    unpickler.persistent_load = lambda pid: _QueueRef(pid[1])
+    return unpickler.load()
 
 
 @dataclass
@@ -108,6 +134,8 @@ class StateStore:
                 self._items(call)
             elif call.service == "dynamodb":
                 self._dynamodb_whole(call.region)
+            elif call.service == "sqs":
+                self._queues(call)
             elif call.service:
                 self._backend(call.service)
             self.db.execute("COMMIT")
@@ -122,6 +150,27 @@ class StateStore:
                       for region, backend in dict.items(regions)}
         self.db.execute("INSERT OR REPLACE INTO backends VALUES (?, ?)",
                         (service, pickle.dumps(per_region, pickle.HIGHEST_PROTOCOL)))
+
+    def _queues(self, call: Call) -> None:
+        """The queue a request names, and its DLQ (a receive may move messages there); all of
+        the region's queues for a request that names none."""
+        from moto.backends import get_backend
+
+        params = json.loads(call.body or b"{}") if call.body[:1] == b"{" else {}
+        name = (params.get("QueueUrl") or "").rstrip("/").rsplit("/", 1)[-1] or params.get("QueueName")
+        for acct, regions in dict.items(get_backend("sqs")):
+            if call.region not in dict.keys(regions):
+                continue
+            backend = dict.__getitem__(regions, call.region)
+            if name and name not in backend.queues:  # deleted
+                self.db.execute("DELETE FROM sqs_queues WHERE account=? AND region=? AND name=?",
+                                (acct, call.region, name))
+                continue
+            queues = [backend.queues[name]] if name else list(backend.queues.values())
+            queues += [q.dead_letter_queue for q in queues if q.dead_letter_queue is not None]
+            for q in queues:
+                self.db.execute("INSERT OR REPLACE INTO sqs_queues VALUES (?, ?, ?, ?)",
+                                (acct, call.region, q.name, _pickle_queue(q)))
 
     def _dynamodb_backends(self, region: str):
         from moto.backends import get_backend
@@ -180,8 +229,8 @@ class StateStore:
                                     (acct, rg, name, ident, pickle.dumps(item, pickle.HIGHEST_PROTOCOL)))
 
     def wipe(self) -> None:
-        self.db.execute("DELETE FROM backends")
-        self.db.execute("DELETE FROM ddb_items")
+        for table in ("backends", "ddb_items", "sqs_queues"):
+            self.db.execute(f"DELETE FROM {table}")
 
     # -- reading back ------------------------------------------------------------------------------
     def restore(self) -> dict[str, int]:
@@ -189,11 +238,21 @@ class StateStore:
         from moto.backends import get_backend
 
         counts = {"services": 0, "items": 0}
-        for service, blob in self.db.execute("SELECT service, blob FROM backends"):
+        for service, blob in self.db.execute("SELECT service, blob FROM backends WHERE service != 'sqs'"):
             backend_dict = get_backend(service)
             for (acct, region), backend in pickle.loads(blob).items():
                 dict.__setitem__(backend_dict[acct], region, backend)
             counts["services"] += 1
+        sqs, loaded = get_backend("sqs"), []
+        for acct, region, name, blob in self.db.execute("SELECT account, region, name, blob FROM sqs_queues"):
+            backend = sqs[acct][region]
+            backend.queues[name] = _unpickle_queue(blob)
+            loaded.append(backend)
+        for backend in loaded:
+            for q in backend.queues.values():
+                if isinstance(q.dead_letter_queue, _QueueRef):
+                    q.dead_letter_queue = backend.queues.get(q.dead_letter_queue.name)
+        counts["queues"] = sum(len(b.queues) for b in {id(b): b for b in loaded}.values())
         ddb = get_backend("dynamodb")
         for acct, region, tname, blob in self.db.execute("SELECT account, region, tname, blob FROM ddb_items"):
             table = dict.__getitem__(ddb[acct], region).tables.get(tname) if region in dict.keys(ddb[acct]) else None

@@ -143,3 +143,27 @@ def test_long_polls_wait_outside_the_lock_and_wake_on_a_send(tmp_path):
         assert put_took < 1.0
         assert [m["Body"] for m in got["msgs"]] == ["wake"]
         assert got["waited"] < 3.0
+
+
+def test_a_queue_still_redrives_to_its_dlq_after_a_restart(tmp_path):
+    state = tmp_path / "state.sqlite3"
+    with StandInProcess(state) as s:
+        sqs = s.client("sqs")
+        dlq = sqs.create_queue(QueueName="work-dlq")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        q = sqs.create_queue(QueueName="work", Attributes={
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 2})})["QueueUrl"]
+        sqs.send_message(QueueUrl=q, MessageBody="poison")
+        assert len(sqs.receive_message(QueueUrl=q, VisibilityTimeout=0)["Messages"]) == 1  # first try
+        s.stop()
+    with StandInProcess(state) as s:
+        sqs = s.client("sqs")
+        q, dlq = (sqs.get_queue_url(QueueName=n)["QueueUrl"] for n in ("work", "work-dlq"))
+        assert len(sqs.receive_message(QueueUrl=q, VisibilityTimeout=0)["Messages"]) == 1  # second try
+        assert sqs.receive_message(QueueUrl=q).get("Messages", []) == []  # moved on the third
+        assert [m["Body"] for m in sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=0)["Messages"]] == ["poison"]
+        s.stop()
+    with StandInProcess(state) as s:  # and the move itself was kept
+        sqs = s.client("sqs")
+        dlq = sqs.get_queue_url(QueueName="work-dlq")["QueueUrl"]
+        assert [m["Body"] for m in sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=0)["Messages"]] == ["poison"]
