@@ -1,8 +1,9 @@
 """Jiesu's HTTP API: wiring only (the Chalice app, its blueprints and error mapping)."""
 from chalice import Chalice
 
-from chalicelib.api import admin, intake, staff
+from chalicelib.api import admin, index, intake, staff
 from chalicelib.api import open311
+from chalicelib.api.errors import refuse_other_methods
 
 app = Chalice(app_name="jiesu")
 app.api.binary_types = []  # every route speaks text (JSON, XML, form)
@@ -10,3 +11,5 @@ app.register_blueprint(intake.bp)
 app.register_blueprint(staff.bp)
 app.register_blueprint(open311.bp)
 app.register_blueprint(admin.bp)
+app.register_blueprint(index.bp)
+refuse_other_methods(app)  # last: it sees every route

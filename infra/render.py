@@ -128,6 +128,9 @@ def _function(spec: Spec, fn: Function) -> dict:
         "Events": events}}
 
 
+UNKNOWN_PATH_BODY = '{"error": {"code": "not_found", "message": "no such path", "field": "path"}}'
+
+
 def merge_template(stage: str, region_code: str, spec: Spec = SPEC) -> dict:
     resources: dict = {
         spec.table.logical_id: _table(spec),
@@ -156,6 +159,11 @@ def merge_template(stage: str, region_code: str, spec: Spec = SPEC) -> dict:
             "ManagedPolicyArns": [_sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")],
             "Policies": [{"PolicyName": "jiesu-api", "PolicyDocument": {
                 "Version": "2012-10-17", "Statement": _statements(spec, spec.api_sends_to)}}]}},
+        # A path the API does not have: API Gateway's own answer (403 "Missing Authentication
+        # Token") in the API's error shape instead, as 404 (chalice local: infra/devserver.py).
+        "UnknownPathResponse": {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": {
+            "RestApiId": {"Ref": "RestAPI"}, "ResponseType": "MISSING_AUTHENTICATION_TOKEN", "StatusCode": "404",
+            "ResponseTemplates": {"application/json": UNKNOWN_PATH_BODY}}},
         "APIHandler": {"Properties": {
             "Role": {"Fn::GetAtt": ["ApiRole", "Arn"]},
             "Environment": {"Variables": {**_env(spec), "JIESU_STAGE": {"Ref": "Stage"}}}}},

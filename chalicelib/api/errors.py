@@ -6,7 +6,7 @@ import json
 
 from chalice import Response
 
-from chalicelib.domain.errors import DomainError
+from chalicelib.domain.errors import DomainError, MethodNotAllowedError
 from chalicelib.observability import logger
 
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
@@ -50,3 +50,24 @@ def route(bp, path: str, **options):
         return view
 
     return decorate
+
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def refuse_other_methods(app) -> None:
+    """Every path answers the methods it does not serve with a 405 in our error shape (Chalice's
+    own answer is `{"Code": "MethodNotAllowedError"}`, and API Gateway's a 403 with no route).
+    Call once, after every blueprint is registered."""
+    for path, entries in list(app.routes.items()):
+        missing = [m for m in HTTP_METHODS if m not in entries]
+        if not missing:
+            continue
+        allowed = ", ".join(sorted(entries))
+
+        def refuse(*args, _allowed=allowed, **kwargs):
+            raise MethodNotAllowedError(f"this path answers {_allowed}", field="method")
+
+        refuse.__name__ = f"method_not_allowed_{len(app.routes)}_{abs(hash(path))}"
+        app.route(path, methods=missing, content_types=["application/json", "application/x-www-form-urlencoded",
+                                                         "text/plain", "application/xml", "text/xml"])(mapped(refuse))

@@ -5,6 +5,7 @@ from chalice import Blueprint
 
 from chalicelib.api.errors import json_response, route
 from chalicelib.channels.registry import channel_codes, payload_model
+from chalicelib.channels.signing import signed_path
 from chalicelib.domain.errors import UnsupportedMediaTypeError
 from chalicelib.services import intake
 from chalicelib.services.clock import SYSTEM_CLOCK
@@ -15,9 +16,23 @@ bp = Blueprint(__name__)
 _ANY = ["application/json", "text/plain", "application/octet-stream", "application/x-www-form-urlencoded"]
 
 
+def _signed_path(req, path: str) -> str:
+    """The path the partner signed: `path`, plus `?` and the canonical query when there is one
+    (Chalice, like API Gateway, hands over the decoded parameters; see channels/signing.py)."""
+    query = req.query_params
+    return signed_path(path, [(name, value) for name in query for value in query.getlist(name)] if query else None)
+
+
 @route(bp, "/channels", methods=["GET"])
 def list_channels():
-    return json_response({"channels": [{"code": c, "name": payload_model(c).channel_name} for c in channel_codes()]})
+    """Every channel a partner can send by, where, and how it authenticates."""
+    signed = "HMAC-SHA256 headers X-Jiesu-Key-Id, X-Jiesu-Timestamp, X-Jiesu-Nonce, X-Jiesu-Signature (README: Signing)"
+    channels = [{"code": c, "name": payload_model(c).channel_name, "endpoint": f"/channels/{c}/appeals",
+                 "content_type": "application/json", "auth": signed} for c in channel_codes()]
+    channels.append({"code": "open311", "name": "Open311 GeoReport v2", "endpoint": "/open311/v2/requests.{json,xml}",
+                     "content_type": "application/x-www-form-urlencoded",
+                     "auth": "the form field api_key: <key_id>.<secret> of the open311 channel registration"})
+    return json_response({"channels": channels})
 
 
 @route(bp, "/channels/{channel}/appeals", methods=["POST"], content_types=_ANY)
@@ -27,7 +42,8 @@ def submit(channel: str):
     if ctype != "application/json":
         raise UnsupportedMediaTypeError("send the appeal as application/json", field="Content-Type")
     result = intake.take_in(
-        intake.ChannelRequest(channel=channel, method=req.method, path=f"/channels/{channel}/appeals",
+        intake.ChannelRequest(channel=channel, method=req.method,
+                              path=_signed_path(req, f"/channels/{channel}/appeals"),
                               headers=dict(req.headers), body=req.raw_body or b""),
         SYSTEM_CLOCK)
     return json_response(result.body, result.status_code)
@@ -42,6 +58,6 @@ def rate(channel: str, ticket_id: str):
     payload_model(channel)  # 404 for an unknown channel
     result = evaluation.rate(
         intake.ChannelRequest(channel=channel, method=req.method,
-                              path=f"/channels/{channel}/appeals/{ticket_id}/rating",
+                              path=_signed_path(req, f"/channels/{channel}/appeals/{ticket_id}/rating"),
                               headers=dict(req.headers), body=req.raw_body or b""), ticket_id, SYSTEM_CLOCK)
     return json_response(result)

@@ -1,7 +1,6 @@
 """Staff API (dispatchers, units, leaders, auditors): OIDC bearer tokens, roles and jurisdictions."""
 from __future__ import annotations
 
-import json
 from datetime import date
 
 from chalice import Blueprint
@@ -9,7 +8,7 @@ from chalice import Blueprint
 from chalicelib import auth
 from chalicelib.api.errors import json_response, route
 from chalicelib.domain.errors import ValidationError
-from chalicelib.services import staff
+from chalicelib.services import intake, staff
 from chalicelib.services.clock import SYSTEM_CLOCK
 
 bp = Blueprint(__name__)
@@ -20,11 +19,8 @@ def _who():
 
 
 def _body() -> dict:
-    raw = bp.current_request.raw_body or b"{}"
-    try:
-        return json.loads(raw.decode("utf-8") or "{}")
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValidationError("the body is not valid UTF-8 JSON", field="body") from None
+    """The request's JSON object (no body is `{}`), through the one decoder of request bodies."""
+    return intake.decode_object(bp.current_request.raw_body or b"", empty={})
 
 
 def _query() -> dict:
@@ -55,7 +51,7 @@ def get_appeal(appeal_id: str):
     from chalicelib.domain.access import require
 
     require(who, "appeal.read")
-    return json_response(staff.staff_view(staff.load_visible(appeal_id, who)))
+    return json_response(staff.staff_view(staff.load_visible(appeal_id, who), who))
 
 
 @route(bp, "/staff/appeals/{appeal_id}/unmask", methods=["POST"])
@@ -69,7 +65,7 @@ def act(appeal_id: str, action: str):
     who = _who()
     result = staff.perform(appeal_id, action, who, _body(), SYSTEM_CLOCK)
     if hasattr(result, "appeal_id"):
-        return json_response(staff.staff_view(result, with_case_file=False))
+        return json_response(staff.staff_view(result, who, with_case_file=False))
     return json_response(result if isinstance(result, dict) else {"result": result})
 
 

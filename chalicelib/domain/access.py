@@ -5,7 +5,7 @@ import enum
 from dataclasses import dataclass
 from typing import Collection, Mapping
 
-from chalicelib.domain.errors import ForbiddenError
+from chalicelib.domain.errors import ForbiddenError, ValidationError, appeal_not_found
 
 
 class Role(str, enum.Enum):
@@ -22,6 +22,9 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "appeal.read": frozenset({Role.DISPATCHER, Role.UNIT_HANDLER, Role.UNIT_MANAGER, Role.LEADER, Role.AUDITOR}),
     "appeal.list": frozenset({Role.DISPATCHER, Role.UNIT_HANDLER, Role.UNIT_MANAGER, Role.LEADER, Role.AUDITOR}),
     "party.unmask": frozenset({Role.DISPATCHER, Role.UNIT_HANDLER, Role.UNIT_MANAGER}),
+    # A confidential (匿名/保密) appeal's identity: the dispatch centre only, with a reason, audited.
+    "party.unmask_confidential": frozenset({Role.DISPATCHER}),
+    "party.see_confidential_hints": frozenset({Role.DISPATCHER}),
     "dispatch.manual": frozenset({Role.DISPATCHER}),
     "dispatch.arbitrate": frozenset({Role.DISPATCHER}),
     "dispatch.flag_key": frozenset({Role.DISPATCHER, Role.LEADER}),
@@ -76,18 +79,17 @@ def check_claims(who: Principal, unit_jurisdictions: Mapping[str, str], areas: C
     """
     field = "Authorization"
     if who.unit_id is not None and who.unit_id not in unit_jurisdictions:
-        raise ForbiddenError(f"the token's unit {who.unit_id!r} is not a unit of region {who.region}",
+        raise ForbiddenError(f"the token's unit claim names no unit of region {who.region}",
                              field=field, code="unknown_unit")
     if who.role in UNIT_SCOPED:
         if who.unit_id is None:
             raise ForbiddenError(f"a {who.role.value} token must name the staff member's unit",
                                  field=field, code="no_unit")
         if unit_jurisdictions[who.unit_id] != who.jurisdiction:
-            raise ForbiddenError(f"the token's jurisdiction {who.jurisdiction!r} is not that of its unit "
-                                 f"{who.unit_id} ({unit_jurisdictions[who.unit_id]})",
+            raise ForbiddenError("the token's jurisdiction claim is not that of its unit",
                                  field=field, code="jurisdiction_mismatch")
     if who.jurisdiction not in areas:
-        raise ForbiddenError(f"the token's jurisdiction {who.jurisdiction!r} is not an area of region {who.region}",
+        raise ForbiddenError(f"the token's jurisdiction claim names no area of region {who.region}",
                              field=field, code="unknown_jurisdiction")
 
 
@@ -109,6 +111,39 @@ def require(principal: Principal, action: str) -> None:
         raise ValueError(f"unknown action {action}")
     if principal.role not in roles:
         raise ForbiddenError(f"role {principal.role.value} may not {action}", field="role", code="forbidden_action")
+
+
+# Staff lists (GET /staff/appeals?queue=): who may read which, and each role's own by default.
+QUEUES: dict[str, frozenset[Role]] = {
+    "unit": frozenset({Role.UNIT_HANDLER, Role.UNIT_MANAGER}),
+    "dispatch": frozenset({Role.DISPATCHER}),
+    "key": frozenset({Role.LEADER, Role.DISPATCHER}),
+    "area": frozenset({Role.LEADER, Role.DISPATCHER, Role.AUDITOR}),
+}
+DEFAULT_QUEUE = {Role.UNIT_HANDLER: "unit", Role.UNIT_MANAGER: "unit", Role.DISPATCHER: "dispatch",
+                 Role.LEADER: "key", Role.AUDITOR: "area"}
+
+
+def require_queue(principal: Principal, queue: str | None) -> str:
+    """The list asked for (or the role's own); 400 for no such list, 403 for another role's."""
+    queue = queue or DEFAULT_QUEUE.get(principal.role)
+    if queue not in QUEUES:
+        raise ValidationError("queue is one of unit, dispatch, key, area", field="queue")
+    if principal.role not in QUEUES[queue]:
+        raise ForbiddenError("this list is not for your role", field="queue", code="forbidden_queue")
+    return queue
+
+
+def may(principal: Principal, action: str) -> bool:
+    """Whether the role may take the action (for views that show or hide, rather than refuse)."""
+    return principal.role in ACTIONS[action]
+
+
+def require_unmask(principal: Principal, confidential: bool) -> None:
+    """Personal data in clear: the roles of party.unmask; a confidential appeal's, the centre only."""
+    require(principal, "party.unmask")
+    if confidential:
+        require(principal, "party.unmask_confidential")
 
 
 def covers(jurisdiction: str, area_code: str | None, city_code: str) -> bool:
@@ -135,6 +170,4 @@ def can_see(principal: Principal, scope: AppealScope, sub_units: frozenset[str] 
 def require_visible(principal: Principal, scope: AppealScope, sub_units: frozenset[str] = frozenset()) -> None:
     """404, not 403, for an appeal outside one's jurisdiction: its existence is not disclosed."""
     if not can_see(principal, scope, sub_units):
-        from chalicelib.domain.errors import NotFoundError
-
-        raise NotFoundError("appeal not found", field="appeal_id")
+        raise appeal_not_found()

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.errors import ConflictError, ValidationError
+from chalicelib.domain.privacy import mask_free_text
 
 
 class AppealType(str, enum.Enum):
@@ -56,11 +57,12 @@ TRANSITIONS: dict[Status, set[Status]] = {
     Status.JOINED: {Status.PENDING_DISPATCH, Status.DISPATCHED, Status.CLOSED},
     Status.PENDING_DISPATCH: {Status.DISPATCHED, Status.JOINED},
     Status.DISPATCHED: {Status.SIGNED, Status.PENDING_DISPATCH, Status.DISPATCHED, Status.JOINED},
-    Status.SIGNED: {Status.CONTACTED, Status.REPLIED, Status.PENDING_DISPATCH, Status.DISPATCHED},
+    # A reply needs a recorded contact (F-HD-1: sign, contact, handle, reply), reached or not.
+    Status.SIGNED: {Status.CONTACTED, Status.PENDING_DISPATCH, Status.DISPATCHED},
     Status.CONTACTED: {Status.REPLIED, Status.DISPATCHED},
     Status.REPLIED: {Status.CLOSED, Status.REDO, Status.SUPERVISED},
-    Status.REDO: {Status.SIGNED, Status.REPLIED},
-    Status.SUPERVISED: {Status.SIGNED, Status.REPLIED, Status.CLOSED},
+    Status.REDO: {Status.SIGNED},
+    Status.SUPERVISED: {Status.SIGNED, Status.CLOSED},
     Status.CLOSED: set(),
 }
 
@@ -128,6 +130,13 @@ class NewAppeal:
 
 RATING_DIMENSIONS = ("speed", "effect", "service", "reply_quality")  # 处置速度 处置效果 服务体验 反馈质量
 UNSATISFIED_MAX = 2  # a score of 1 or 2 (of 5) is unsatisfied
+DEFAULT_MIN_ANSWER_CHARS = 15  # a reply shorter than this says nothing of what was done (policy: handling)
+CONTACT_WAYS = ("direct", "relay", "not_possible")
+
+
+def answer_length(text: str) -> int:
+    """Characters of an answer that carry words: letters, digits and CJK, not punctuation or spaces."""
+    return sum(1 for ch in text if ch.isalnum())
 
 
 def validate_rating(scores: dict[str, Any]) -> dict[str, int]:
@@ -540,22 +549,44 @@ class Appeal:
         self._stop_clock(step, at)
         return event
 
-    def contact_citizen(self, unit_id: str | None, note: str, at: datetime, actor: str) -> CaseEvent:
-        """联系诉求人: the lead unit has contacted the citizen (the note stays internal)."""
+    def contact_citizen(self, unit_id: str | None, note: str, at: datetime, actor: str,
+                        how: str = "direct") -> CaseEvent:
+        """联系诉求人: the lead unit has contacted the citizen (the note stays internal).
+
+        `how`: "direct" (the unit reached the citizen itself), "relay" (through the dispatch
+        centre: the note is the message the centre passes on; the only way to a confidential
+        appeal's citizen, whose identity units never see) or "not_possible" (the note says why,
+        e.g. anonymous without a number). Each is a recorded contact that lets the unit reply."""
         self._require_status({Status.SIGNED}, "record contact")
         self.require_lead(unit_id)
+        if how not in CONTACT_WAYS:
+            raise ValidationError(f"how must be one of {', '.join(CONTACT_WAYS)}", field="how")
+        if how == "direct" and self.anonymous:
+            raise ConflictError("a confidential appeal's citizen is contacted through the dispatch centre "
+                                "(how: relay) or not at all (how: not_possible)", field="how", code="confidential")
         note = self._require_text(note, "note", self.MAX_TEXT)
-        event = self.move_to(Status.CONTACTED, at, actor, "contacted", {"unit_id": unit_id, "note": note})
+        event = self.move_to(Status.CONTACTED, at, actor, "contacted", {"unit_id": unit_id, "note": note, "how": how})
         self._stop_clock("contact", at)
         return event
 
     def reply_to_citizen(self, unit_id: str | None, answer: str, attachments: list[str] | tuple[str, ...],
-                         at: datetime, actor: str) -> CaseEvent:
-        """办结反馈: the lead unit's answer (public reply) with https attachment links."""
+                         at: datetime, actor: str, min_answer_chars: int = DEFAULT_MIN_ANSWER_CHARS) -> CaseEvent:
+        """办结反馈: the lead unit's answer (public reply) with https attachment links.
+
+        Only after a recorded contact (reached, relayed, or why it was not possible), and an
+        answer that says what was done: at least the region's `min_answer_chars` characters of
+        text (punctuation and spaces not counted)."""
+        if self.status == Status.SIGNED or self.status in (Status.REDO, Status.SUPERVISED):
+            self.require_lead(unit_id)
+            raise ConflictError("record the contact with the citizen first (or why it was not possible)",
+                                field="status", code="contact_required")
         self._require_status({s for s in self.HANDLING_STATUSES if Status.REPLIED in TRANSITIONS[s]},
                              "reply")
         self.require_lead(unit_id)
         answer = self._require_text(answer, "answer", self.MAX_TEXT)
+        if answer_length(answer) < min_answer_chars:
+            raise ValidationError(f"the answer must say what was done, in at least {min_answer_chars} characters",
+                                  field="answer", code="answer_too_short")
         links = list(attachments or ())
         if len(links) > self.MAX_REPLY_ATTACHMENTS:
             raise ValidationError(f"at most {self.MAX_REPLY_ATTACHMENTS} attachments", field="attachments")
@@ -689,8 +720,10 @@ class Appeal:
         """The citizen of this appeal rates the outcome: once per handling round (a redo opens a new one)."""
         if self.rating and self.rating.get("round", 0) == round_:
             raise ConflictError("this answer was already rated", field="rating", code="already_rated")
-        self.rating = {**scores, "comment": comment[:500], "at": at.isoformat(), "round": round_}
-        return self.record(at, "rated", actor, {**scores, "round": round_, "unsatisfied": is_unsatisfied(scores)})
+        comment = mask_free_text(comment[:500])  # phones and ID numbers typed into it are masked
+        self.rating = {**scores, "comment": comment, "at": at.isoformat(), "round": round_}
+        return self.record(at, "rated", actor, {**scores, "comment": comment, "round": round_,
+                                                "unsatisfied": is_unsatisfied(scores)})
 
     def conclude(self, unsatisfied: bool, at: datetime, actor: str, reason: str) -> Status:
         """After a rating: close, send back to redo (重办), or, when a redo did not satisfy,

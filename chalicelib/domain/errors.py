@@ -51,3 +51,14 @@ class PayloadTooLargeError(DomainError):
 class UnsupportedMediaTypeError(DomainError):
     status = 415
     code = "unsupported_media_type"
+
+
+class MethodNotAllowedError(DomainError):
+    status = 405
+    code = "method_not_allowed"
+
+
+def appeal_not_found() -> NotFoundError:
+    """The one answer for an appeal that does not exist and for one outside the caller's
+    jurisdiction: the two must not be told apart (its existence is not disclosed)."""
+    return NotFoundError("appeal not found", field="appeal_id")

@@ -42,3 +42,14 @@ def mask_free_text(text: str) -> str:
     text = _ID_NUMBER.sub(lambda m: mask_id_number(m.group()), text)
     text = _MOBILE.sub(lambda m: mask_phone(re.sub(r"[ -]", "", m.group())), text)
     return _FIXED_LINE.sub(lambda m: mask_phone(re.sub(r"[ -]", "", m.group())), text)
+
+
+def mask_deep(value):
+    """mask_free_text over every string inside lists and dicts (case-file event data)."""
+    if isinstance(value, str):
+        return mask_free_text(value)
+    if isinstance(value, list):
+        return [mask_deep(v) for v in value]
+    if isinstance(value, dict):
+        return {k: mask_deep(v) for k, v in value.items()}
+    return value

@@ -82,14 +82,21 @@ def _key_rule(appeal: Appeal, model: DispatchModel, now: datetime) -> list:
     if not reasons or appeal.key:
         return []
     appeal.flag_key("rule: " + "; ".join(reasons), now, SYSTEM_ACTOR)
-    return [key_marker(appeal, now)]
+    return key_markers(appeal, now)
 
 
-def key_marker(appeal: Appeal, now: datetime) -> MarkerItem:
-    return MarkerItem(keys.appeal_pk(appeal.appeal_id), keys.KEY_SK, appeal_id=appeal.appeal_id,
-                      note={"reason": appeal.key_reason},
-                      GSI1PK=keys.leader_queue(appeal.loop or appeal.district_code or "city"),
-                      GSI1SK=keys.time_id_sk(repository.iso(now), appeal.appeal_id))
+def key_markers(appeal: Appeal, now: datetime) -> list[MarkerItem]:
+    """A key appeal shows in the leaders' key queue of its loop (the unit's side) and, when the
+    place it is about lies in another district, in that district's too (the place's side)."""
+    loop = appeal.loop or appeal.district_code or "city"
+    sk = keys.time_id_sk(repository.iso(now), appeal.appeal_id)
+    markers = [MarkerItem(keys.appeal_pk(appeal.appeal_id), keys.KEY_SK, appeal_id=appeal.appeal_id,
+                          note={"reason": appeal.key_reason}, GSI1PK=keys.leader_queue(loop), GSI1SK=sk)]
+    if appeal.district_code and appeal.district_code != loop:
+        markers.append(MarkerItem(keys.appeal_pk(appeal.appeal_id), keys.key_area_sk(appeal.district_code),
+                                  appeal_id=appeal.appeal_id, note={"reason": appeal.key_reason},
+                                  GSI1PK=keys.leader_queue(appeal.district_code), GSI1SK=sk))
+    return markers
 
 
 def assist_marker(appeal: Appeal, unit_id: str, now: datetime) -> MarkerItem:
@@ -104,7 +111,7 @@ def _model_and_unit(appeal: Appeal, unit_id: str) -> tuple[DispatchModel, object
     model = model_for(appeal.region)
     unit = next((u for u in model.units.units if u.unit_id == unit_id), None)
     if unit is None:
-        raise ValidationError(f"unknown unit {unit_id!r}", field="unit_id")
+        raise ValidationError("no such unit in this region", field="unit_id")
     return model, unit
 
 
@@ -185,7 +192,7 @@ def joint(appeal: Appeal, who: Principal, now: datetime, assisting_unit_ids: lis
     known = {u.unit_id for u in model.units.units}
     unknown = [u for u in assisting_unit_ids if u not in known]
     if unknown:
-        raise ValidationError(f"unknown unit {unknown[0]!r}", field="assisting_unit_ids")
+        raise ValidationError("names a unit that is not in this region", field="assisting_unit_ids")
     lead = appeal.unit_id if who.role.value == "dispatcher" else who.unit_id
     appeal.set_joint(lead, assisting_unit_ids, now, who.actor)
     return [assist_marker(appeal, u, now) for u in appeal.assisting_unit_ids]
@@ -193,7 +200,7 @@ def joint(appeal: Appeal, who: Principal, now: datetime, assisting_unit_ids: lis
 
 def flag_key(appeal: Appeal, who: Principal, now: datetime, reason: str) -> list:
     appeal.flag_key(reason, now, who.actor)
-    return [key_marker(appeal, now)]
+    return key_markers(appeal, now)
 
 
 def leader_name_unit(appeal: Appeal, who: Principal, now: datetime, unit_id: str, instruction: str) -> list:

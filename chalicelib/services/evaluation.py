@@ -6,6 +6,7 @@ redo, or special supervision after an unsatisfying redo); later ratings are reco
 """
 from __future__ import annotations
 
+from chalicelib.channels.fields import has_control_characters
 from chalicelib.domain.appeal import Status, is_unsatisfied, validate_rating
 from chalicelib.domain.errors import ConflictError, NotFoundError, ValidationError
 from chalicelib.services import deadlines, intake, outbox
@@ -16,13 +17,14 @@ from chalicelib.storage import repository
 def rate(req: intake.ChannelRequest, ticket_id: str, clock: Clock) -> dict:
     now = clock.now()
     _, nonce_key = intake.authenticate(req.channel, req, now)
-    body = intake.decode_json(req.body)
-    if not isinstance(body, dict):
-        raise ValidationError("the body must be a JSON object", field="body")
+    body = intake.decode_object(req.body)
     scores = validate_rating(body)
     comment = body.get("comment") or ""
     if not isinstance(comment, str) or len(comment) > 500:
         raise ValidationError("comment is text of at most 500 characters", field="comment")
+    if has_control_characters(comment, free_text=True):
+        raise ValidationError("comment must not contain control characters (line breaks and tabs are fine)",
+                              field="comment")
     ticket = repository.get_ticket(req.channel, ticket_id)
     if ticket is None:
         raise NotFoundError("no appeal with this ticket id on this channel", field="ticket_id")
@@ -45,7 +47,9 @@ def rate(req: intake.ChannelRequest, ticket_id: str, clock: Clock) -> dict:
         if target.public_status() != before:
             handoffs = outbox.status_handoffs_with_joined(target, target.public_status())
     if master is not appeal:
-        master.record(now, "duplicate_rated", actor, {"duplicate_id": appeal.appeal_id, **scores}, public=False)
+        # The unit that must redo reads why on its own appeal: the comment as the duplicate kept it.
+        master.record(now, "duplicate_rated", actor, {"duplicate_id": appeal.appeal_id, **scores,
+                                                      "comment": appeal.rating["comment"]}, public=False)
         repository.save_appeal(master, now, handoffs, extra_items=extra)
         repository.save_appeal(appeal, now)
     else:

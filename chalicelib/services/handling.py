@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.access import Principal, Role, covers
-from chalicelib.domain.appeal import Appeal
-from chalicelib.domain.errors import ForbiddenError, NotFoundError, ValidationError
+from chalicelib.domain.appeal import DEFAULT_MIN_ANSWER_CHARS, Appeal
+from chalicelib.domain.errors import ForbiddenError, ValidationError, appeal_not_found
 from chalicelib.services import deadlines
 from chalicelib.services.dispatch_model import DispatchModel, model_for
 from chalicelib.storage import keys
@@ -28,15 +28,23 @@ def sign(appeal: Appeal, who: Principal, now: datetime) -> list:
     return []
 
 
-def contact(appeal: Appeal, who: Principal, now: datetime, note: str) -> list:
-    """The lead unit contacted the citizen; stops the contact clock."""
-    appeal.contact_citizen(who.unit_id, note, now, who.actor)
+def contact(appeal: Appeal, who: Principal, now: datetime, note: str, how: str | None = None) -> list:
+    """The lead unit contacted the citizen (directly, through the centre, or says why not); stops
+    the contact clock."""
+    appeal.contact_citizen(who.unit_id, note, now, who.actor, how or "direct")
     return []
+
+
+def min_answer_chars(region: str) -> int:
+    """Region policy `handling.min_answer_chars` (default DEFAULT_MIN_ANSWER_CHARS)."""
+    handling = model_for(region).policy.get("handling") or {}
+    return int(handling.get("min_answer_chars", DEFAULT_MIN_ANSWER_CHARS))
 
 
 def reply(appeal: Appeal, who: Principal, now: datetime, answer: str, attachments: list[str] | None = None) -> list:
     """办结反馈 by the lead unit; the public status becomes "replied" (the caller notifies the channel)."""
-    appeal.reply_to_citizen(who.unit_id, answer, list(attachments or ()), now, who.actor)
+    appeal.reply_to_citizen(who.unit_id, answer, list(attachments or ()), now, who.actor,
+                            min_answer_chars(appeal.region))
     return []
 
 
@@ -109,7 +117,7 @@ def _in_jurisdiction(appeal: Appeal, who: Principal) -> None:
     if who.region != appeal.region or not (who.jurisdiction == model.city_code
                                            or covers(who.jurisdiction, area, model.city_code)):
         # As for visibility: an appeal outside one's jurisdiction is not disclosed.
-        raise NotFoundError("appeal not found", field="appeal_id")
+        raise appeal_not_found()
 
 
 def leader_instruct(appeal: Appeal, who: Principal, now: datetime, text: str) -> list:
@@ -144,7 +152,7 @@ def feed(subject: str, limit: int = 50) -> list[dict]:
 # assisting units use "handle.reply": the roles that may work on a reply may annotate it.
 STAFF_ACTIONS: dict[str, tuple[str, dict, Any]] = {
     "sign": ("handle.sign", {}, sign),
-    "contact": ("handle.contact", {"note": (str, True)}, contact),
+    "contact": ("handle.contact", {"note": (str, True), "how": (str, False)}, contact),
     "reply": ("handle.reply", {"answer": (str, True), "attachments": (list, False)}, reply),
     "note": ("handle.reply", {"note": (str, True)}, note),
     "extension_request": ("handle.extend_request", {"reason": (str, True), "new_due_at": (str, True)},

@@ -70,9 +70,11 @@ def deliver_status(message: dict, clock: Clock, post: Callable[[str, bytes, dict
     key_id = channel.callback_key_id
     secret = get_secret(dict(channel.key_ids)[key_id])
     url = channel.callback_url
-    path = urlsplit(url).path or "/"
+    parts = urlsplit(url)
+    # Signed as a partner's request to us is: the path and, if the URL has one, its query.
     headers = {"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": event_id,
-               **signed_headers(key_id, secret, "POST", path, body, now.timestamp())}
+               **signed_headers(key_id, secret, "POST", parts.path or "/", body, now.timestamp(),
+                                query=parts.query or None)}
     result = post(url, body, headers)
     if not 200 <= result.status < 300:
         metrics.add_metric(name="CallbackRejected", unit="Count", value=1)

@@ -34,13 +34,10 @@ import hashlib
 import hmac
 import itertools
 import json
-import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Any, Callable, Mapping
 from urllib.parse import parse_qsl
 
@@ -52,13 +49,13 @@ from chalicelib.domain.appeal import Appeal, AppealType, NewAppeal, Urgency
 from chalicelib.domain.errors import (
     ConflictError,
     DomainError,
+    MethodNotAllowedError,
     ForbiddenError,
     NotFoundError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
     ValidationError,
 )
-from chalicelib.nlp.classifier import load_catalog
 from chalicelib.observability import logger
 from chalicelib.services import intake
 from chalicelib.settings import get_settings
@@ -85,12 +82,6 @@ STATUS_NOTES = {
     "closed": "已办结 (closed)",
 }
 
-_ROOT = Path(__file__).resolve().parents[2]
-
-
-class MethodNotAllowedError(DomainError):
-    status = 405
-    code = "method_not_allowed"
 
 
 # ------------------------------------------------------------------------------ services (catalog)
@@ -108,25 +99,26 @@ class Service:
                 "metadata": False, "type": "realtime", "keywords": self.keywords, "group": self.group}
 
 
-def region_dir() -> Path:
-    """regions/<JIESU_REGION_CODE> (or JIESU_REGION_DIR, as the NLP loaders honour it)."""
-    return Path(os.environ.get("JIESU_REGION_DIR") or _ROOT / "regions" / get_settings().region_code)
-
-
-@lru_cache(maxsize=4)
-def load_services(catalog_path: str) -> tuple[Service, ...]:
-    """The catalog's level-2 groups, once per process and file. (To move into region tooling.)"""
-    groups: dict[str, dict[str, Any]] = {}
-    for it in load_catalog(catalog_path):
-        g = groups.setdefault(it.code[:5], {"name": it.level2, "group": it.level1, "items": [], "kw": []})
-        g["items"].append(it.item)
-        g["kw"].extend(k for k in it.keywords if k not in g["kw"])
-    return tuple(Service(code, g["name"], g["group"], "、".join(g["items"]), ",".join(g["kw"]))
-                 for code, g in sorted(groups.items()))
+_SERVICES: dict[tuple[str, str], tuple["Service", ...]] = {}
 
 
 def services() -> tuple[Service, ...]:
-    return load_services(str(region_dir() / "catalog.csv"))
+    """The live catalog's level-2 groups (GeoReport services), once per region pack version: from
+    the pack an admin loaded, as every other consumer reads it, never from files of the checkout
+    (a deployed bundle has none)."""
+    from chalicelib.services.dispatch_model import model_for
+
+    model = model_for(get_settings().region_code)
+    key = (model.region, model.version)
+    if key not in _SERVICES:
+        groups: dict[str, dict[str, Any]] = {}
+        for it in model.catalog.values():
+            g = groups.setdefault(it.code[:5], {"name": it.level2, "group": it.level1, "items": [], "kw": []})
+            g["items"].append(it.item)
+            g["kw"].extend(k for k in it.keywords if k not in g["kw"])
+        _SERVICES[key] = tuple(Service(code, g["name"], g["group"], "、".join(g["items"]), ",".join(g["kw"]))
+                               for code, g in sorted(groups.items()))
+    return _SERVICES[key]
 
 
 def service_by_code(code: str) -> Service | None:
@@ -160,8 +152,9 @@ _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
-Name = Annotated[str, StringConstraints(max_length=50)]
-Identifier = Annotated[str, StringConstraints(max_length=128)]
+Name = Annotated[str, StringConstraints(max_length=50), f.OneLine]
+Identifier = Annotated[str, StringConstraints(max_length=128), f.OneLine]
+_FREE_TEXT = ("description", "address_string")  # may keep line breaks and tabs; other fields may not
 
 
 def _loose_phone(value: str) -> str:
@@ -192,8 +185,8 @@ class RequestForm(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     service_code: Annotated[str, StringConstraints(max_length=16)]
-    lat: f.Latitude | None = None
-    long: f.Longitude | None = None
+    lat: f.FormLatitude | None = None
+    long: f.FormLongitude | None = None
     address_string: f.Address = ""
     description: f.Content
     email: Annotated[str, Field(max_length=254)] | None = None
@@ -282,6 +275,9 @@ def authenticate(api_key: str) -> str:
 
 def _validate(form: Mapping[str, str]) -> RequestForm:
     given = {k: v for k, v in form.items() if k not in ("api_key", "jurisdiction_id") and v.strip()}
+    for name, value in given.items():  # before any clean-up (the phone's strips whitespace)
+        if f.has_control_characters(value, free_text=name in _FREE_TEXT):
+            raise ValidationError(f"{name}: must not contain control characters", field=name)
     if "phone" in given:
         given["phone"] = _loose_phone(given["phone"])
     try:
@@ -397,7 +393,26 @@ def _parse_date(value: str, name: str) -> datetime:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise ValidationError(f"{name}: use ISO 8601 with a timezone, e.g. 2026-05-01T00:00:00Z", field=name)
-    return parsed
+    return _in_range(parsed, name)
+
+
+def _in_range(moment: datetime, name: str) -> datetime:
+    """A bound the listing can use: representable in UTC too (0001-01-01T00:00+14:00 is not)."""
+    try:
+        moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValidationError(f"{name}: out of range; use a date between years 1 and 9999", field=name) from None
+    return moment
+
+
+def _shifted(moment: datetime, delta: timedelta, name: str) -> datetime:
+    """`moment + delta` for the default window; near year 1 or 9999 that leaves the calendar,
+    which is the given parameter's fault (named by `name`)."""
+    try:
+        return _in_range(moment + delta, name)
+    except OverflowError:
+        raise ValidationError(f"{name}: out of range; the default {DEFAULT_WINDOW.days}-day window around it "
+                              "leaves the calendar (years 1 to 9999)", field=name) from None
 
 
 def _window(start_s: str | None, end_s: str | None, now: datetime) -> tuple[datetime, datetime]:
@@ -406,9 +421,9 @@ def _window(start_s: str | None, end_s: str | None, now: datetime) -> tuple[date
     if start is None and end is None:
         end = now
     if start is None:
-        start = end - DEFAULT_WINDOW
+        start = _shifted(end, -DEFAULT_WINDOW, "end_date")
     if end is None:
-        end = start + DEFAULT_WINDOW
+        end = _shifted(start, DEFAULT_WINDOW, "start_date")
     if end < start:
         raise ValidationError("end_date: before start_date", field="end_date")
     if end - start > DEFAULT_WINDOW:

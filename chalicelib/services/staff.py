@@ -4,9 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from chalicelib.domain.access import AppealScope, Principal, check_claims, require, require_visible
+from chalicelib.domain.access import (AppealScope, Principal, check_claims, may, require, require_queue, require_unmask,
+                                      require_visible)
 from chalicelib.domain.appeal import Appeal
-from chalicelib.domain.errors import NotFoundError, ValidationError
+from chalicelib.domain.errors import ConflictError, NotFoundError, ValidationError
+from chalicelib.domain.privacy import mask_deep, mask_free_text
 from chalicelib.services import dispatch, outbox
 from chalicelib.services.clock import Clock
 from chalicelib.settings import get_settings
@@ -55,7 +57,7 @@ def parse_fields(spec: Fields, body: Any) -> dict[str, Any]:
         raise ValidationError("the body must be a JSON object", field="body")
     unknown = sorted(set(body) - set(spec))
     if unknown:
-        raise ValidationError(f"unknown field {unknown[0]!r}", field=unknown[0])
+        raise ValidationError("this action takes no such field", field=unknown[0])
     out = {}
     for name, (typ, required) in spec.items():
         if name not in body or body[name] is None:
@@ -97,10 +99,16 @@ def load_visible(appeal_id: str, who: Principal) -> Appeal:
 
 
 def perform(appeal_id: str, name: str, who: Principal, body: Any, clock: Clock) -> Appeal | Any:
+    """Check the role, parse the fields, check visibility, apply, save once, tell the channel;
+    on a fresh copy again when the pipeline changed the appeal meanwhile."""
+    return on_fresh_copy(lambda: _perform_once(appeal_id, name, who, body, clock))
+
+
+def _perform_once(appeal_id: str, name: str, who: Principal, body: Any, clock: Clock) -> Appeal | Any:
     """Check the role, parse the fields, check visibility, apply, save once, tell the channel."""
     action = REGISTRY.get(name)
     if action is None:
-        raise NotFoundError(f"unknown action {name!r}", field="action")
+        raise NotFoundError("no such action", field="action")
     require(who, action.permission)
     args = parse_fields(action.fields, body)
     if action.custom is not None:
@@ -126,43 +134,81 @@ PUBLIC_FIELDS = ("appeal_id", "channel", "appeal_type", "urgency", "title", "con
                  "followers", "attachments")
 
 
-def staff_view(appeal: Appeal, with_case_file: bool = True) -> dict:
-    """What staff see: everything about the appeal, personal data masked (F-OP-2)."""
+def staff_view(appeal: Appeal, who: Principal | None = None, with_case_file: bool = True) -> dict:
+    """What staff see: everything about the appeal, personal data masked (F-OP-2).
+
+    ID numbers and phones a citizen typed into the text (content, title, address, case-file
+    notes) are masked like the party fields; `unmask` shows them. A confidential (匿名/保密)
+    appeal says so, and only the dispatch centre sees even the masked hints of who it is."""
     d = appeal.to_dict()
     view = {k: d.get(k) for k in PUBLIC_FIELDS}
+    for name in ("title", "content"):
+        view[name] = mask_free_text(view[name])
     view["status"] = appeal.status.value
     view["appeal_type"] = appeal.appeal_type.value
     view["urgency"] = appeal.urgency.value
     view["received_at"] = appeal.received_at.isoformat()
-    view["address"] = appeal.location.address
+    view["address"] = mask_free_text(appeal.location.address)
     view["distinct_reporters"] = appeal.distinct_reporters
+    view["anonymous"] = appeal.anonymous
+    view["rating"] = dict(appeal.rating) or None
+    view["dispatch_info"] = mask_deep(view["dispatch_info"])
     party = repository.get_party(appeal.appeal_id) if appeal.has_party else None
-    view["party"] = None if party is None else {"name": party.name_hint, "id_number": party.id_hint,
-                                                "phone": party.phone_hint, "masked": True}
+    if party is None:
+        view["party"] = None
+    elif appeal.anonymous and (who is None or not may(who, "party.see_confidential_hints")):
+        view["party"] = {"name": None, "id_number": None, "phone": None, "masked": True, "confidential": True}
+    else:
+        view["party"] = {"name": party.name_hint, "id_number": party.id_hint, "phone": party.phone_hint,
+                         "masked": True, "confidential": appeal.anonymous}
     if with_case_file:
         view["case_file"] = [{"seq": e.seq, "at": e.at.isoformat(), "kind": e.kind, "actor": e.actor,
-                              "data": e.data} for e in repository.load_case_file(appeal.appeal_id)]
+                              "data": mask_deep(e.data)} for e in repository.load_case_file(appeal.appeal_id)]
     return view
 
 
+FRESH_COPY_TRIES = 3
+
+
+def on_fresh_copy(step: Callable[[], Any]) -> Any:
+    """Run a staff step that loads, decides and saves an appeal; when the save finds the appeal
+    changed meanwhile (a stage or another person saved first), run it again on the new version:
+    its checks then apply to what the appeal is now. After a few tries the 409 stands."""
+    for attempt in range(1, FRESH_COPY_TRIES + 1):
+        try:
+            return step()
+        except ConflictError as exc:
+            if exc.code != "concurrent_update" or attempt == FRESH_COPY_TRIES:
+                raise
+
+
 def unmask(appeal_id: str, who: Principal, reason: str, clock: Clock) -> dict:
-    """Personal data in clear for a role that may see it, written to the audit trail first."""
+    return on_fresh_copy(lambda: _unmask_once(appeal_id, who, reason, clock))
+
+
+def _unmask_once(appeal_id: str, who: Principal, reason: str, clock: Clock) -> dict:
+    """Personal data in clear for a role that may see it, written to the audit trail first: the
+    party fields, and the text as the citizen wrote it (phones or ID numbers typed into it)."""
     require(who, "party.unmask")
     if not isinstance(reason, str) or len(reason.strip()) < 4:
         raise ValidationError("say why you need the personal data (at least 4 characters)", field="reason")
     appeal = load_visible(appeal_id, who)
+    require_unmask(who, appeal.anonymous)
     party = repository.get_party(appeal_id)
     if party is None:
         raise NotFoundError("this appeal has no personal data", field="party")
     now = clock.now()
     at = repository.iso(now)
-    fields = ["name", "id_number", "phone"]
-    appeal.record(now, "party_unmasked", who.actor, {"reason": reason.strip(), "fields": fields}, public=False)
+    fields = ["name", "id_number", "phone", "text"]
+    appeal.record(now, "party_unmasked", who.actor, {"reason": reason.strip(), "fields": fields,
+                                                     "confidential": appeal.anonymous}, public=False)
     audit = AuditItem(keys.audit_pk(appeal.region, at[:10]), f"{at}#{appeal_id}#{who.subject}", actor=who.actor,
                       appeal_id=appeal_id, action="party.unmask", reason=reason.strip(), at=at, fields=fields)
     repository.save_appeal(appeal, now, extra_items=[audit])
     clear = pii.decrypt_party(party.wrapped_key, party.nonce, party.ciphertext, appeal_id)
-    return {"appeal_id": appeal_id, "name": clear.name, "id_number": clear.id_number, "phone": clear.phone}
+    return {"appeal_id": appeal_id, "name": clear.name, "id_number": clear.id_number, "phone": clear.phone,
+            "confidential": appeal.anonymous, "title": appeal.title, "content": appeal.content,
+            "address": appeal.location.address}
 
 
 def audit_trail(region: str, day: str, who: Principal, limit: int = 200) -> list[dict]:
@@ -186,21 +232,12 @@ def _from_index(items) -> list[Appeal]:
 def inbox(who: Principal, queue: str | None, status: str | None, limit: int = 50) -> dict:
     """A list of appeals the person may see: their unit's inbox, their dispatch queue, the leaders'
     key queue, or their area; every item is re-checked against their jurisdiction."""
-    from chalicelib.domain.access import Role
     from chalicelib.storage.models import Item
 
     require(who, "appeal.list")
     if not 1 <= limit <= 200:
         raise ValidationError("limit is 1..200", field="limit")
-    defaults = {Role.UNIT_HANDLER: "unit", Role.UNIT_MANAGER: "unit", Role.DISPATCHER: "dispatch",
-                Role.LEADER: "key", Role.AUDITOR: "area"}
-    queue = queue or defaults[who.role]
-    allowed = {"unit": {Role.UNIT_HANDLER, Role.UNIT_MANAGER}, "dispatch": {Role.DISPATCHER},
-               "key": {Role.LEADER, Role.DISPATCHER}, "area": {Role.LEADER, Role.DISPATCHER, Role.AUDITOR}}
-    if queue not in allowed:
-        raise ValidationError("queue is one of unit, dispatch, key, area", field="queue")
-    if who.role not in allowed[queue]:
-        raise ValidationError(f"the {queue} list is not yours", field="queue")
+    queue = require_queue(who, queue)
     city = get_settings().city_code
     if queue == "unit":
         cond = Item.GSI1SK.startswith(f"{status}#") if status else None
@@ -214,9 +251,11 @@ def inbox(who: Principal, queue: str | None, status: str | None, limit: int = 50
     else:
         areas = [who.jurisdiction[:6]] if who.jurisdiction != city else _districts()
         items = [i for a in areas for i in Item.gsi3.query(keys.area_pk(a), scan_index_forward=False, limit=limit)]
-    appeals = [a for a in _from_index(items) if _visible(who, a) and (not status or a.status.value == status)]
+    seen: set[str] = set()  # a key appeal may sit in two of the queues read (its loop's, its place's)
+    appeals = [a for a in _from_index(items) if a.appeal_id not in seen and not seen.add(a.appeal_id)
+               and _visible(who, a) and (not status or a.status.value == status)]
     return {"queue": queue, "count": len(appeals[:limit]),
-            "appeals": [staff_view(a, with_case_file=False) for a in appeals[:limit]]}
+            "appeals": [staff_view(a, who, with_case_file=False) for a in appeals[:limit]]}
 
 
 def _visible(who: Principal, appeal: Appeal) -> bool:

@@ -5,6 +5,7 @@
 | Appeal        | APPEAL#<id>                | A                     | owner queue (see owner_queue) / <status>#<due>#<id> | CHANNEL#<channel> / <received>#<id>; GSI3: AREA#<district> / <received>#<id> |
 | Assist entry  | APPEAL#<id>                | ASSIST#<unit>         | UNIT#<unit> / assisting#<received>#<id> | –                            |
 | Key flag      | APPEAL#<id>                | KEY                   | LEADERQ#<loop> / <flagged>#<id>       | –                               |
+| Key, by place | APPEAL#<id>                | KEY#AREA#<district>   | LEADERQ#<district> / <flagged>#<id> (place outside the loop) | – |
 | Case event    | APPEAL#<id>                | EV#<seq:06d>          | –                                     | –                               |
 | Party (PII)   | APPEAL#<id>                | PARTY                 | –                                     | –                               |
 | Outbox entry  | APPEAL#<id>                | OUT#<topic>#<key>     | OUTBOX#<shard> / <created>#<id>  (only while pending) | –               |
@@ -126,6 +127,11 @@ def assist_sk(unit_id: str) -> str:
 
 
 KEY_SK = "KEY"
+
+
+def key_area_sk(district_code: str) -> str:
+    """A key appeal's second leader-queue marker, in the district of the place it is about."""
+    return f"KEY#AREA#{district_code}"
 
 
 def owner_queue(status: str, unit_id: str | None, loop: str | None) -> str | None:

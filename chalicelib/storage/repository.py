@@ -12,7 +12,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.appeal import Appeal, AppealType, CaseEvent, Location, Status, Urgency
-from chalicelib.domain.errors import ConflictError, NotFoundError
+from chalicelib.domain.errors import ConflictError, appeal_not_found
 from chalicelib.storage import keys
 from chalicelib.storage.models import (
     AppealItem,
@@ -121,32 +121,52 @@ class NonceReused(Exception):
     pass
 
 
+CREATE_TRIES = 4  # TransactionConflict: another request is writing the same ticket (or nonce) now
+
+
 def create_appeal(appeal: Appeal, ticket: TicketItem, party: PartyItem | None, nonce: NonceItem | None,
-                  handoffs: list[Handoff], now: datetime) -> None:
-    """Intake's single transaction: nonce, ticket index, appeal, first events, party, outbox."""
+                  handoffs: list[Handoff], now: datetime, pause=None) -> None:
+    """Intake's single transaction: nonce, ticket index, appeal, first events, party, outbox.
+
+    A concurrent write of the same ticket makes DynamoDB cancel one of the two with
+    TransactionConflict: that one is tried again (bounded, with jittered pauses), and then finds
+    the ticket taken, so the caller answers it as the replay it is."""
     events = appeal.pull_events()
-    appeal.version = 1
-    try:
-        with TransactWrite(connection=_connection()) as tx:
-            if nonce is not None:
-                tx.save(nonce, condition=NonceItem.PK.does_not_exist())
-            tx.save(ticket, condition=TicketItem.PK.does_not_exist())
-            tx.save(appeal_to_item(appeal), condition=AppealItem.PK.does_not_exist())
-            for ev in events:
-                tx.save(event_item(appeal.appeal_id, ev))
-            if party is not None:
-                tx.save(party)
-            for h in handoffs:
-                tx.save(h.item(appeal.appeal_id, now))
-    except TransactWriteError as exc:
-        appeal.version = 0
-        reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
-        offset = 1 if nonce is not None else 0
-        if nonce is not None and reasons and reasons[0] == "ConditionalCheckFailed":
-            raise NonceReused() from None
-        if len(reasons) > offset and reasons[offset] == "ConditionalCheckFailed":
-            raise TicketTaken() from None
-        raise
+    pause = pause or _jittered_pause
+    for attempt in range(1, CREATE_TRIES + 1):
+        appeal.version = 1
+        try:
+            with TransactWrite(connection=_connection()) as tx:
+                if nonce is not None:
+                    tx.save(nonce, condition=NonceItem.PK.does_not_exist())
+                tx.save(ticket, condition=TicketItem.PK.does_not_exist())
+                tx.save(appeal_to_item(appeal), condition=AppealItem.PK.does_not_exist())
+                for ev in events:
+                    tx.save(event_item(appeal.appeal_id, ev))
+                if party is not None:
+                    tx.save(party)
+                for h in handoffs:
+                    tx.save(h.item(appeal.appeal_id, now))
+            return
+        except TransactWriteError as exc:
+            appeal.version = 0
+            reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
+            offset = 1 if nonce is not None else 0
+            if nonce is not None and reasons and reasons[0] == "ConditionalCheckFailed":
+                raise NonceReused() from None
+            if len(reasons) > offset and reasons[offset] == "ConditionalCheckFailed":
+                raise TicketTaken() from None
+            if "TransactionConflict" in reasons and attempt < CREATE_TRIES:
+                pause(attempt)
+                continue
+            raise
+
+
+def _jittered_pause(attempt: int) -> None:
+    import random
+    import time
+
+    time.sleep(random.uniform(0.02, 0.05) * 2 ** (attempt - 1))
 
 
 class AlreadyCreated(ConflictError):
@@ -231,7 +251,7 @@ def load_appeal(appeal_id: str, consistent: bool = True) -> Appeal:
     try:
         return item_to_appeal(AppealItem.get(keys.appeal_pk(appeal_id), keys.APPEAL_SK, consistent_read=consistent))
     except DoesNotExist:
-        raise NotFoundError(f"appeal {appeal_id} not found", field="appeal_id") from None
+        raise appeal_not_found() from None
 
 
 def load_case_file(appeal_id: str) -> list[CaseEvent]:

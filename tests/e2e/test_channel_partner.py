@@ -74,3 +74,23 @@ def _personal_values(payload) -> list[str]:
 
     text = json.dumps(payload, ensure_ascii=False)
     return re.findall(r"\d{17}[\dX]", text) + re.findall(r"(?<!\d)1[3-9]\d{9}(?!\d)", text)
+
+
+def test_errors_the_stack_answers_over_http_keep_the_documented_shape(local_stack):
+    url = local_stack["url"]
+    index = requests.get(url + "/", timeout=10)
+    assert index.status_code == 200 and index.json()["links"]["channels"] == "/channels"
+    wrong_method = requests.get(url + "/channels/hotline/appeals", timeout=10)
+    assert (wrong_method.status_code, wrong_method.json()["error"]["field"]) == (405, "method")
+    unknown = requests.get(url + "/no/such/path", headers={"Authorization": "Bearer secret-token-xyz"}, timeout=10)
+    assert unknown.status_code == 404
+    assert unknown.json() == {"error": {"code": "not_found", "message": "no such path", "field": "path"}}
+    assert "secret-token-xyz" not in unknown.text
+
+
+def test_the_access_log_names_the_route_not_the_query(local_stack):
+    marker = "q9marker7x"
+    requests.get(local_stack["url"] + f"/open311/v2/requests.json?service_request_id={marker}", timeout=10)
+    log = local_stack["log_path"].read_text(encoding="utf-8", errors="replace")
+    assert '"GET /open311/v2/requests.json"' in log
+    assert marker not in log

@@ -211,3 +211,27 @@ def test_consultation_outcome_assigns_units(aws, client, staff_env):
     a = load(appeal_id)
     assert a.unit_id == "U440306002-JD" and a.assisting_unit_ids == ["U440306002-PCS"]
     assert a.consultation["minutes"].startswith("会商")
+
+
+def test_a_key_appeal_with_a_city_unit_shows_to_the_leader_of_the_district_it_is_in(aws, client, staff_env):
+    from chalicelib.services.clock import SYSTEM_CLOCK
+    from chalicelib.storage import repository
+
+    appeal_id = take_in(aws, client, *CLEAR)
+    to_dispatch_stage(appeal_id)
+    a = load(appeal_id)  # queued for a dispatcher (as low confidence would), who sends it to a city unit
+    a.district_code, a.street_code = "440306", "440306002"
+    a.queue_for_dispatcher("440306", SYSTEM_CLOCK.now(), "system:dispatch", "test: low confidence")
+    repository.save_appeal(a, SYSTEM_CLOCK.now())
+    resp = act(client, staff_env, "dispatcher", appeal_id, "dispatch",
+               {"unit_id": "U440300-DT", "catalog_code": "03.02.005", "reason": "地铁站出口井盖归地铁集团"})
+    assert resp.status_code == 200, resp.body
+    assert load(appeal_id).loop == "440300" and load(appeal_id).district_code == "440306"
+    assert act(client, staff_env, "dispatcher", appeal_id, "flag_key", {"reason": "夜间有坠落风险"}).status_code == 200
+
+    def key_queue(person):
+        body = json.loads(client.http.get("/staff/appeals?queue=key", headers=staff_env.headers(person)).body)
+        return [x["appeal_id"] for x in body["appeals"]]
+
+    assert key_queue("baoan_leader") == [appeal_id]          # the place is in Bao'an
+    assert key_queue("dispatcher").count(appeal_id) == 1      # city: both queues read, listed once

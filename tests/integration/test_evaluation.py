@@ -18,13 +18,15 @@ def rate(client, aws, channel, ticket, scores):
                                            **signed_headers(kid, sec, "POST", path, body)}, body=body)
 
 
+ANSWER = "已补装井盖并设置围挡，现场复查已恢复安全通行"
+REDONE = "重新更换加固井盖底座，经回访确认不再松动异响"
 GOOD = {"speed": 5, "effect": 5, "service": 4, "reply_quality": 5}
 BAD = {"speed": 3, "effect": 1, "service": 3, "reply_quality": 2}
 
 
 def handled(aws, client, staff_env) -> str:
     appeal_id = dispatched_to_xixiang(aws, client, staff_env)
-    for action, body in (("sign", {}), ("reply", {"answer": "已补装井盖"})):
+    for action, body in (("sign", {}), ("contact", {"note": "已电话联系"}), ("reply", {"answer": ANSWER})):
         assert act(client, staff_env, "xixiang_handler", appeal_id, action, body).status_code == 200
     return appeal_id
 
@@ -39,7 +41,7 @@ def test_bad_rating_sends_back_then_supervision_and_good_rating_closes(aws, clie
     a = load(appeal_id)
     assert a.status.value == "redo" and a.redo_count == 1 and a.rating["effect"] == 1
     assert rate(client, aws, "hotline", ticket, GOOD).status_code == 409  # this answer was rated
-    for action, body in (("sign", {}), ("reply", {"answer": "重新处置完毕"})):
+    for action, body in (("sign", {}), ("contact", {"note": "再次联系"}), ("reply", {"answer": REDONE})):
         assert act(client, staff_env, "xixiang_handler", appeal_id, action, body).status_code == 200, action
     # Still unsatisfied after the redo: special supervision (专项督办).
     assert rate(client, aws, "hotline", ticket, BAD).status_code == 200
@@ -74,7 +76,7 @@ def test_a_duplicates_citizen_rates_and_every_channel_hears_closed(aws, client, 
     run_dispatch(aws, master)
     if load(master).unit_id != "U440306002-JD":
         act(client, staff_env, "dispatcher", master, "assign", {"unit_id": "U440306002-JD", "instruction": "属地"})
-    for action, body in (("sign", {}), ("reply", {"answer": "已补装"})):
+    for action, body in (("sign", {}), ("contact", {"note": "已电话联系"}), ("reply", {"answer": ANSWER})):
         assert act(client, staff_env, "xixiang_handler", master, action, body).status_code == 200
     while aws.receive("notify"):
         pass
@@ -89,7 +91,7 @@ def test_a_duplicates_citizen_rates_and_every_channel_hears_closed(aws, client, 
 def test_a_redo_is_told_to_the_partner_as_new_numbered_events(aws, client, staff_env):
     appeal_id = handled(aws, client, staff_env)
     assert rate(client, aws, "hotline", load(appeal_id).ticket_id, BAD).status_code == 200
-    for action, body in (("sign", {}), ("reply", {"answer": "重新处置完毕"})):
+    for action, body in (("sign", {}), ("contact", {"note": "再次联系"}), ("reply", {"answer": REDONE})):
         assert act(client, staff_env, "xixiang_handler", appeal_id, action, body).status_code == 200, action
     notices = status_notices(appeal_id)
     assert [n["status"] for n in notices] == ["accepted", "dispatched", "replied", "redo", "dispatched", "replied"]
@@ -122,3 +124,14 @@ def test_notify_holds_a_status_back_until_the_earlier_one_is_delivered(aws, clie
     assert notify.deliver_status(dispatched, SYSTEM_CLOCK, post) == "delivered"
     assert [(b["status"], b["seq"], key) for b, key in sent] == [
         ("accepted", accepted["seq"], accepted["event_id"]), ("dispatched", dispatched["seq"], dispatched["event_id"])]
+
+
+def test_the_citizens_comment_is_kept_masked_and_shown_to_the_unit_that_must_redo(aws, client, staff_env):
+    appeal_id = handled(aws, client, staff_env)
+    comment = "井盖还是松的，踩上去会响，有事打我电话13812345678"
+    assert rate(client, aws, "hotline", load(appeal_id).ticket_id, {**BAD, "comment": comment}).status_code == 200
+    view = json.loads(client.http.get(f"/staff/appeals/{appeal_id}", headers=staff_env.headers("xixiang_handler")).body)
+    masked = "井盖还是松的，踩上去会响，有事打我电话138****5678"
+    assert view["status"] == "redo" and view["rating"]["comment"] == masked and view["rating"]["effect"] == 1
+    [rated] = [e for e in view["case_file"] if e["kind"] == "rated"]
+    assert rated["data"]["comment"] == masked

@@ -32,7 +32,7 @@ def test_steps_in_order_reach_the_channel_and_out_of_order_is_409(aws, client, s
     resp = act(client, staff_env, "baoan_leader", appeal_id, "follow", {})
     assert resp.status_code == 200, resp.body
     resp = act(client, staff_env, "xixiang_handler", appeal_id, "reply",
-               {"answer": "井盖已补装，现场已恢复安全。", "attachments": ["https://files.example.com/a.jpg"]})
+               {"answer": "井盖已补装并加设警示围挡，现场复查已恢复安全通行。", "attachments": ["https://files.example.com/a.jpg"]})
     assert resp.status_code == 200, resp.body
     assert load(appeal_id).status.value == "replied"
     statuses = [json.loads(m["Body"])["status"] for m in aws.receive("notify")]
@@ -80,3 +80,22 @@ def test_dispatcher_splits_a_wrongly_joined_appeal(aws, client, staff_env):
     resp = act(client, staff_env, "dispatcher", second, "merge", {"into_master_id": first, "reason": "确认同一事件"})
     assert resp.status_code == 200, resp.body
     assert load(second).master_id == first
+
+
+def test_a_step_that_meets_a_concurrent_change_is_taken_again_on_the_new_version(aws, client, staff_env, monkeypatch):
+    from chalicelib.domain.errors import ConflictError
+    from chalicelib.storage import repository
+
+    appeal_id = dispatched_to_xixiang(aws, client, staff_env)
+    real, tries = repository.save_appeal, []
+
+    def save_appeal(appeal, now, *args, **kwargs):
+        tries.append(appeal.version)
+        if len(tries) == 1:  # the dispatch stage (say) saved first: our copy is stale
+            raise ConflictError("the appeal changed meanwhile; retry", field="version", code="concurrent_update")
+        return real(appeal, now, *args, **kwargs)
+
+    monkeypatch.setattr(repository, "save_appeal", save_appeal)
+    resp = act(client, staff_env, "xixiang_handler", appeal_id, "sign", {})
+    assert resp.status_code == 200 and len(tries) == 2
+    assert [e.kind for e in repository.load_case_file(appeal_id)].count("signed") == 1

@@ -169,3 +169,213 @@ def test_a_failed_handoff_is_repaired_by_the_outbox_sweep(aws, client, monkeypat
     [msg] = aws.receive("dedup")
     assert json.loads(msg["Body"])["appeal_id"] == json.loads(resp.body)["appeal_id"]
     assert outbox.sweep(clock)["resent"] == 0  # re-sent ones wait out a fresh grace period
+
+
+# ------------------------------------------------------------------ issue 14: 12, 13, 15, 16
+
+@pytest.mark.parametrize("signature", ["é", "é" * 64, "０" * 64, "abc", "g" * 64])
+def test_a_signature_that_is_not_64_hex_digits_is_401_naming_the_header(aws, client, signature):
+    before = snapshot(aws)
+    resp = signed_post(client, aws.creds, "hotline", channel_fixture("hotline"),
+                       headers_override={"X-Jiesu-Signature": signature})
+    assert resp.status_code == 401, resp.body
+    err = json.loads(resp.body)["error"]
+    assert (err["field"], err["code"]) == ("X-Jiesu-Signature", "bad_signature")
+    assert snapshot(aws) == before
+
+
+def post_signed(client, creds, channel, body: bytes, *, url_query: str = "", signed_query=None, path=None):
+    """POST `body` to `path` (+ `?url_query`), signed over `signed_query` (None: the bare path)."""
+    from chalicelib.channels.signing import signed_headers
+
+    path = path or f"/channels/{channel}/appeals"
+    kid, sec = creds[channel]
+    headers = {"Content-Type": "application/json",
+               **signed_headers(kid, sec, "POST", path, body, query=signed_query)}
+    return client.http.post(path + (f"?{url_query}" if url_query else ""), headers=headers, body=body)
+
+
+def fixture_body(channel="hotline") -> bytes:
+    return json.dumps(channel_fixture(channel), ensure_ascii=False).encode()
+
+
+def test_the_query_string_is_signed_as_readme_says(aws, client):
+    from chalicelib.channels.signing import H_KEY_ID, H_NONCE, H_SIGNATURE, H_TIMESTAMP, sign
+
+    body = fixture_body()
+    kid, sec = aws.creds["hotline"]
+    ts, nonce = str(int(time.time())), "readme-nonce-1"
+    # By hand, as README's Signing paragraph puts it: pairs sorted, re-encoded, joined with &.
+    signed = "/channels/hotline/appeals?a=x%20y&b=2"
+    headers = {"Content-Type": "application/json", H_KEY_ID: kid, H_TIMESTAMP: ts, H_NONCE: nonce,
+               H_SIGNATURE: sign(sec, "POST", signed, ts, nonce, body)}
+    resp = client.http.post("/channels/hotline/appeals?b=2&a=x+y", headers=headers, body=body)
+    assert resp.status_code == 201, resp.body
+
+
+def test_a_query_signed_with_the_helper_is_accepted(aws, client):
+    resp = post_signed(client, aws.creds, "hotline", fixture_body(), url_query="source=feeder&v=2",
+                       signed_query="source=feeder&v=2")
+    assert resp.status_code == 201, resp.body
+
+
+@pytest.mark.parametrize("url_query, signed_query", [
+    ("source=feeder", None),          # an unsigned query added to a request signed without one
+    ("source=other", "source=feeder"),  # a signed query changed
+    ("", "source=feeder"),            # a signed query dropped
+])
+def test_an_unsigned_or_changed_query_is_401(aws, client, url_query, signed_query):
+    before = snapshot(aws)
+    resp = post_signed(client, aws.creds, "hotline", fixture_body(), url_query=url_query, signed_query=signed_query)
+    assert resp.status_code == 401, resp.body
+    assert json.loads(resp.body)["error"]["field"] == "X-Jiesu-Signature"
+    assert snapshot(aws) == before
+
+
+def test_the_rating_route_signs_its_query_too(aws, client):
+    path = "/channels/hotline/appeals/SZ20260402009999/rating"
+    body = json.dumps({"speed": 5, "effect": 5, "service": 5, "reply_quality": 5}).encode()
+    resp = post_signed(client, aws.creds, "hotline", body, path=path, url_query="x=1")
+    assert resp.status_code == 401 and json.loads(resp.body)["error"]["field"] == "X-Jiesu-Signature"
+    resp = post_signed(client, aws.creds, "hotline", body, path=path, url_query="x=1", signed_query={"x": "1"})
+    assert resp.status_code == 404 and json.loads(resp.body)["error"]["field"] == "ticket_id"  # signed: goes on
+
+
+DECODER_REFUSES = {
+    "nested_2000_deep": b'{"a": ' + b"[" * 2000 + b"]" * 2000 + b"}",
+    "nested_33_deep": b'{"a": ' + b"[" * 32 + b"]" * 32 + b"}",
+    "int_5000_digits": b'{"a": ' + b"7" * 5000 + b"}",
+    "float_5000_digits": b'{"a": ' + b"7" * 5000 + b".5}",
+    "nan": b'{"a": NaN}',
+    "infinity": b'{"a": -Infinity}',
+}
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_bodies_the_decoder_refuses_are_400_naming_body_on_every_channel(aws, client, channel):
+    before = snapshot(aws)
+    for case, raw in DECODER_REFUSES.items():
+        resp = signed_post(client, aws.creds, channel, None, raw=raw)
+        assert resp.status_code == 400, (case, resp.body[:300])
+        assert json.loads(resp.body)["error"]["field"] == "body", case
+        assert len(resp.body) < 300, case  # nothing of the body comes back
+    assert snapshot(aws) == before
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_key_named_twice_is_400_naming_it_on_every_channel(aws, client, channel):
+    payload = channel_fixture(channel)
+    first = next(iter(payload))
+    text = json.dumps(payload, ensure_ascii=False)
+    raw = ("{" + json.dumps(first) + ": " + json.dumps(payload[first], ensure_ascii=False) + ", " + text[1:]).encode()
+    before = snapshot(aws)
+    resp = signed_post(client, aws.creds, channel, None, raw=raw)
+    assert resp.status_code == 400, resp.body
+    assert json.loads(resp.body)["error"]["field"] == first
+    assert snapshot(aws) == before
+
+
+def test_a_nested_key_named_twice_is_named_by_its_path(aws, client):
+    text = json.dumps(channel_fixture("app"), ensure_ascii=False)
+    raw = text.replace('"location": {', '"location": {"lat": 1.5, ', 1).encode()
+    resp = signed_post(client, aws.creds, "app", None, raw=raw)
+    assert resp.status_code == 400 and json.loads(resp.body)["error"]["field"] == "location.lat"
+
+
+def test_control_characters_in_qrcode_msg_are_400_naming_it(aws, client):
+    payload = dict(channel_fixture("qrcode"), msg="扫码反映：\x00B口流动摊贩占道")
+    resp = signed_post(client, aws.creds, "qrcode", payload)
+    assert resp.status_code == 400 and json.loads(resp.body)["error"]["field"] == "msg"
+
+
+def test_a_boolean_latitude_is_400_naming_it(aws, client):
+    resp = signed_post(client, aws.creds, "grid", dict(channel_fixture("grid"), lat=True))
+    assert resp.status_code == 400 and json.loads(resp.body)["error"]["field"] == "lat"
+
+
+def test_a_yes_for_a_yes_no_field_is_400_naming_it(aws, client):
+    resp = signed_post(client, aws.creds, "hotline", dict(channel_fixture("hotline"), sfnm="yes"))
+    assert resp.status_code == 400 and json.loads(resp.body)["error"]["field"] == "sfnm"
+
+
+RATING = {"speed": 5, "effect": 5, "service": 5, "reply_quality": 5}
+RATING_REFUSED = {
+    "nested_2000_deep": (b'{"comment": ' + b"[" * 2000 + b"]" * 2000 + b"}", "body"),
+    "int_5000_digits": (b'{"speed": ' + b"5" * 5000 + b"}", "body"),
+    "speed_twice": (b'{"speed": 1, ' + json.dumps(RATING).encode()[1:], "speed"),
+    "nul_in_comment": (json.dumps({**RATING, "comment": "好\u0000"}).encode(), "comment"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RATING_REFUSED))
+def test_the_rating_route_decodes_with_the_same_decoder(aws, client, case):
+    raw, field = RATING_REFUSED[case]
+    resp = post_signed(client, aws.creds, "hotline", raw, path="/channels/hotline/appeals/SZ20260402009999/rating")
+    assert resp.status_code == 400, resp.body[:300]
+    assert json.loads(resp.body)["error"]["field"] == field
+
+
+def test_an_unknown_channel_name_is_not_echoed(aws, client):
+    name = "fax" + "x" * 297
+    resp = signed_post(client, aws.creds, "hotline", channel_fixture("hotline"), path_channel=name)
+    assert resp.status_code == 404 and json.loads(resp.body)["error"]["field"] == "channel"
+    assert "fax" not in resp.body.decode()
+
+
+def test_a_channel_not_registered_is_404_without_echoing_it(aws, client):
+    from chalicelib.storage.repository import get_channel
+
+    channel = get_channel("hotline")
+    channel.enabled = False
+    channel.save()
+    resp = signed_post(client, aws.creds, "hotline", channel_fixture("hotline"))
+    assert resp.status_code == 404, resp.body
+    err = json.loads(resp.body)["error"]
+    assert (err["field"], err["code"]) == ("channel", "unknown_channel") and "hotline" not in err["message"]
+
+
+def _conflict_once(monkeypatch, meanwhile=None):
+    """The next TransactWriteItems is cancelled as real DynamoDB cancels the loser of two
+    concurrent writes of one item (moto never does), after `meanwhile()` (the winner) ran;
+    later calls go through."""
+    from pynamodb.connection.base import Connection
+    from pynamodb.exceptions import CancellationReason, VerboseClientError
+
+    real = Connection._make_api_call
+    calls = []
+
+    def make_api_call(self, operation_name, operation_kwargs):
+        if operation_name == "TransactWriteItems":
+            calls.append(operation_name)
+            if len(calls) == 1:
+                if meanwhile is not None:
+                    meanwhile()
+                n = len(operation_kwargs["TransactItems"])
+                raise VerboseClientError(
+                    {"Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}},
+                    operation_name, cancellation_reasons=[CancellationReason(code="None")] + [
+                        CancellationReason(code="TransactionConflict")] + [None] * (n - 2))
+        return real(self, operation_name, operation_kwargs)
+
+    monkeypatch.setattr(Connection, "_make_api_call", make_api_call)
+    return calls
+
+
+def test_a_transaction_conflict_is_retried_and_a_concurrent_retry_gets_the_replay(aws, client, monkeypatch):
+    payload = channel_fixture("hotline")
+    winner = []
+    # Two sends of one ticket at once: both find it new; the other one commits while ours is in
+    # flight, and DynamoDB cancels ours with TransactionConflict.
+    calls = _conflict_once(monkeypatch, lambda: winner.append(signed_post(client, aws.creds, "hotline", payload)))
+    loser = signed_post(client, aws.creds, "hotline", payload)
+    assert len(calls) == 3  # ours, the winner's, ours again (which finds the ticket taken)
+    assert winner[0].status_code == 201
+    assert (loser.status_code, json.loads(loser.body)) == (201, json.loads(winner[0].body))
+    assert len([i for i in aws.table_items() if i["SK"]["S"] == "A"]) == 1
+
+
+def test_a_transaction_conflict_on_a_new_ticket_is_retried_to_success(aws, client, monkeypatch):
+    calls = _conflict_once(monkeypatch)
+    resp = signed_post(client, aws.creds, "hotline", channel_fixture("hotline"))
+    assert resp.status_code == 201 and len(calls) == 2
+    assert len([i for i in aws.table_items() if i["SK"]["S"] == "A"]) == 1

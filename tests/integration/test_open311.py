@@ -268,6 +268,9 @@ POST_ERRORS = {
     "http_media_url": (dict(media_url="http://img.example.cn/a.jpg"), 400, "media_url"),
     "bad_phone": (dict(phone="12345"), 400, "phone"),
     "bad_email": (dict(email="not-an-email"), 400, "email"),
+    "nul_in_first_name": (dict(first_name="小\x00明"), 400, "first_name"),
+    "escape_in_last_name": (dict(last_name="王\x1b[31m"), 400, "last_name"),
+    "nul_in_description": (dict(description="路边垃圾\x00堆了三天"), 400, "description"),
 }
 
 
@@ -298,6 +301,29 @@ def test_wrong_content_type_and_bad_query_parameters(aws, api, fmt):
     resp = requests.post(f"{api.url}/services.{fmt}", data=good_form(api), timeout=10)
     assert resp.status_code == 405 and errors_of(resp, fmt)[0][0] == 405
     assert snapshot(aws) == before
+
+
+# Dates at the ends of the calendar: the default 90-day window (or UTC) would leave it.
+EDGE_DATES = [
+    ("start_date=9999-12-31T00:00:00%2B14:00", "start_date"),
+    ("end_date=0001-01-02T00:00:00Z", "end_date"),
+    ("start_date=0001-01-01T00:00:00%2B14:00&end_date=0001-01-02T00:00:00Z", "start_date"),
+    ("start_date=9999-12-30T00:00:00Z&end_date=9999-12-31T23:59:00-14:00", "end_date"),
+    ("end_date=0001-03-01T00:00:00%2B14:00", "end_date"),
+]
+
+
+@pytest.mark.parametrize("query, param", EDGE_DATES)
+def test_dates_at_the_ends_of_the_calendar_are_400_naming_the_parameter(aws, api, query, param):
+    resp = requests.get(f"{api.url}/requests.json?{query}", timeout=10)
+    assert resp.status_code == 400, resp.text
+    [(code, description)] = errors_of(resp, "json")
+    assert code == 400 and description.startswith(f"{param}:"), description
+
+
+def test_a_window_just_inside_the_calendar_is_listed(aws, api):
+    resp = requests.get(f"{api.url}/requests.json?start_date=9999-10-01T00:00:00Z", timeout=10)
+    assert (resp.status_code, resp.json()) == (200, [])
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
@@ -363,3 +389,16 @@ def test_updated_datetime_comes_from_the_appeal_without_reading_its_case_file(aw
     monkeypatch.setattr(open311.CaseEventItem, "query", no_case_file_reads)
     view = api.geo.get_service_request(rid)
     assert view["updated_datetime"] == open311._w3(later)      # the newest public event, not the internal one
+
+
+def test_the_open311_sample_form_is_accepted_and_channels_lists_how_open311_authenticates(api):
+    from tests.conftest import EVENTS
+
+    sample = (EVENTS / "channels" / "open311.form").read_text(encoding="utf-8").strip()
+    resp = requests.post(f"{api.url}/requests.json", data=sample + "&api_key=" + api.key, headers=FORM, timeout=10)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()[0]["service_request_id"]
+    listed = requests.get(api.url.replace("/open311/v2", "") + "/channels", timeout=10).json()["channels"]
+    [open311] = [c for c in listed if c["code"] == "open311"]
+    assert "api_key" in open311["auth"] and open311["content_type"] == "application/x-www-form-urlencoded"
+    assert {c["code"] for c in listed} >= {"hotline", "mediation", "open311"}

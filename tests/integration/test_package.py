@@ -68,3 +68,46 @@ def test_every_packaged_wheel_is_loadable_by_lambda_and_the_bundle_fits(packages
     fn_names = zipfile.ZipFile(packages[stage] / "functions.zip").namelist()
     for fn in SPEC.functions:
         assert fn.handler.split(".")[0] + ".py" in fn_names
+
+
+BUNDLE_CHECK = r"""
+import json, sys
+bundle, root = sys.argv[1], sys.argv[2]
+sys.path[:0] = [bundle]          # the packaged app.py and chalicelib come first
+sys.path.append(root)            # the admin tooling (infra) only, to load the region as an admin would
+from infra.local import offline_aws_env
+offline_aws_env("test")
+import chalicelib
+assert chalicelib.__file__.startswith(bundle), chalicelib.__file__
+import boto3
+from moto import mock_aws
+with mock_aws():
+    session = boto3.session.Session(region_name="us-east-1")
+    from infra.local import in_process_stack
+    in_process_stack(session)
+    from infra.demo_region import load_demo_region
+    from pathlib import Path
+    load_demo_region(session, "test", Path(root) / "regions" / "shenzhen")
+    import app  # the bundle's chalice is the runtime only (no chalice.test): an API Gateway event
+    event = {"resource": "/open311/v2/{resource}", "path": "/open311/v2/services.json", "httpMethod": "GET",
+             "headers": {"Accept": "application/json"}, "multiValueHeaders": {}, "queryStringParameters": None,
+             "multiValueQueryStringParameters": None, "pathParameters": {"resource": "services.json"},
+             "stageVariables": None, "body": None, "isBase64Encoded": False,
+             "requestContext": {"resourcePath": "/open311/v2/{resource}", "httpMethod": "GET", "stage": "api",
+                                "requestId": "r-1", "identity": {"sourceIp": "127.0.0.1"}}}
+    resp = app.app(event, None)
+    print(json.dumps({"status": resp["statusCode"], "services": len(json.loads(resp["body"]))}))
+"""
+
+
+def test_open311_services_are_served_from_the_packaged_bundle_and_the_live_pack(packages, tmp_path):
+    """What `make package` ships has no regions/ folder: the API must read the live pack."""
+    bundle = tmp_path / "bundle"
+    with zipfile.ZipFile(packages["dev"] / "deployment.zip") as z:
+        z.extractall(bundle)
+    assert not (bundle / "regions").exists()
+    out = subprocess.run([sys.executable, "-c", BUNDLE_CHECK, str(bundle), str(ROOT)], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["status"] == 200 and result["services"] > 50

@@ -40,6 +40,14 @@ def kinds(a: Appeal) -> list[str]:
 
 # -- order ----------------------------------------------------------------------------------
 
+ANSWER = "已于当日更换故障路灯灯具，夜间复查照明恢复正常"  # says what was done: over 15 characters
+
+
+def contacted(a):
+    a.sign_for(LEAD, T0, ACTOR)
+    a.contact_citizen(LEAD, "电话已联系诉求人", T0, ACTOR)
+    return a
+
 def test_sign_contact_reply_in_order_stop_each_clock(cal):
     a = dispatched(cal)
     a.sign_for(LEAD, T0 + timedelta(minutes=5), ACTOR)
@@ -47,20 +55,57 @@ def test_sign_contact_reply_in_order_stop_each_clock(cal):
     assert not a.deadlines["contact"].get("done_at")
     a.contact_citizen(LEAD, "电话已联系，约定明日上门", T0 + timedelta(minutes=20), ACTOR)
     assert a.status == Status.CONTACTED and a.deadlines["contact"]["done_at"]
-    a.reply_to_citizen(LEAD, "已修复路灯", ["https://files.example.cn/a.jpg"], T0 + timedelta(hours=3), ACTOR)
+    a.reply_to_citizen(LEAD, ANSWER, ["https://files.example.cn/a.jpg"], T0 + timedelta(hours=3), ACTOR)
     assert a.status == Status.REPLIED and a.public_status() == "replied"
     assert a.deadlines["reply"]["done_at"] == (T0 + timedelta(hours=3)).isoformat()
-    assert a.reply["answer"] == "已修复路灯" and a.reply["attachments"] == ["https://files.example.cn/a.jpg"]
+    assert a.reply["answer"] == ANSWER and a.reply["attachments"] == ["https://files.example.cn/a.jpg"]
     assert kinds(a) == ["signed", "contacted", "replied"]
     replied = a.new_events[-1]
-    assert replied.public and replied.data["answer"] == "已修复路灯"
+    assert replied.public and replied.data["answer"] == ANSWER
 
 
-def test_reply_straight_after_signing_also_stops_the_contact_clock(cal):
+def test_a_reply_needs_a_recorded_contact_and_changes_nothing_without_one(cal):
     a = dispatched(cal)
     a.sign_for(LEAD, T0, ACTOR)
-    a.reply_to_citizen(LEAD, "咨询已答复", [], T0 + timedelta(minutes=10), ACTOR)
-    assert a.deadlines["contact"]["done_at"] and a.deadlines["reply"]["done_at"]
+    before = a.to_dict()
+    with pytest.raises(ConflictError) as exc:
+        a.reply_to_citizen(LEAD, ANSWER, [], T0 + timedelta(minutes=10), ACTOR)
+    assert (exc.value.status, exc.value.code, exc.value.field) == (409, "contact_required", "status")
+    assert a.to_dict() == before
+
+
+def test_a_contact_that_was_not_possible_is_recorded_with_why_and_lets_the_unit_reply(cal):
+    a = dispatched(cal)
+    a.sign_for(LEAD, T0, ACTOR)
+    a.contact_citizen(LEAD, "匿名来电，未留联系方式", T0, ACTOR, how="not_possible")
+    assert a.new_events[-1].data["how"] == "not_possible" and a.deadlines["contact"]["done_at"]
+    a.reply_to_citizen(LEAD, ANSWER, [], T0, ACTOR)
+    assert a.status == Status.REPLIED
+
+
+def test_an_answer_must_say_what_was_done(cal):
+    a = contacted(dispatched(cal))
+    for short in ("已清运", "已处理。。。。。。。。。。。。。。", "ok " * 7):
+        with pytest.raises(ValidationError) as exc:
+            a.reply_to_citizen(LEAD, short, [], T0, ACTOR)
+        assert (exc.value.field, exc.value.code) == ("answer", "answer_too_short")
+    assert a.status == Status.CONTACTED
+    a.reply_to_citizen(LEAD, "已清运", [], T0, ACTOR, min_answer_chars=3)  # a region may set its own minimum
+    assert a.status == Status.REPLIED
+
+
+def test_a_confidential_appeals_citizen_is_reached_only_through_the_centre(cal):
+    a = dispatched(cal)
+    a.anonymous = True
+    a.sign_for(LEAD, T0, ACTOR)
+    with pytest.raises(ConflictError) as exc:
+        a.contact_citizen(LEAD, "打电话", T0, ACTOR)
+    assert (exc.value.field, exc.value.code) == ("how", "confidential") and a.status == Status.SIGNED
+    with pytest.raises(ValidationError) as exc:
+        a.contact_citizen(LEAD, "打电话", T0, ACTOR, how="phone")
+    assert exc.value.field == "how"
+    a.contact_citizen(LEAD, "请中心转告：已安排明日上门", T0, ACTOR, how="relay")
+    assert a.status == Status.CONTACTED and a.new_events[-1].data["how"] == "relay"
 
 
 @pytest.mark.parametrize("step", ["contact", "reply"])
@@ -81,20 +126,25 @@ def test_signing_twice_and_contacting_after_reply_are_409(cal):
     a.sign_for(LEAD, T0, ACTOR)
     with pytest.raises(ConflictError, match="signed"):
         a.sign_for(LEAD, T0, ACTOR)
-    a.reply_to_citizen(LEAD, "done", [], T0, ACTOR)
+    a.contact_citizen(LEAD, "电话已联系", T0, ACTOR)
+    a.reply_to_citizen(LEAD, ANSWER, [], T0, ACTOR)
     with pytest.raises(ConflictError, match="replied"):
         a.contact_citizen(LEAD, "late note", T0, ACTOR)
     with pytest.raises(ConflictError, match="replied"):
-        a.reply_to_citizen(LEAD, "again", [], T0, ACTOR)
+        a.reply_to_citizen(LEAD, ANSWER, [], T0, ACTOR)
 
 
-def test_redo_can_be_signed_and_replied_again(cal):
-    a = dispatched(cal)
-    a.sign_for(LEAD, T0, ACTOR)
-    a.reply_to_citizen(LEAD, "done", [], T0, ACTOR)
+def test_a_redo_is_signed_contacted_and_replied_again(cal):
+    a = contacted(dispatched(cal))
+    a.reply_to_citizen(LEAD, ANSWER, [], T0, ACTOR)
     a.status = Status.REDO  # set by the evaluation stage after a bad rating
-    a.reply_to_citizen(LEAD, "redone", [], T0 + timedelta(days=1), ACTOR)
-    assert a.status == Status.REPLIED and a.reply["answer"] == "redone"
+    redone = "重新安排维修班组更换整段线路，经回访确认已亮灯"
+    with pytest.raises(ConflictError) as exc:
+        a.reply_to_citizen(LEAD, redone, [], T0 + timedelta(days=1), ACTOR)
+    assert exc.value.code == "contact_required"
+    contacted(a)
+    a.reply_to_citizen(LEAD, redone, [], T0 + timedelta(days=1), ACTOR)
+    assert a.status == Status.REPLIED and a.reply["answer"] == redone
 
 
 # -- who may do what --------------------------------------------------------------------------
@@ -127,22 +177,20 @@ def test_assisting_units_may_add_notes_others_may_not(cal):
 # -- validation -------------------------------------------------------------------------------
 
 def test_missing_answer_names_the_field(cal):
-    a = dispatched(cal)
-    a.sign_for(LEAD, T0, ACTOR)
+    a = contacted(dispatched(cal))
     for answer in ("", "   ", None):
         with pytest.raises(ValidationError) as exc:
             a.reply_to_citizen(LEAD, answer, [], T0, ACTOR)
         assert exc.value.field == "answer"
-    assert a.status == Status.SIGNED
+    assert a.status == Status.CONTACTED
 
 
 @pytest.mark.parametrize("url", ["http://files.example.cn/a.jpg", "ftp://x/y", "https://", "https://a b", 42])
 def test_attachments_must_be_https_urls(cal, url):
-    a = dispatched(cal)
-    a.sign_for(LEAD, T0, ACTOR)
+    a = contacted(dispatched(cal))
     with pytest.raises(ValidationError) as exc:
-        a.reply_to_citizen(LEAD, "answer", [url], T0, ACTOR)
-    assert exc.value.field == "attachments" and a.status == Status.SIGNED
+        a.reply_to_citizen(LEAD, ANSWER, [url], T0, ACTOR)
+    assert exc.value.field == "attachments" and a.status == Status.CONTACTED
 
 
 def test_contact_needs_a_note(cal):
@@ -267,3 +315,67 @@ def test_feed_entries_fit_one_transaction():
     big = FeedItem.for_events("A1", [f"l{n}" for n in range(20)], events, room=30)
     assert len(big) == 20 and all(i.event_kind == "digest" and len(i.data["events"]) == 4 for i in big)
     assert FeedItem.for_events("A1", [], events, 90) == []
+
+
+# -- urgency raised by a joining report (F-DD-2) ----------------------------------------------
+
+def test_a_more_urgent_report_raises_the_urgency_and_recomputes_running_deadlines(cal):
+    fri = datetime(2026, 3, 6, 10, tzinfo=SHANGHAI)       # complaint: 3 working days → Wed 03-11
+    a = dispatched(cal, at=fri)
+    a.sign_for(LEAD, fri + timedelta(minutes=5), ACTOR)
+    a.request_extension(LEAD, "需协调供电局", datetime(2026, 3, 18, 10, tzinfo=SHANGHAI),
+                        fri + timedelta(minutes=6), ACTOR)
+    a.alerts.append("reply:warning")
+    sign, contact, v1 = (dict(a.deadlines[s]) for s in ("sign", "contact", "reply"))
+    a.pull_events()
+
+    new = a.raise_urgency(Urgency.URGENT, fri + timedelta(hours=1), "system:dedup", "A2",
+                          DeadlinePolicy.default(), cal)
+    assert a.urgency is Urgency.URGENT
+    reply = a.deadlines["reply"]
+    assert [d.step for d in new] == ["reply"] and new[0].to_dict() == {
+        k: v for k, v in reply.items() if k != "pending_extension"}
+    # 急件: 3 calendar days from the same start (Mon 03-09 10:00), as version 2.
+    assert (reply["version"], reply["start"], reply["due_at"], reply["limit"]) == (
+        2, v1["start"], datetime(2026, 3, 9, 10, tzinfo=SHANGHAI).isoformat(), {"kind": "days", "amount": 3})
+    assert reply["pending_extension"] == v1["pending_extension"]      # the unit's request stays
+    assert a.deadlines["sign"] == sign                                 # done: untouched
+    assert a.deadlines["contact"] == contact                           # no urgency limit: same version
+    assert "reply:warning" not in a.alerts                             # version 2 raises its own
+    raised, recomputed = a.new_events
+    assert (raised.kind, raised.actor, raised.data) == (
+        "urgency_raised", "system:dedup", {"from": "普通", "to": "急件", "reason": "A2"})
+    assert recomputed.kind == "deadline_recomputed" and recomputed.actor == "system:dedup"
+    assert recomputed.data["reason"] == "A2" and recomputed.data["step"] == "reply"
+    assert recomputed.data["previous"]["version"] == 1 and recomputed.data["previous"]["due_at"] == v1["due_at"]
+    assert recomputed.data["deadline"]["version"] == 2
+
+    # A report of equal or lower urgency changes nothing.
+    for lower in (Urgency.URGENT, Urgency.IMMEDIATE, Urgency.NORMAL):
+        assert a.raise_urgency(lower, fri + timedelta(hours=2), "system:dedup", "A3",
+                               DeadlinePolicy.default(), cal) == []
+    assert a.urgency is Urgency.URGENT and len(a.new_events) == 2
+
+
+def test_urgency_order_and_a_raise_never_gives_a_step_more_time(cal):
+    a = dispatched(cal)                       # Wed 05-06 10:00 complaint → Sat 05-09 (调休) 10:00
+    policy = DeadlinePolicy.default()
+    a.raise_urgency("即办件", T0 + timedelta(hours=1), "system:dedup", "A2", policy, cal)
+    assert a.urgency is Urgency.IMMEDIATE
+    assert a.deadlines["reply"]["version"] == 2
+    assert a.deadlines["reply"]["due_at"] == (T0 + timedelta(hours=15)).isoformat()
+    # 急件 ranks above 即办件, but its 3 days would end later than the 15 hours running: kept.
+    assert a.raise_urgency("急件", T0 + timedelta(hours=2), "system:dedup", "A3", policy, cal) == []
+    assert a.urgency is Urgency.URGENT
+    assert a.deadlines["reply"]["version"] == 2
+    assert a.deadlines["reply"]["due_at"] == (T0 + timedelta(hours=15)).isoformat()
+    assert [e.data["to"] for e in a.new_events if e.kind == "urgency_raised"] == ["即办件", "急件"]
+
+
+def test_before_dispatch_only_the_urgency_changes(cal):
+    cmd = NewAppeal(channel="hotline", ticket_id="T-2", appeal_type=AppealType.COMPLAINT, urgency=Urgency.NORMAL,
+                    content="井盖破损", reported_at=T0)
+    a = Appeal.take_in(cmd, "A9", "shenzhen", T0)
+    assert a.raise_urgency(Urgency.IMMEDIATE, T0, "system:dedup", "A10") == []
+    assert a.urgency is Urgency.IMMEDIATE and a.deadlines == {}
+    assert a.new_events[-1].kind == "urgency_raised"
