@@ -96,10 +96,10 @@ class Stack:
         return self.state_dir / "staff-logins.json"
 
     def start(self) -> None:
-        from infra.standin import StandIn
+        from infra.standin import StandInProcess
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.standin = StandIn(self.moto_port, state_file=self.state_dir / "standin.sqlite3")
+        self.standin = StandInProcess(self.moto_port, state_file=self.state_dir / "standin.sqlite3")
         self.standin.start()
         self._servers.append(self.standin)
         if self.standin.restored.get("services"):

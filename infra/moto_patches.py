@@ -18,6 +18,11 @@ their cancellation, GSIs, paging, SQS redrive) on stock and patched moto and ass
 4. A queue remembers the receipt handles of every message ever deleted (so a second delete of
    the same handle succeeds): unbounded memory under a steady feed, and a pickle that grew
    with every message. It keeps the newest DELETED_HANDLES_KEPT in memory and none on disk.
+5. ReceiveMessage checks each message's retention through get_queue_attributes, which builds
+   every attribute of the queue (message counts included, by walking all its messages) three
+   times per call: O(queue^2) per receive. Here the retention period is read off the queue.
+6. The server lists moto's package folder (os.listdir + isdir of ~150 entries) on every request
+   to route it; the list never changes while it runs, so it is read once.
 """
 from __future__ import annotations
 
@@ -40,6 +45,8 @@ def apply() -> None:
     _patch_queries()
     _patch_sqs_queue()
     _register_key_pickling()
+    _patch_retention_check()
+    _patch_module_listing()
 
 
 def revert() -> None:
@@ -59,6 +66,11 @@ def revert() -> None:
             delattr(Queue, name)
         else:
             setattr(Queue, name, original)
+    from moto import backends
+    from moto.sqs.models import SQSBackend
+
+    SQSBackend.is_message_valid_based_on_retention_period = _originals.pop("retention")
+    backends.list_of_moto_modules = _originals.pop("list_of_moto_modules")
 
 
 # -- 1. transactions -------------------------------------------------------------------------
@@ -213,3 +225,27 @@ def _register_key_pickling() -> None:
 
     for key in (rsa.generate_private_key(65537, 2048), ec.generate_private_key(ec.SECP256R1())):
         copyreg.pickle(type(key), reduce)
+
+
+# -- 5 and 6. per-request costs of moto's own ----------------------------------------------------
+
+def _patch_retention_check() -> None:
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    _originals["retention"] = SQSBackend.is_message_valid_based_on_retention_period
+
+    def is_message_valid_based_on_retention_period(self, queue_name, message):
+        retention_period = int(self.get_queue(queue_name).message_retention_period)
+        return retention_period + message.sent_timestamp / 1000 > unix_time()
+
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+
+
+def _patch_module_listing() -> None:
+    from moto import backends
+
+    original = backends.list_of_moto_modules
+    _originals["list_of_moto_modules"] = original
+    listed = tuple(original())
+    backends.list_of_moto_modules = lambda: listed

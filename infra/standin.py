@@ -1,8 +1,9 @@
-"""The embedded AWS stand-in: moto's server, made safe under concurrent clients and durable on disk.
+"""The embedded AWS stand-in: moto's app, made safe under concurrent clients and durable on disk.
 
 moto's backends are plain Python objects that are not safe for concurrent mutation (its server
 raised `dictionary changed size during iteration` hundreds of times under `make run`'s feed) and
-live only in memory. This module serves moto's own WSGI app behind a thin middleware that
+live only in memory. This module serves moto's own WSGI app (with waitress, which keeps
+connections alive, in a process of its own: StandInProcess) behind a thin middleware that
 
 * runs one request at a time against the backends (one lock), which is what makes each request
   atomic, as DynamoDB and SQS are; SQS long polls wait *outside* the lock: the poll is retried
@@ -157,7 +158,7 @@ class StateStore:
         from moto.backends import get_backend
 
         params = json.loads(call.body or b"{}") if call.body[:1] == b"{" else {}
-        name = (params.get("QueueUrl") or "").rstrip("/").rsplit("/", 1)[-1] or params.get("QueueName")
+        name = queue_name(call.body) or params.get("QueueName")
         for acct, regions in dict.items(get_backend("sqs")):
             if call.region not in dict.keys(regions):
                 continue
@@ -267,6 +268,15 @@ class StateStore:
         return counts
 
 
+def queue_name(body: bytes) -> str:
+    """The queue an SQS request names (the last part of its QueueUrl), '' if none."""
+    if body[:1] == b"{":
+        url = json.loads(body).get("QueueUrl") or ""
+    else:
+        url = (urllib.parse.parse_qs(body.decode("latin-1")).get("QueueUrl") or [""])[0]
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
 def touched_keys(body: dict) -> Iterable[tuple[str, dict | None]]:
     """(table, key-or-item) of every item a DynamoDB write request names."""
     if "TransactItems" in body:
@@ -291,7 +301,8 @@ class SerialisedApp:
     def __init__(self, app, store: StateStore | None):
         self.app, self.store = app, store
         self.lock = threading.Lock()
-        self.sqs_changed = threading.Condition()
+        self.sqs_changed = threading.Condition()  # with `changed`: which queues saw a send since
+        self.changed: dict[str, int] = {}
         self.requests = 0
 
     def __call__(self, environ: dict, start_response):
@@ -314,8 +325,10 @@ class SerialisedApp:
                     self.store.wipe()
                 elif call.mutating and status[:1] == "2":
                     self.store.record(call)
-        if call.service == "sqs" and call.mutating:
+        if call.service == "sqs" and call.mutating and call.operation != "ReceiveMessage":
             with self.sqs_changed:
+                name = queue_name(call.body)
+                self.changed[name] = self.changed.get(name, 0) + 1
                 self.sqs_changed.notify_all()
         return status, headers, out
 
@@ -333,13 +346,18 @@ class SerialisedApp:
             form["WaitTimeSeconds"] = ["0"]
             body = urllib.parse.urlencode(form, doseq=True).encode("latin-1")
         deadline = time.monotonic() + wait
+        name = queue_name(call.body)
         while True:
+            with self.sqs_changed:
+                seen = self.changed.get(name, 0)
             status, headers, out = self._run(environ, body, call)
             remaining = deadline - time.monotonic()
             if status[:1] != "2" or remaining <= 0 or b"ReceiptHandle" in out:
                 return status, headers, out
+            # Poll again when this queue saw a send (or a visibility change), or after a while
+            # (a message may become visible by its own timer).
             with self.sqs_changed:
-                self.sqs_changed.wait(timeout=min(remaining, 0.25))
+                self.sqs_changed.wait_for(lambda: self.changed.get(name, 0) != seen, timeout=min(remaining, 0.5))
 
     def _inner(self, environ: dict, body: bytes) -> tuple[str, list, bytes]:
         env = dict(environ)
@@ -362,6 +380,9 @@ class SerialisedApp:
         return captured["status"], headers, out
 
 
+THREADS = 32  # request threads: pollers waiting in long polls each hold one
+
+
 class StandIn:
     """moto's server on 127.0.0.1, serialised and (with `state_file`) kept on disk."""
 
@@ -374,8 +395,8 @@ class StandIn:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-        from werkzeug.serving import make_server
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from waitress.server import create_server
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         moto_patches.apply()
@@ -383,16 +404,83 @@ class StandIn:
         if self.store is not None:
             self.restored = self.store.restore()
         self.app = SerialisedApp(DomainDispatcherApplication(create_backend_app), self.store)
-        self.server = make_server(self.host, self.port, self.app, threaded=True, request_handler=MotoRequestHandler)
-        self.thread = threading.Thread(target=self.server.serve_forever, name="standin", daemon=True)
+        # waitress rather than werkzeug's dev server: it keeps HTTP/1.1 connections alive (werkzeug
+        # closes every one, so each AWS call paid a new TCP connection on both sides), and its
+        # thread pool bounds the threads; long polls hold one each, hence the size.
+        self.server = create_server(self.app, host=self.host, port=self.port, threads=THREADS,
+                                    connection_limit=1000, channel_timeout=120, ident="jiesu-standin")
+        self.thread = threading.Thread(target=self.server.run, name="standin", daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
+        self.server.close()
+        for channel in list(self.server._map.values()):  # kept-alive client connections too
+            channel.close()
+        self.server.task_dispatcher.shutdown(timeout=2)
         self.thread.join(timeout=5)
         if self.store is not None:
             with self.app.lock:  # no request is half-way through its write
                 self.store.close()
+
+
+class StandInProcess:
+    """The stand-in in a child process of its own (`python -m infra.standin`): moto's work then
+    runs on another core than the API's and the stages' (one process has one GIL). The child
+    dies with its parent (PR_SET_PDEATHSIG), so a killed devserver leaves no server behind."""
+
+    READY = "stand-in ready on "
+
+    def __init__(self, port: int, state_file: Path | None = None, host: str = "127.0.0.1"):
+        self.host, self.port, self.state_file = host, port, state_file
+        self.restored: dict[str, int] = {}
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout_s: float = 60) -> None:
+        import os
+        import subprocess
+        import sys
+
+        cmd = [sys.executable, "-m", "infra.standin", "--port", str(self.port)]
+        if self.state_file:
+            cmd += ["--state", str(self.state_file)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("JIESU_", "AWS_ENDPOINT"))}
+        self.proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[1], env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, preexec_fn=_die_with_parent)
+        line = self.proc.stdout.readline()
+        if not line.startswith(self.READY):
+            self.proc.kill()
+            raise RuntimeError(f"the stand-in did not start: {line}{self.proc.stdout.read()[-2000:]}")
+        self.restored = json.loads(line.split(" restored ", 1)[1])
+        threading.Thread(target=self._relay, name="standin-log", daemon=True).start()
+
+    def _relay(self) -> None:
+        for line in self.proc.stdout:  # anything moto prints (it should print nothing)
+            print(f"[stand-in] {line.rstrip()}", flush=True)
+
+    def stop(self, timeout_s: float = 5) -> None:
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _die_with_parent() -> None:
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def main() -> None:
@@ -409,7 +497,7 @@ def main() -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    print(f"stand-in ready on {standin.url} (restored {standin.restored})", flush=True)
+    print(f"{StandInProcess.READY}{standin.url} restored {json.dumps(standin.restored)}", flush=True)
     stop.wait()
     standin.stop()
 

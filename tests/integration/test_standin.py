@@ -1,38 +1,31 @@
 """The stand-in keeps what it acknowledged: restart it (even after SIGKILL) and read it all back."""
 from __future__ import annotations
 
-import base64
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import boto3
 import pytest
 
+from infra import standin
 from tests.e2e.conftest import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
-class StandInProcess:
+class StandInProcess(standin.StandInProcess):
+    """The stand-in as `make run` starts it (a child process), with boto3 clients for the test."""
+
     def __init__(self, state: Path):
-        self.state, self.port = state, free_port()
+        super().__init__(free_port(), state_file=state)
 
     def __enter__(self):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("JIESU_")}
-        self.proc = subprocess.Popen([sys.executable, "-m", "infra.standin", "--port", str(self.port),
-                                      "--state", str(self.state)], cwd=ROOT, env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        line = self.proc.stdout.readline().decode()
-        assert "stand-in ready" in line, line
+        self.start()
         return self
 
     def client(self, service: str):
-        return boto3.client(service, endpoint_url=f"http://127.0.0.1:{self.port}", region_name="us-east-1",
+        return boto3.client(service, endpoint_url=self.url, region_name="us-east-1",
                             aws_access_key_id="local", aws_secret_access_key="local")
 
     def stop(self, sig=signal.SIGTERM) -> None:
