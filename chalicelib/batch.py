@@ -17,6 +17,13 @@ def _queue_url(record: SQSRecord) -> str:
     return client("sqs").get_queue_url(QueueName=record.event_source_arn.split(":")[-1])["QueueUrl"]
 
 
+class RetryLater(Exception):
+    """Not a failure: the record must wait (e.g. for an earlier record of the same appeal). It is
+    put back with a short delay instead of the backoff, and logged as deferred, not failed."""
+
+    delay_s = 2
+
+
 def failure_line(stage: str, body: str, exc: BaseException, attempt: int) -> str:
     """One log line for a failed record: stage, appeal, exception; no personal data."""
     try:
@@ -35,11 +42,13 @@ def sqs_handler(stage: str, work: Callable[[dict[str, Any], SQSRecord], Any],
     the batch is kept); with `backoff`, its visibility is set so the next try waits longer;
     after maxReceiveCount tries SQS moves it to the queue's DLQ.
     """
-    processor = BatchProcessor(event_type=EventType.SQS)
-
     def record_handler(record: SQSRecord) -> Any:
         try:
             return work(json.loads(record.body), record)
+        except RetryLater as exc:
+            logger.info(f"{stage}: record deferred: {exc.__class__.__name__}", extra={"stage": stage})
+            _delay(record, exc.delay_s)
+            raise
         except Exception as exc:
             attempt = int(record.attributes.approximate_receive_count or 1)
             logger.error(failure_line(stage, record.body, exc, attempt), extra={"stage": stage})
@@ -49,8 +58,10 @@ def sqs_handler(stage: str, work: Callable[[dict[str, Any], SQSRecord], Any],
 
     @metrics.log_metrics
     def lambda_handler(event: dict, context: Any) -> dict:
-        return process_partial_response(event=event, record_handler=record_handler, processor=processor,
-                                        context=context)
+        # One processor per invocation: it holds the batch's state, and the local runner (like any
+        # host that runs invocations side by side in threads) may run two batches at once.
+        return process_partial_response(event=event, record_handler=record_handler,
+                                        processor=BatchProcessor(event_type=EventType.SQS), context=context)
 
     return lambda_handler
 

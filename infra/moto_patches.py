@@ -23,6 +23,12 @@ their cancellation, GSIs, paging, SQS redrive) on stock and patched moto and ass
    times per call: O(queue^2) per receive. Here the retention period is read off the queue.
 6. The server lists moto's package folder (os.listdir + isdir of ~150 entries) on every request
    to route it; the list never changes while it runs, so it is read once.
+7. SendMessage reads one attribute (ContentBasedDeduplication) through `Queue.attributes`, which
+   counts the queue's messages three ways: O(queue depth) per send, so a backlog slowed every
+   send. Here that one attribute is read off the queue.
+8. (Not an artefact: a hook.) While `SQS_JOURNAL` is a list, every message a queue takes, hands
+   out, changes the visibility of, or deletes is noted there, so the stand-in's state store
+   writes only the messages a request touched (infra/standin.py).
 """
 from __future__ import annotations
 
@@ -32,6 +38,9 @@ from collections import OrderedDict
 from typing import Any
 
 DELETED_HANDLES_KEPT = 1_000
+
+# (event, queue or None, message or message id): set to a list by the stand-in, drained per request.
+SQS_JOURNAL: list | None = None
 
 _originals: dict[str, Any] = {}
 _hint = threading.local()
@@ -47,6 +56,8 @@ def apply() -> None:
     _register_key_pickling()
     _patch_retention_check()
     _patch_module_listing()
+    _patch_send_attributes()
+    _patch_sqs_journal()
 
 
 def revert() -> None:
@@ -71,6 +82,12 @@ def revert() -> None:
 
     SQSBackend.is_message_valid_based_on_retention_period = _originals.pop("retention")
     backends.list_of_moto_modules = _originals.pop("list_of_moto_modules")
+    from moto.sqs.models import Message
+
+    SQSBackend.send_message = _originals.pop("send_message")
+    Queue.attributes = _originals.pop("Queue.attributes")
+    Queue.add_message, Queue.delete_message = _originals.pop("add_message"), _originals.pop("delete_message")
+    Message.mark_received, Message.change_visibility = _originals.pop("mark_received"), _originals.pop("change_visibility")
 
 
 # -- 1. transactions -------------------------------------------------------------------------
@@ -249,3 +266,76 @@ def _patch_module_listing() -> None:
     _originals["list_of_moto_modules"] = original
     listed = tuple(original())
     backends.list_of_moto_modules = lambda: listed
+
+
+# -- 7. the one attribute a send reads -------------------------------------------------------------
+
+def _patch_send_attributes() -> None:
+    from moto.sqs.models import Queue, SQSBackend
+
+    original_send, original_attributes = SQSBackend.send_message, Queue.attributes
+    _originals["send_message"], _originals["Queue.attributes"] = original_send, original_attributes
+
+    def attributes(self):
+        if getattr(_hint, "sending", False):  # all send_message reads of it
+            return {"ContentBasedDeduplication": str(bool(self.content_based_deduplication)).lower()}
+        return original_attributes.fget(self)
+
+    def send_message(self, *args, **kwargs):
+        _hint.sending = True
+        try:
+            return original_send(self, *args, **kwargs)
+        finally:
+            _hint.sending = False
+
+    Queue.attributes = property(attributes)
+    SQSBackend.send_message = send_message
+
+
+# -- 8. the SQS journal --------------------------------------------------------------------------
+
+def _note(event: str, queue, message) -> None:
+    if SQS_JOURNAL is not None:
+        SQS_JOURNAL.append((event, queue, message))
+
+
+def _patch_sqs_journal() -> None:
+    from moto.sqs.exceptions import ReceiptHandleIsInvalid
+    from moto.sqs.models import Message, Queue
+
+    original_add = Queue.add_message
+    _originals["add_message"], _originals["delete_message"] = original_add, Queue.delete_message
+    _originals["mark_received"], _originals["change_visibility"] = Message.mark_received, Message.change_visibility
+    original_received, original_visibility = Message.mark_received, Message.change_visibility
+
+    def add_message(self, message):
+        before = len(self._messages)
+        original_add(self, message)
+        if len(self._messages) > before:  # not dropped as a FIFO duplicate
+            _note("put", self, message)
+
+    def delete_message(self, receipt_handle):
+        # moto's own, noting which message went
+        if receipt_handle in self.deleted_messages:
+            return
+        kept, gone = [], []
+        for message in self._messages:
+            (gone if message.had_receipt_handle(receipt_handle) else kept).append(message)
+        if not gone:
+            raise ReceiptHandleIsInvalid()
+        for message in gone:
+            self.pending_messages.discard(message)
+            self.deleted_messages.update(message.all_receipt_handles)
+            _note("delete", self, message.id)
+        self._messages = kept
+
+    def mark_received(self, visibility_timeout=None):
+        original_received(self, visibility_timeout)
+        _note("put", None, self)
+
+    def change_visibility(self, visibility_timeout):
+        original_visibility(self, visibility_timeout)
+        _note("put", None, self)
+
+    Queue.add_message, Queue.delete_message = add_message, delete_message
+    Message.mark_received, Message.change_visibility = mark_received, change_visibility

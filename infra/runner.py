@@ -71,6 +71,14 @@ def scheduled_event(rule_arn: str, region: str, at: datetime) -> dict:
             "resources": [rule_arn], "detail": {}}
 
 
+def deferred_only(exc: BaseException) -> bool:
+    """Whether every record of a failed batch only waits (chalicelib.batch.RetryLater)."""
+    from chalicelib.batch import RetryLater
+
+    children = getattr(exc, "child_exceptions", None) or []
+    return bool(children) and all(c and c[0] is not None and issubclass(c[0], RetryLater) for c in children)
+
+
 def failure_summary(exc: BaseException) -> str:
     """What a failed batch raised: Powertools' BatchProcessingError carries each record's error."""
     children = getattr(exc, "child_exceptions", None) or []
@@ -87,7 +95,7 @@ class Runner:
     """Pollers for every queue-triggered function and a ticker for every scheduled one."""
 
     def __init__(self, session, queue_urls: dict[str, str], rule_names: dict[str, str], log=print,
-                 wait_s: int = 1):
+                 wait_s: int = 1, pollers: int = 1):
         self.session = session
         self.sqs = session.client("sqs")
         self.region = session.region_name
@@ -96,6 +104,7 @@ class Runner:
         self.rule_names = rule_names
         self.log = log
         self.wait_s = wait_s
+        self.pollers = pollers
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
         self.invocations: dict[str, int] = {}
@@ -103,14 +112,17 @@ class Runner:
     def start(self) -> None:
         for fn in SPEC.functions:
             if fn.trigger_queue:
-                target = self._poll_loop
+                # Lambda runs several batches of one queue at once (it scales out its pollers);
+                # a few pollers per queue here, so one slow batch does not hold up the rest.
+                target, copies = self._poll_loop, self.pollers
             elif fn.trigger_schedule:
-                target = self._schedule_loop
+                target, copies = self._schedule_loop, 1
             else:
                 continue
-            t = threading.Thread(target=target, args=(fn,), name=f"runner-{fn.name}", daemon=True)
-            t.start()
-            self.threads.append(t)
+            for i in range(copies):
+                t = threading.Thread(target=target, args=(fn,), name=f"runner-{fn.name}-{i}", daemon=True)
+                t.start()
+                self.threads.append(t)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop polling; wait for in-flight batches up to `timeout_s` in all (threads are daemons)."""
@@ -143,10 +155,13 @@ class Runner:
         try:
             result = handler(event, LambdaContext(fn, self.region, self.partition)) or {}
         except Exception as exc:  # noqa: BLE001 - as Lambda: a raised error fails the whole batch
-            # Each record's own failure line came from the handler (chalicelib.batch); this one
-            # says the batch as a whole is back on the queue.
-            self.log(f"[runner] {fn.name}: batch of {len(event['Records'])} failed "
-                     f"({exc.__class__.__name__}: {failure_summary(exc)})")
+            # Each record's own line came from the handler (chalicelib.batch); this one says the
+            # batch as a whole is back on the queue: deferred, when every record only waits.
+            if deferred_only(exc):
+                self.log(f"[runner] {fn.name}: batch of {len(event['Records'])} deferred")
+            else:
+                self.log(f"[runner] {fn.name}: batch of {len(event['Records'])} failed "
+                         f"({exc.__class__.__name__}: {failure_summary(exc)})")
             return {r["messageId"] for r in event["Records"]}
         return {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
 

@@ -48,7 +48,9 @@ CREATE TABLE IF NOT EXISTS ddb_items (account TEXT, region TEXT, tname TEXT, key
                                       PRIMARY KEY (account, region, tname, key));
 CREATE TABLE IF NOT EXISTS sqs_queues (account TEXT, region TEXT, name TEXT, blob BLOB NOT NULL,
                                        PRIMARY KEY (account, region, name));
+CREATE TABLE IF NOT EXISTS sqs_messages (id TEXT PRIMARY KEY, account TEXT, region TEXT, queue TEXT, blob BLOB NOT NULL);
 """
+QUEUE_OPS = {"CreateQueue", "SetQueueAttributes", "TagQueue", "UntagQueue", "AddPermission", "RemovePermission"}
 
 
 class _QueueRef:
@@ -59,13 +61,19 @@ class _QueueRef:
 
 
 def _pickle_queue(queue) -> bytes:
-    """One SQS queue with its messages; a queue it points to (its DLQ) is pickled as its name."""
+    """One SQS queue without its messages (those are rows of their own); a queue it points to
+    (its DLQ) is pickled as its name."""
     from moto.sqs.models import Queue
 
     buf = io.BytesIO()
     pickler = pickle.Pickler(buf, pickle.HIGHEST_PROTOCOL)
     pickler.persistent_id = lambda obj: ("queue", obj.name) if isinstance(obj, Queue) and obj is not queue else None
-    pickler.dump(queue)
+    messages, pending = queue._messages, queue._pending_messages
+    queue._messages, queue._pending_messages = [], set()
+    try:
+        pickler.dump(queue)
+    finally:
+        queue._messages, queue._pending_messages = messages, pending
     return buf.getvalue()
 
 
@@ -153,25 +161,47 @@ class StateStore:
                         (service, pickle.dumps(per_region, pickle.HIGHEST_PROTOCOL)))
 
     def _queues(self, call: Call) -> None:
-        """The queue a request names, and its DLQ (a receive may move messages there); all of
-        the region's queues for a request that names none."""
+        """A queue's own changes (created, attributes, deleted, purged) as its row; then each
+        message the request touched (moto_patches.SQS_JOURNAL) as its own row: O(what changed)."""
         from moto.backends import get_backend
 
         params = json.loads(call.body or b"{}") if call.body[:1] == b"{" else {}
-        name = queue_name(call.body) or params.get("QueueName")
+        name = queue_name(call.body) or params.get("QueueName") or ""
+        op = call.operation
         for acct, regions in dict.items(get_backend("sqs")):
             if call.region not in dict.keys(regions):
                 continue
             backend = dict.__getitem__(regions, call.region)
-            if name and name not in backend.queues:  # deleted
-                self.db.execute("DELETE FROM sqs_queues WHERE account=? AND region=? AND name=?",
-                                (acct, call.region, name))
-                continue
-            queues = [backend.queues[name]] if name else list(backend.queues.values())
-            queues += [q.dead_letter_queue for q in queues if q.dead_letter_queue is not None]
-            for q in queues:
-                self.db.execute("INSERT OR REPLACE INTO sqs_queues VALUES (?, ?, ?, ?)",
-                                (acct, call.region, q.name, _pickle_queue(q)))
+            where = (acct, call.region, name)
+            if op in ("DeleteQueue", "PurgeQueue"):
+                self.db.execute("DELETE FROM sqs_messages WHERE account=? AND region=? AND queue=?", where)
+            if op == "DeleteQueue" or (name and name not in backend.queues):
+                self.db.execute("DELETE FROM sqs_queues WHERE account=? AND region=? AND name=?", where)
+            elif op in QUEUE_OPS or not name:
+                for q in ([backend.queues[name]] if name else list(backend.queues.values())):
+                    self.db.execute("INSERT OR REPLACE INTO sqs_queues VALUES (?, ?, ?, ?)",
+                                    (acct, call.region, q.name, _pickle_queue(q)))
+        self._messages()
+
+    def _messages(self) -> None:
+        journal, moto_patches.SQS_JOURNAL[:] = list(moto_patches.SQS_JOURNAL), []
+        latest: dict[str, tuple[str, Any, Any]] = {}
+        for event, queue, message in journal:
+            ident = message if event == "delete" else message.id
+            previous = latest.get(ident)
+            if event == "put" and queue is None and previous is not None and previous[1] is not None:
+                queue = previous[1]  # received after it was sent, in the same request
+            latest[ident] = (event, queue, message)
+        for ident, (event, queue, message) in latest.items():
+            if event == "delete":
+                self.db.execute("DELETE FROM sqs_messages WHERE id=?", (ident,))
+            elif queue is not None:
+                self.db.execute("INSERT OR REPLACE INTO sqs_messages VALUES (?, ?, ?, ?, ?)",
+                                (ident, queue.account_id, queue.region, queue.name,
+                                 pickle.dumps(message, pickle.HIGHEST_PROTOCOL)))
+            else:
+                self.db.execute("UPDATE sqs_messages SET blob=? WHERE id=?",
+                                (pickle.dumps(message, pickle.HIGHEST_PROTOCOL), ident))
 
     def _dynamodb_backends(self, region: str):
         from moto.backends import get_backend
@@ -230,7 +260,7 @@ class StateStore:
                                     (acct, rg, name, ident, pickle.dumps(item, pickle.HIGHEST_PROTOCOL)))
 
     def wipe(self) -> None:
-        for table in ("backends", "ddb_items", "sqs_queues"):
+        for table in ("backends", "ddb_items", "sqs_queues", "sqs_messages"):
             self.db.execute(f"DELETE FROM {table}")
 
     # -- reading back ------------------------------------------------------------------------------
@@ -253,6 +283,14 @@ class StateStore:
             for q in backend.queues.values():
                 if isinstance(q.dead_letter_queue, _QueueRef):
                     q.dead_letter_queue = backend.queues.get(q.dead_letter_queue.name)
+        for acct, region, queue, blob in self.db.execute("SELECT account, region, queue, blob FROM sqs_messages"):
+            q = sqs[acct][region].queues.get(queue)
+            if q is not None:
+                q._messages.append(pickle.loads(blob))
+        for backend in loaded:
+            for q in backend.queues.values():
+                q._messages.sort(key=lambda m: (m.sent_timestamp or 0))
+        counts["messages"] = sum(len(q._messages) for b in loaded for q in b.queues.values())
         counts["queues"] = sum(len(b.queues) for b in {id(b): b for b in loaded}.values())
         ddb = get_backend("dynamodb")
         for acct, region, tname, blob in self.db.execute("SELECT account, region, tname, blob FROM ddb_items"):
@@ -325,6 +363,8 @@ class SerialisedApp:
                     self.store.wipe()
                 elif call.mutating and status[:1] == "2":
                     self.store.record(call)
+                if moto_patches.SQS_JOURNAL:  # a refused request changed nothing worth keeping
+                    moto_patches.SQS_JOURNAL.clear()
         if call.service == "sqs" and call.mutating and call.operation != "ReceiveMessage":
             with self.sqs_changed:
                 name = queue_name(call.body)
@@ -403,6 +443,7 @@ class StandIn:
         self.store = StateStore(self.state_file) if self.state_file else None
         if self.store is not None:
             self.restored = self.store.restore()
+            moto_patches.SQS_JOURNAL = []
         self.app = SerialisedApp(DomainDispatcherApplication(create_backend_app), self.store)
         # waitress rather than werkzeug's dev server: it keeps HTTP/1.1 connections alive (werkzeug
         # closes every one, so each AWS call paid a new TCP connection on both sides), and its

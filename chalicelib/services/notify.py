@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlsplit
 
+from chalicelib.batch import RetryLater
 from chalicelib.channels.signing import signed_headers
 from chalicelib.observability import logger, metrics
 from chalicelib.services.clock import Clock
@@ -21,9 +22,9 @@ class CallbackFailed(Exception):
     """The partner did not accept the callback; the message is retried with backoff."""
 
 
-class EarlierStatusPending(CallbackFailed):
-    """An earlier status of the same appeal is not delivered yet: this one waits (retried with
-    backoff), so a partner hears accepted before dispatched, dispatched before replied."""
+class EarlierStatusPending(RetryLater):
+    """An earlier status of the same appeal is not delivered yet: this one waits (put back for a
+    couple of seconds), so a partner hears accepted before dispatched, dispatched before replied."""
 
 
 @dataclass(frozen=True)

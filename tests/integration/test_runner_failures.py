@@ -65,3 +65,37 @@ def test_the_runner_logs_a_failed_batch_with_its_size_and_cause(monkeypatch):
     failed = runner._invoke_batch(fn, _event({"appeal_id": "A-1"}))
     assert failed == {"m0"}
     assert logged == ["[runner] dedup: batch of 1 failed (RuntimeError: see the record lines above)"]
+
+
+def test_a_batch_whose_records_only_wait_is_deferred_not_failed(monkeypatch):
+    from chalicelib.batch import RetryLater
+
+    logged, infos = [], []
+    monkeypatch.setattr(batch.logger, "error", lambda msg, **kw: logged.append(msg))
+    monkeypatch.setattr(batch.logger, "info", lambda msg, **kw: infos.append(msg))
+    monkeypatch.setattr(batch, "_delay", lambda record, seconds: None)
+
+    class Waits(RetryLater):
+        pass
+
+    def work(message, record):
+        raise Waits("an earlier one first")
+
+    handler = batch.sqs_handler("notify", work)
+    fn = next(f for f in SPEC.functions if f.name == "notify")
+    monkeypatch.setattr("infra.runner.load_handler", lambda f: handler)
+
+    class _Session:
+        region_name = "cn-north-1"
+
+        def client(self, name):
+            return None
+
+        def get_partition_for_region(self, region):
+            return "aws-cn"
+
+    runner_log = []
+    failed = Runner(_Session(), {}, {}, log=runner_log.append)._invoke_batch(fn, _event({"appeal_id": "A-1"}))
+    assert failed == {"m0"} and logged == []
+    assert infos == ["notify: record deferred: Waits"]
+    assert runner_log == ["[runner] notify: batch of 1 deferred"]
