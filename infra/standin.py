@@ -464,20 +464,12 @@ class StandIn:
                 self.store.close()
 
 
-class StandInProcess:
+class StandInProcess(StandIn):
     """The stand-in in a child process of its own (`python -m infra.standin`): moto's work then
     runs on another core than the API's and the stages' (one process has one GIL). The child
     dies with its parent (PR_SET_PDEATHSIG), so a killed devserver leaves no server behind."""
 
     READY = "stand-in ready on "
-
-    def __init__(self, port: int, state_file: Path | None = None, host: str = "127.0.0.1"):
-        self.host, self.port, self.state_file = host, port, state_file
-        self.restored: dict[str, int] = {}
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 60) -> None:
         import os

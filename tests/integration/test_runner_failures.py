@@ -8,6 +8,17 @@ from infra.runner import Runner, failure_summary, sqs_event
 from infra.spec import SPEC
 
 
+class _Session:
+    """What the runner asks of a boto3 session when no queue is polled."""
+    region_name = "cn-north-1"
+
+    def client(self, name):
+        return None
+
+    def get_partition_for_region(self, region):
+        return "aws-cn"
+
+
 def _event(*bodies: dict) -> dict:
     msgs = [{"MessageId": f"m{i}", "ReceiptHandle": f"r{i}", "Body": json.dumps(b), "Attributes": {
         "ApproximateReceiveCount": "2"}} for i, b in enumerate(bodies)]
@@ -52,15 +63,6 @@ def test_the_runner_logs_a_failed_batch_with_its_size_and_cause(monkeypatch):
 
     monkeypatch.setattr("infra.runner.load_handler", lambda f: boom)
 
-    class _Session:
-        region_name = "cn-north-1"
-
-        def client(self, name):
-            return None
-
-        def get_partition_for_region(self, region):
-            return "aws-cn"
-
     runner = Runner(_Session(), {}, {}, log=logged.append)
     failed = runner._invoke_batch(fn, _event({"appeal_id": "A-1"}))
     assert failed == {"m0"}
@@ -84,15 +86,6 @@ def test_a_batch_whose_records_only_wait_is_deferred_not_failed(monkeypatch):
     handler = batch.sqs_handler("notify", work)
     fn = next(f for f in SPEC.functions if f.name == "notify")
     monkeypatch.setattr("infra.runner.load_handler", lambda f: handler)
-
-    class _Session:
-        region_name = "cn-north-1"
-
-        def client(self, name):
-            return None
-
-        def get_partition_for_region(self, region):
-            return "aws-cn"
 
     runner_log = []
     failed = Runner(_Session(), {}, {}, log=runner_log.append)._invoke_batch(fn, _event({"appeal_id": "A-1"}))
