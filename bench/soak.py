@@ -233,46 +233,50 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     child = Child(work, work / "stack.log")
     first_ready = child.start()
-    creds = json.loads((work / "credentials.json").read_text())
-    feeder = Feeder(child, creds)
+    try:
+        creds = json.loads((work / "credentials.json").read_text())
+        feeder = Feeder(child, creds)
 
-    samples: list[float] = []
-    stop_sampling = threading.Event()
+        samples: list[float] = []
+        stop_sampling = threading.Event()
 
-    def sample_rss():
-        while not stop_sampling.wait(5):
-            samples.append(rss_mb(child.proc.pid))
+        def sample_rss():
+            while not stop_sampling.wait(5):
+                samples.append(rss_mb(child.proc.pid))
 
-    threading.Thread(target=sample_rss, daemon=True).start()
-    print(f"feeding {args.rate:g}/s for {args.minutes:g} min; state in {work}", file=sys.stderr)
-    feeder.run(args.rate, args.minutes * 60)
-    time.sleep(args.settle)
-    stop_sampling.set()
-    final_rss = rss_mb(child.proc.pid)
+        threading.Thread(target=sample_rss, daemon=True).start()
+        print(f"feeding {args.rate:g}/s for {args.minutes:g} min; state in {work}", file=sys.stderr)
+        feeder.run(args.rate, args.minutes * 60)
+        time.sleep(args.settle)
+        stop_sampling.set()
+        final_rss = rss_mb(child.proc.pid)
 
-    token = staff_token(work)
-    accepted = [s for s in feeder.sent if s["status"] in (200, 201, 202) and s["appeal_id"]]
-    chosen = accepted if not args.sample else random.Random(1).sample(accepted, min(args.sample, len(accepted)))
-    latencies = [case_latency(child, token, s["appeal_id"]) for s in chosen]
-    done = [x for x in latencies if x is not None]
+        token = staff_token(work)
+        accepted = [s for s in feeder.sent if s["status"] in (200, 201, 202) and s["appeal_id"]]
+        chosen = accepted if not args.sample else random.Random(1).sample(accepted, min(args.sample, len(accepted)))
+        latencies = [case_latency(child, token, s["appeal_id"]) for s in chosen]
+        done = [x for x in latencies if x is not None]
 
-    # -- restart check ---------------------------------------------------------------------------
-    before_creds = (work / "credentials.json").read_text()
-    probe = random.Random(2).sample(accepted, min(20, len(accepted)))
-    before = {s["appeal_id"]: http("GET", f"{child.url}/staff/appeals/{s['appeal_id']}",
-                                   headers={"Authorization": f"Bearer {token}"})[1].get("status") for s in probe}
-    stop_s = child.stop()
-    restart_ready = child.start()
-    after = {a: http("GET", f"{child.url}/staff/appeals/{a}", headers={"Authorization": f"Bearer {token}"})[1].get("status")
-             for a in before}
-    retry_ok = all(feeder.post(s["channel"], s["body"])[1].get("appeal_id") == s["appeal_id"] for s in probe[:5])
-    restart = {"stop_s": round(stop_s, 2), "ready_s": round(restart_ready, 2),
-               "same_credentials": (work / "credentials.json").read_text() == before_creds,
-               "old_token_accepted": http("GET", f"{child.url}/staff/me",
-                                          headers={"Authorization": f"Bearer {token}"})[0] == 200,
-               "appeals_same_status": sum(before[a] == after[a] for a in before), "appeals_checked": len(before),
-               "retries_same_id": retry_ok}
-    final_stop_s = child.stop()
+        # -- restart check ---------------------------------------------------------------------------
+        before_creds = (work / "credentials.json").read_text()
+        probe = random.Random(2).sample(accepted, min(20, len(accepted)))
+        before = {s["appeal_id"]: http("GET", f"{child.url}/staff/appeals/{s['appeal_id']}",
+                                       headers={"Authorization": f"Bearer {token}"})[1].get("status") for s in probe}
+        stop_s = child.stop()
+        restart_ready = child.start()
+        after = {a: http("GET", f"{child.url}/staff/appeals/{a}", headers={"Authorization": f"Bearer {token}"})[1].get("status")
+                 for a in before}
+        retry_ok = all(feeder.post(s["channel"], s["body"])[1].get("appeal_id") == s["appeal_id"] for s in probe[:5])
+        restart = {"stop_s": round(stop_s, 2), "ready_s": round(restart_ready, 2),
+                   "same_credentials": (work / "credentials.json").read_text() == before_creds,
+                   "old_token_accepted": http("GET", f"{child.url}/staff/me",
+                                              headers={"Authorization": f"Bearer {token}"})[0] == 200,
+                   "appeals_same_status": sum(before[a] == after[a] for a in before), "appeals_checked": len(before),
+                   "retries_same_id": retry_ok}
+        final_stop_s = child.stop()
+    finally:  # whatever failed above, the stack it started does not outlive the soak
+        if child.proc.poll() is None:
+            child.stop()
     counts = log_counts((work / "stack.log").read_text(errors="replace"))
     result = {
         "minutes": args.minutes, "rate_per_s": round(args.rate, 3), "sent": len(feeder.sent),
