@@ -23,8 +23,8 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "appeal.list": frozenset({Role.DISPATCHER, Role.UNIT_HANDLER, Role.UNIT_MANAGER, Role.LEADER, Role.AUDITOR}),
     "party.unmask": frozenset({Role.DISPATCHER, Role.UNIT_HANDLER, Role.UNIT_MANAGER}),
     # A confidential (匿名/保密) appeal's identity: the dispatch centre only, with a reason, audited.
+    # (also who sees even the masked hints of a confidential appeal's citizen)
     "party.unmask_confidential": frozenset({Role.DISPATCHER}),
-    "party.see_confidential_hints": frozenset({Role.DISPATCHER}),
     "dispatch.manual": frozenset({Role.DISPATCHER}),
     "dispatch.arbitrate": frozenset({Role.DISPATCHER}),
     "dispatch.flag_key": frozenset({Role.DISPATCHER, Role.LEADER}),

@@ -285,37 +285,37 @@ class WorkCalendar:
         return total, provisional
 
     # -- working hours (when warnings and notices go out) ---------------------------------
-    def next_office_moment(self, at: datetime, hours: WorkingHours) -> WorkTime:
-        """``at`` if it falls inside working hours of a working day, else the next opening."""
-        cursor = to_local(at, "at")
-        day = cursor.date()
-        provisional = False
+    def _office_days(self, first: date, hours: WorkingHours):
+        """Every day from ``first`` on: (day, its (opens, closes) if a working day else None,
+        whether any day so far was provisional). The one walk the three methods below share."""
+        provisional, day = False, first
         while True:
             status = self.day_status(day)
             provisional |= not status.known
-            if status.working:
-                opens, closes = hours.window(day)
-                if cursor <= closes:
-                    return WorkTime(max(cursor, opens), provisional)
+            yield day, (hours.window(day) if status.working else None), provisional
             day += _DAY
+
+    def next_office_moment(self, at: datetime, hours: WorkingHours) -> WorkTime:
+        """``at`` if it falls inside working hours of a working day, else the next opening."""
+        cursor = to_local(at, "at")
+        for _, window, provisional in self._office_days(cursor.date(), hours):
+            if window and cursor <= window[1]:
+                return WorkTime(max(cursor, window[0]), provisional)
 
     def office_time_between(self, start: datetime, end: datetime,
                             hours: WorkingHours) -> tuple[timedelta, bool]:
         """Time inside working hours of working days from ``start`` to ``end`` (0 if not later)."""
         a, b = to_local(start, "start"), to_local(end, "end")
-        total = timedelta(0)
-        provisional = False
-        day = a.date()
-        while _midnight(day) < b:
-            status = self.day_status(day)
-            provisional |= not status.known
-            if status.working:
-                opens, closes = hours.window(day)
-                lo, hi = max(a, opens), min(b, closes)
+        total, provisional = timedelta(0), False
+        if not _midnight(a.date()) < b:
+            return total, provisional
+        for day, window, provisional in self._office_days(a.date(), hours):
+            if window:
+                lo, hi = max(a, window[0]), min(b, window[1])
                 if hi > lo:
                     total += hi - lo
-            day += _DAY
-        return total, provisional
+            if not _midnight(day + _DAY) < b:
+                return total, provisional
 
     def add_office_time(self, start: datetime, duration: timedelta, hours: WorkingHours) -> WorkTime:
         """The instant at which ``duration`` of working-hours time has elapsed since ``start``.
@@ -330,19 +330,14 @@ class WorkCalendar:
         if duration == timedelta(0):
             return self.next_office_moment(cursor, hours)
         remaining = duration
-        day = cursor.date()
-        provisional = False
-        while True:
-            status = self.day_status(day)
-            provisional |= not status.known
-            if status.working:
-                opens, closes = hours.window(day)
+        for _, window, provisional in self._office_days(cursor.date(), hours):
+            if window:
+                opens, closes = window
                 lo = max(cursor, opens)
                 if closes > lo:
                     if remaining <= closes - lo:
                         return WorkTime(lo + remaining, provisional)
                     remaining -= closes - lo
-            day += _DAY
 
     def working_days_between(self, start: date, end: date) -> tuple[int, bool]:
         """Number of working days in [start, end) (negative if end is earlier), provisional."""

@@ -156,7 +156,7 @@ def staff_view(appeal: Appeal, who: Principal | None = None, with_case_file: boo
     party = repository.get_party(appeal.appeal_id) if appeal.has_party else None
     if party is None:
         view["party"] = None
-    elif appeal.anonymous and (who is None or not may(who, "party.see_confidential_hints")):
+    elif appeal.anonymous and (who is None or not may(who, "party.unmask_confidential")):
         view["party"] = {"name": None, "id_number": None, "phone": None, "masked": True, "confidential": True}
     else:
         view["party"] = {"name": party.name_hint, "id_number": party.id_hint, "phone": party.phone_hint,
