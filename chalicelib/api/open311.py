@@ -1,13 +1,16 @@
-"""Open311 GeoReport v2 endpoints (/open311/v2/...): routing only; see services/open311.py.
+"""Open311 GeoReport v2 endpoints (/open311/v2/...): routing only; the use cases are in
+services/open311.py, the spec's JSON/XML in api/open311_render.py.
 
 Chalice cannot route `services.json` with a partial path parameter, so the file name is the
-parameter and the service layer splits off the format (.json / .xml; anything else is a 404).
+parameter and the renderer splits off the format (.json / .xml; anything else is a 404).
 """
 from __future__ import annotations
 
 from chalice import Blueprint, Response
 
 from chalicelib.api.errors import route
+from chalicelib.api.open311_render import Reply, Result, answer
+from chalicelib.domain.errors import MethodNotAllowedError
 from chalicelib.services import open311
 from chalicelib.services.clock import SYSTEM_CLOCK
 
@@ -19,7 +22,7 @@ _ANY = ["application/json", "text/plain", "application/octet-stream", "applicati
         "multipart/form-data", "application/xml", "text/xml"]
 
 
-def _http(reply: open311.Reply) -> Response:
+def _http(reply: Reply) -> Response:
     return Response(body=reply.body, status_code=reply.status, headers={"Content-Type": reply.content_type})
 
 
@@ -28,36 +31,35 @@ def _params() -> dict[str, str]:
     return {name: ",".join(query.getlist(name)) for name in query} if query else {}
 
 
-def _refuse_post():
-    raise open311.MethodNotAllowedError("method: services are read-only; POST to requests", field="method")
+def _refuse_post() -> Result:
+    raise MethodNotAllowedError("method: services are read-only; POST to requests", field="method")
 
 
 @route(bp, "/open311/v2/{resource}", methods=["GET"], content_types=_ANY)
 def read(resource: str):
     params = _params()
-    return _http(open311.answer(resource, {
-        "services": lambda: open311.Result(200, "services", open311.service_list(params)),
-        "requests": lambda: open311.find_requests(params, SYSTEM_CLOCK.now()),
+    return _http(answer(resource, {
+        "services": lambda: Result(200, "services", open311.service_list(params)),
+        "requests": lambda: Result(200, "requests", open311.find_requests(params, SYSTEM_CLOCK.now())),
     }))
 
 
 @route(bp, "/open311/v2/{resource}", methods=["POST"], content_types=_ANY)
 def submit(resource: str):
     req = bp.current_request
-    return _http(open311.answer(resource, {
-        "requests": lambda: open311.create_request(req.raw_body or b"", req.headers.get("content-type") or "",
-                                                   dict(req.headers), SYSTEM_CLOCK.now()),
+    return _http(answer(resource, {
+        "requests": lambda: Result(201, "requests", open311.create_request(
+            req.raw_body or b"", req.headers.get("content-type") or "", dict(req.headers), SYSTEM_CLOCK.now())),
         "services": _refuse_post,
     }))
 
 
 @route(bp, "/open311/v2/requests/{request_file}", methods=["GET"], content_types=_ANY)
 def read_request(request_file: str):
-    return _http(open311.answer(request_file, open311.get_request))
+    return _http(answer(request_file, lambda request_id: Result(200, "requests", open311.get_request(request_id))))
 
 
 @route(bp, "/open311/v2/services/{service_file}", methods=["GET"], content_types=_ANY)
 def read_service(service_file: str):
     params = _params()
-    return _http(open311.answer(service_file, lambda code: open311.Result(
-        200, "services", open311.service_definition(code, params))))
+    return _http(answer(service_file, lambda code: Result(200, "services", open311.service_definition(code, params))))

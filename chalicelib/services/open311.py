@@ -24,9 +24,9 @@ that an identical form sent again later by the same client is the same request t
 mean a new report with the same text send a fresh ``Idempotency-Key``. The same key with a different
 form is a 409.
 
-Errors use the spec's own form (``[{"code": 400, "description": "..."}]`` or
-``<errors><error>…</error></errors>``); descriptions start with the offending parameter's name and
-never echo submitted values.
+The use cases return plain rows (lists of the spec's fields) and raise typed domain errors whose
+messages start with the offending parameter's name and never echo submitted values;
+``chalicelib/api/open311_render.py`` turns both into the spec's JSON or XML.
 """
 from __future__ import annotations
 
@@ -35,10 +35,9 @@ import hmac
 import itertools
 import json
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Any, Callable, Mapping
+from typing import Annotated, Any, Mapping
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -48,25 +47,19 @@ from chalicelib.channels import fields as f
 from chalicelib.domain.appeal import Appeal, AppealType, NewAppeal, Urgency
 from chalicelib.domain.errors import (
     ConflictError,
-    DomainError,
-    MethodNotAllowedError,
     ForbiddenError,
     NotFoundError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
     ValidationError,
 )
-from chalicelib.observability import logger
 from chalicelib.services import intake
 from chalicelib.settings import get_settings
-from chalicelib.storage import keys, pii, repository
-from chalicelib.storage.models import CaseEventItem
+from chalicelib.storage import pii, repository
 from chalicelib.storage.secrets import get_secret
 
 OPEN311 = "open311"
 FORM = "application/x-www-form-urlencoded"
-FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
-XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
 MAX_RESULTS = 1000          # the spec's cap on one GET requests answer
 # Items read per listing at most: the window's newest first, until MAX_RESULTS match the filters.
@@ -204,17 +197,9 @@ class RequestForm(BaseModel):
         return " ".join(p for p in (first, last) if p)
 
 
-@dataclass(frozen=True)
-class Result:
-    """A successful answer before rendering: status and the rows of `kind` (services/requests)."""
-
-    status: int
-    kind: str
-    rows: list[dict[str, Any]]
-
-
-def create_request(body: bytes, content_type: str, headers: Mapping[str, str], now: datetime) -> Result:
-    """Authenticate, validate, map and store one service request; a retry gets the same answer."""
+def create_request(body: bytes, content_type: str, headers: Mapping[str, str], now: datetime) -> list[dict[str, Any]]:
+    """Authenticate, validate, map and store one service request; a retry gets the same answer
+    (the spec's one-row list: service_request_id, service_notice, account_id)."""
     if len(body) > get_settings().body_limit_bytes:
         raise PayloadTooLargeError(f"body: exceeds {get_settings().body_limit_bytes} bytes", field="body")
     if content_type.split(";")[0].strip().lower() != FORM:
@@ -236,8 +221,7 @@ def create_request(body: bytes, content_type: str, headers: Mapping[str, str], n
             raise
         raise ConflictError("Idempotency-Key: already used for a different request", field="Idempotency-Key",
                             code="idempotency_conflict") from None
-    return Result(201, "requests", [{"service_request_id": stored.body["appeal_id"],
-                                     "service_notice": SERVICE_NOTICE, "account_id": None}])
+    return [{"service_request_id": stored.body["appeal_id"], "service_notice": SERVICE_NOTICE, "account_id": None}]
 
 
 def _parse_form(body: bytes) -> dict[str, str]:
@@ -337,7 +321,7 @@ def to_appeal(data: RequestForm, service: Service, ticket_id: str, key_id: str, 
 
 # ------------------------------------------------------------------------------ GET requests
 
-def find_requests(params: Mapping[str, str], now: datetime) -> Result:
+def find_requests(params: Mapping[str, str], now: datetime) -> list[dict[str, Any]]:
     """GET requests: by service_request_id (overrides the rest), else by code, status and window.
 
     One query over the window on the channel's time index, newest first, stopping at MAX_RESULTS
@@ -349,7 +333,7 @@ def find_requests(params: Mapping[str, str], now: datetime) -> Result:
         if len(ids) > MAX_IDS:
             raise ValidationError(f"service_request_id: at most {MAX_IDS} ids", field="service_request_id")
         appeals = [a for a in (_open311_appeal(i) for i in ids) if a is not None]
-        return Result(200, "requests", public_views(appeals))
+        return public_views(appeals)
     codes = set(_csv(params.get("service_code"))) or None
     statuses = set(_csv(params.get("status"))) or None
     if statuses and not statuses <= {"open", "closed"}:
@@ -359,14 +343,14 @@ def find_requests(params: Mapping[str, str], now: datetime) -> Result:
     chosen = itertools.islice((a for a in window
                                if (codes is None or a.channel_meta.get("service_code") in codes)
                                and (statuses is None or open_or_closed(a) in statuses)), MAX_RESULTS)
-    return Result(200, "requests", public_views(list(chosen)))
+    return public_views(list(chosen))
 
 
-def get_request(request_id: str) -> Result:
+def get_request(request_id: str) -> list[dict[str, Any]]:
     appeal = _open311_appeal(request_id)
     if appeal is None:
         raise NotFoundError("service_request_id: no such service request", field="service_request_id")
-    return Result(200, "requests", public_views([appeal]))
+    return public_views([appeal])
 
 
 _ID_SHAPE = re.compile(r"[A-Za-z0-9\-]{1,64}")
@@ -481,96 +465,9 @@ def last_public_change(appeal: Appeal) -> datetime:
     it was kept are looked up in their case file."""
     if appeal.public_changed_at is not None:
         return appeal.public_changed_at
-    events = CaseEventItem.query(keys.appeal_pk(appeal.appeal_id), CaseEventItem.SK.startswith(keys.EVENT_SK_PREFIX),
-                                 scan_index_forward=False, page_size=10)
-    for item in events:
-        if item.public:
-            return repository.parse_iso(item.at)
-    return appeal.received_at
+    return repository.newest_public_event_at(appeal.appeal_id) or appeal.received_at
 
 
 def _w3(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
 
-
-# ------------------------------------------------------------------------------ rendering
-
-_XML_NAMES = {"services": ("services", "service"), "requests": ("service_requests", "request"),
-              "errors": ("errors", "error")}
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: str
-    content_type: str
-
-
-def render(fmt: str, kind: str, rows: list[dict[str, Any]], status: int = 200) -> Reply:
-    if fmt == "xml":
-        root_tag, item_tag = _XML_NAMES[kind]
-        root = ET.Element(root_tag)
-        for row in rows:
-            item = ET.SubElement(root, item_tag)
-            for name, value in row.items():
-                ET.SubElement(item, name).text = _xml_text(value)
-        body = XML_DECLARATION + ET.tostring(root, encoding="unicode")
-    else:
-        body = json.dumps(rows, ensure_ascii=False)
-    return Reply(status, body, FORMATS[fmt])
-
-
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # XML 1.0 cannot carry these
-
-
-def _xml_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return _NOT_XML.sub("", str(value))
-
-
-_PARAM_NAMES = {"content": "description", "lng": "long", "ticket_id": "Idempotency-Key"}
-
-
-def describe(exc: DomainError) -> str:
-    """Our error messages, led by the Open311 parameter name."""
-    if exc.field is None:
-        return exc.message
-    name = _PARAM_NAMES.get(exc.field, exc.field)
-    return exc.message if exc.message.startswith(f"{name}:") else f"{name}: {exc.message}"
-
-
-def render_error(fmt: str, status: int, description: str) -> Reply:
-    return render(fmt, "errors", [{"code": status, "description": description}], status)
-
-
-def split_format(filename: str) -> tuple[str, str | None]:
-    """`requests.json` → ("requests", "json"); an unknown or missing extension gives None."""
-    stem, dot, ext = filename.rpartition(".")
-    if not dot or ext.lower() not in FORMATS:
-        return filename, None
-    return stem, ext.lower()
-
-
-def answer(filename: str, handlers: Mapping[str, Callable[[], Result]] | Callable[[str], Result]) -> Reply:
-    """Run the handler for `<stem>.<format>` and render its result or error in that format.
-
-    `handlers` maps resource names to handlers, or is one handler taking the stem (an id)."""
-    stem, fmt = split_format(filename)
-    try:
-        if fmt is None:
-            raise NotFoundError("format: unknown; use .json or .xml", field="format")
-        if callable(handlers):
-            result = handlers(stem)
-        elif stem in handlers:
-            result = handlers[stem]()
-        else:
-            raise NotFoundError("resource: no such resource", field="resource")
-        return render(fmt, result.kind, result.rows, result.status)
-    except DomainError as exc:
-        return render_error(fmt or "json", exc.status, describe(exc))
-    except Exception:  # noqa: BLE001 - ours: a 500 without details, in the spec's form
-        logger.exception("open311: unhandled error")
-        return render_error(fmt or "json", 500, "internal error; it has been logged")

@@ -312,5 +312,13 @@ def list_channel_appeals(channel: str, limit: int = 50, newest_first: bool = Tru
     return (item_to_appeal(i) for i in items if isinstance(i, AppealItem))
 
 
+def newest_public_event_at(appeal_id: str) -> datetime | None:
+    """When the appeal's newest public case event happened (None if it has none): its case file
+    read newest first, stopping at the first public event, not the whole file."""
+    items = CaseEventItem.query(keys.appeal_pk(appeal_id), CaseEventItem.SK.startswith(keys.EVENT_SK_PREFIX),
+                                scan_index_forward=False, page_size=10)
+    return next((parse_iso(i.at) for i in items if i.public), None)
+
+
 def to_json(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)

@@ -365,7 +365,7 @@ def test_unknown_format_is_404_in_json(aws, api):
 
 
 def test_xml_leaves_out_characters_xml_cannot_carry():
-    from chalicelib.services.open311 import render
+    from chalicelib.api.open311_render import render
 
     reply = render("xml", "requests", [{"description": "垃圾\x0b满溢\x00", "lat": None}])
     request = ET.fromstring(reply.body.encode()).find("request")
@@ -386,10 +386,28 @@ def test_updated_datetime_comes_from_the_appeal_without_reading_its_case_file(aw
     def no_case_file_reads(*args, **kwargs):
         raise AssertionError("the case file was read")
 
-    monkeypatch.setattr(open311.CaseEventItem, "query", no_case_file_reads)
+    monkeypatch.setattr(repository, "newest_public_event_at", no_case_file_reads)
+    monkeypatch.setattr(repository, "load_case_file", no_case_file_reads)
     view = api.geo.get_service_request(rid)
     assert view["updated_datetime"] == open311._w3(later)      # the newest public event, not the internal one
 
+
+
+def test_updated_datetime_of_an_appeal_stored_before_it_was_kept_comes_from_its_case_file(aws, api):
+    from chalicelib.services import open311
+    from chalicelib.storage import repository
+
+    rid = post(api, **good_form(api)).json()[0]["service_request_id"]
+    appeal = repository.load_appeal(rid)
+    later = appeal.received_at + timedelta(minutes=7)
+    appeal.record(later, "dispatched", "test", {"unit_id": "U1"})
+    appeal.record(later + timedelta(minutes=1), "internal_note", "test", public=False)
+    appeal.public_changed_at = None           # as appeals stored before the field existed
+    repository.save_appeal(appeal, later)
+    assert repository.load_appeal(rid).public_changed_at is None
+    assert repository.newest_public_event_at(rid) == later.replace(microsecond=later.microsecond // 1000 * 1000)
+    view = api.geo.get_service_request(rid)
+    assert view["updated_datetime"] == open311._w3(later)      # the newest public event, not the internal one
 
 def test_the_open311_sample_form_is_accepted_and_channels_lists_how_open311_authenticates(api):
     from tests.conftest import EVENTS
