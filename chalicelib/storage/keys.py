@@ -1,23 +1,43 @@
 """Every key template of the single table, one function per access pattern.
 
-| entity        | PK                         | SK                    | GSI1PK / GSI1SK                       | GSI2PK / GSI2SK                 |
-|---------------|----------------------------|-----------------------|---------------------------------------|---------------------------------|
-| Appeal        | APPEAL#<id>                | A                     | owner queue (see owner_queue) / <status>#<due>#<id> | CHANNEL#<channel> / <received>#<id>; GSI3: AREA#<district> / <received>#<id> |
-| Assist entry  | APPEAL#<id>                | ASSIST#<unit>         | UNIT#<unit> / assisting#<received>#<id> | –                            |
-| Key flag      | APPEAL#<id>                | KEY                   | LEADERQ#<loop> / <flagged>#<id>       | –                               |
-| Key, by place | APPEAL#<id>                | KEY#AREA#<district>   | LEADERQ#<district> / <flagged>#<id> (place outside the loop) | – |
-| Case event    | APPEAL#<id>                | EV#<seq:06d>          | –                                     | –                               |
-| Party (PII)   | APPEAL#<id>                | PARTY                 | –                                     | –                               |
-| Outbox entry  | APPEAL#<id>                | OUT#<topic>#<key>     | OUTBOX#<shard> / <created>#<id>  (only while pending) | –               |
-| Ticket index  | TICKET#<channel>#<ticket>  | T                     | –                                     | –                               |
-| Nonce         | NONCE#<key_id>#<nonce>     | N                     | –                                     | –                               |
-| Channel       | CHANNEL#<code>             | C                     | –                                     | –                               |
-| Idempotency   | (Powertools) idempotency#… | <hash>                | –                                     | –                               |
+One row per key shape of every entity type; `kind` is the entity's discriminator (models.py,
+dedup_index.py, region_models.py), and a unit test fails when an entity is missing here or a row
+names none. `<at>`, `<received>`, `<created>` and `<flagged>` are UTC ISO instants (milliseconds).
+
+| entity           | kind           | PK                        | SK                              | GSI1PK / GSI1SK                                    | GSI2PK / GSI2SK (GSI3)                     |
+|------------------|----------------|---------------------------|---------------------------------|----------------------------------------------------|--------------------------------------------|
+| Appeal           | appeal         | APPEAL#<id>               | A                               | UNIT#<unit> or DISPATCHQ#<loop> / <status>#<due>#<id> | CHANNEL#<channel> / <received>#<id>; GSI3: AREA#<district> / <received>#<id> |
+| Case event       | event          | APPEAL#<id>               | EV#<seq:06d>                    | –                                                  | –                                          |
+| Party (PII)      | party          | APPEAL#<id>               | PARTY                           | –                                                  | –                                          |
+| Outbox entry     | outbox         | APPEAL#<id>               | OUT#<topic>#<key>               | OUTBOX#<shard> / <created>#<id> (while pending)    | –                                          |
+| Assist entry     | marker         | APPEAL#<id>               | ASSIST#<unit>                   | UNIT#<unit> / assisting#<at>#<id>                  | –                                          |
+| Key flag         | marker         | APPEAL#<id>               | KEY                             | LEADERQ#<loop> / <flagged>#<id>                    | –                                          |
+| Key, by place    | marker         | APPEAL#<id>               | KEY#AREA#<district>             | LEADERQ#<district> / <flagged>#<id>                | –                                          |
+| Supervision copy | marker         | APPEAL#<id>               | COPY#<step>#<version>#<unit>    | UNIT#<unit> / supervision#<at>#<id>                | –                                          |
+| Alert            | alert          | APPEAL#<id>               | ALERT#<step>#<version>#<alert>  | –                                                  | ALERTS#<region>#<YYYY-MM-DD> / <at>#<id>   |
+| Ticket index     | ticket         | TICKET#<channel>#<ticket> | T                               | –                                                  | –                                          |
+| Nonce            | nonce          | NONCE#<key_id>#<nonce>    | N                               | –                                                  | –                                          |
+| Channel          | channel        | CHANNEL#<code>            | C                               | –                                                  | –                                          |
+| Correction       | correction     | CORRECTIONS#<region>      | <at>#<id>                       | –                                                  | –                                          |
+| Due instant      | due            | DUE#<minute>#<shard>      | <id>#<step>#<version>#<alert>   | –                                                  | –                                          |
+| Sweep state      | sweep_state    | SWEEP#deadlines           | S                               | –                                                  | –                                          |
+| Calendar alert   | calendar_alert | CALENDAR#<region>#<year>  | MISSING                         | ADMIN#<region> / <at>#calendar#<year>              | –                                          |
+| Audit entry      | audit          | AUDIT#<region>#<day>      | <at>#<id>#<subject>             | –                                                  | –                                          |
+| Feed entry       | feed           | FEED#<subject>            | <at>#<id>#<seq:06d>             | –                                                  | –                                          |
+| Dedup posting    | dedup_posting  | DEDUP#<block key>         | <received>#<id>                 | –                                                  | –                                          |
+| Dedup head       | dedup_head     | DEDUP#<block key>         | ~HEAD                           | –                                                  | –                                          |
+| Region version   | region_version | REGION#<code>             | VERSION#<n:06d>                 | –                                                  | –                                          |
+| Region live      | region_live    | REGION#<code>             | LIVE                            | –                                                  | –                                          |
+| Region audit     | region_audit   | REGION#<code>             | AUDIT#<seq:06d>                 | –                                                  | –                                          |
+
+Nonces, dedup postings and heads, and feed entries expire by TTL (`expires_at`).
 
 Access patterns: load an appeal with its case file (one query on PK); find an appeal by a
-channel's ticket id (get TICKET); list a channel's appeals by time (GSI2); list pending
-hand-offs older than a grace period, per shard (GSI1 OUTBOX#n): the repair sweep reads only
-those, never a scan.
+channel's ticket id (get TICKET); list a channel's appeals by time (GSI2); an owner's queue
+(GSI1: a unit's inbox, a dispatcher queue, a leader's key queue); a district's appeals (GSI3);
+list pending hand-offs older than a grace period, per shard (GSI1 OUTBOX#n): the repair sweep
+reads only those, never a scan. The sections below add the dedup index, region packs and the
+deadline sweep with their own access patterns.
 """
 from __future__ import annotations
 
