@@ -33,14 +33,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterable, NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chalicelib.domain.errors import ValidationError
 
 try:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     SHANGHAI = ZoneInfo("Asia/Shanghai")
-except (ImportError, ZoneInfoNotFoundError):  # pragma: no cover - only without a tz database
+except ZoneInfoNotFoundError:  # pragma: no cover - only without a tz database
     # China has had no DST since 1991, so a fixed +08:00 offset is exact for our dates.
     SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 
