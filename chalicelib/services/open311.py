@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic import ValidationError as PydanticValidationError
 
 from chalicelib.channels import fields as f
-from chalicelib.domain.appeal import Appeal, AppealType, NewAppeal, Urgency
+from chalicelib.domain.appeal import Appeal, AppealType, NewAppeal, Status, Urgency
 from chalicelib.domain.errors import (
     ConflictError,
     ForbiddenError,
@@ -340,10 +340,12 @@ def find_requests(params: Mapping[str, str], now: datetime) -> list[dict[str, An
         raise ValidationError("status: use open, closed or both", field="status")
     start, end = _window(params.get("start_date"), params.get("end_date"), now)
     window = repository.list_channel_appeals(OPEN311, limit=SCAN_LIMIT, newest_first=True, since=start, until=end)
+    masters: dict[str, Appeal | None] = {}
     chosen = itertools.islice((a for a in window
                                if (codes is None or a.channel_meta.get("service_code") in codes)
-                               and (statuses is None or open_or_closed(a) in statuses)), MAX_RESULTS)
-    return public_views(list(chosen))
+                               and (statuses is None or open_or_closed(progress_of(a, masters)) in statuses)),
+                              MAX_RESULTS)
+    return public_views(list(chosen), masters)
 
 
 def get_request(request_id: str) -> list[dict[str, Any]]:
@@ -435,14 +437,18 @@ def mask_personal(text: str) -> str:
     return text
 
 
-def public_view(appeal: Appeal, updated: datetime) -> dict[str, Any]:
-    """The spec's request fields, and nothing personal (no party, no channel key, no ticket)."""
+def public_view(appeal: Appeal, shown: Appeal) -> dict[str, Any]:
+    """The spec's request fields, and nothing personal (no party, no channel key, no ticket);
+    status, notes and update time follow `shown` (progress_of) too."""
     code = appeal.channel_meta.get("service_code")
     service = service_by_code(code) if code else None
-    public = appeal.public_status()
+    public = shown.public_status()
+    updated = last_public_change(appeal)
+    if shown is not appeal:
+        updated = max(updated, last_public_change(shown))
     return {
         "service_request_id": appeal.appeal_id,
-        "status": open_or_closed(appeal),
+        "status": open_or_closed(shown),
         "status_notes": STATUS_NOTES.get(public, public),
         "service_name": service.name if service else appeal.channel_meta.get("service_name"),
         "service_code": code,
@@ -456,8 +462,23 @@ def public_view(appeal: Appeal, updated: datetime) -> dict[str, Any]:
     }
 
 
-def public_views(appeals: list[Appeal]) -> list[dict[str, Any]]:
-    return [public_view(a, last_public_change(a)) for a in appeals]
+def public_views(appeals: list[Appeal], masters: dict[str, Appeal | None] | None = None) -> list[dict[str, Any]]:
+    masters = {} if masters is None else masters
+    return [public_view(a, progress_of(a, masters)) for a in appeals]
+
+
+def progress_of(appeal: Appeal, masters: dict[str, Appeal | None]) -> Appeal:
+    """Whose handling a request shows: its own or, once it joined an earlier request of the same
+    problem (并案), its master's, which is what its partner hears in status callbacks. `masters`
+    keeps the masters read (one read each per answer)."""
+    if appeal.status != Status.JOINED or not appeal.master_id:
+        return appeal
+    if appeal.master_id not in masters:
+        try:
+            masters[appeal.master_id] = repository.load_appeal(appeal.master_id, consistent=False)
+        except NotFoundError:
+            masters[appeal.master_id] = None
+    return masters[appeal.master_id] or appeal
 
 
 def last_public_change(appeal: Appeal) -> datetime:
