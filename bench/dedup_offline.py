@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from chalicelib.domain.clustering_metrics import bcubed_scores, groups_from_links, pairwise_scores  # noqa: E402
+from bench.clustering_metrics import bcubed_scores, groups_from_links, pairwise_scores  # noqa: E402
 from chalicelib.domain.dedup import DEFAULT_POLICY, CandidateScore, DedupPolicy, decide  # noqa: E402
 from chalicelib.nlp.matching import blocking_keys, extract_features, pair_features  # noqa: E402
 

@@ -62,7 +62,7 @@ def run(records: list[dict]) -> dict:
 
         load_demo_region(session, "test", ROOT / "regions" / "shenzhen")
 
-        from chalicelib.domain.clustering_metrics import bcubed_scores, groups_from_links, pairwise_scores
+        from bench.clustering_metrics import bcubed_scores, groups_from_links, pairwise_scores
         from chalicelib.observability import metrics
         from chalicelib.services import dedup, intake
         from chalicelib.services.clock import FixedClock

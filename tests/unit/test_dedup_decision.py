@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.domain import dedup
-from chalicelib.domain.clustering_metrics import bcubed_scores, groups_from_links, pairwise_scores
+from bench.clustering_metrics import bcubed_scores, groups_from_links, pairwise_scores
 from chalicelib.domain.dedup import CandidateScore, DedupPolicy, decide, score_pair
 
 STRONG = {"content": 0.9, "address": 0.9, "same_party": 0.0, "gap_hours": 20.0}
