@@ -6,7 +6,7 @@ Usage: python bench/intake.py [--n 500] [--metered N] [--retries 50] [--seed 7] 
 Everything runs in this process: moto (mock_aws) with the spec's resources (infra.local), the
 region's channels registered, and the Chalice app driven by chalice.test.Client with signed
 requests, exactly as tests/conftest.py sets it up. Payloads come from
-chalicelib.channels.samples with texts and addresses of regions/shenzhen/examples/
+infra.samples with texts and addresses of regions/shenzhen/examples/
 history-train.jsonl, round-robin over every channel that has a sample builder (not open311).
 
 Phases (ticket ids never repeat across them):
@@ -84,7 +84,7 @@ class Sender:
         self.sent: list[tuple[str, bytes, dict]] = []  # (channel, body, first response)
 
     def next_body(self) -> tuple[str, bytes]:
-        from chalicelib.channels.samples import sample_payload
+        from infra.samples import sample_payload
 
         code = self.channels[self.seq % len(self.channels)]
         row = self.history[self.rng.randrange(len(self.history))]
@@ -195,7 +195,7 @@ def run(args: argparse.Namespace, metered_n: int) -> dict:
         creds = register_channels(session, REGION_DIR, "test", callback_url="http://127.0.0.1:9/callbacks")
 
         import app
-        from chalicelib.channels.samples import SAMPLE_CODES
+        from infra.samples import SAMPLE_CODES
 
         channels = [c for c in creds if c in SAMPLE_CODES and c not in EXCLUDED_CHANNELS]
         meter = CapacityMeter()

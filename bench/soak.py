@@ -146,7 +146,7 @@ class Feeder:
     """Signed demo appeals on a fixed schedule; remembers each payload and answer."""
 
     def __init__(self, child: Child, creds: dict, seed: int = 7):
-        from chalicelib.channels.samples import sample_payload
+        from infra.samples import sample_payload
 
         self.child, self.creds, self.sample_payload = child, creds, sample_payload
         self.examples = [json.loads(line) for line in (ROOT / "regions" / "shenzhen" / "examples" /

@@ -227,7 +227,7 @@ class Stack:
             return exc.code, json.loads(exc.read() or b"{}")
 
     def _feed(self) -> None:
-        from chalicelib.channels.samples import sample_payload
+        from infra.samples import sample_payload
 
         examples = [json.loads(line) for line in
                     (DEMO_REGION / "examples" / "history-train.jsonl").read_text(encoding="utf-8").splitlines()]

@@ -6,7 +6,7 @@ import random
 
 import requests
 
-from chalicelib.channels.samples import sample_payload
+from infra.samples import sample_payload
 from chalicelib.channels.signing import H_KEY_ID, H_NONCE, H_SIGNATURE, H_TIMESTAMP, sign
 
 CHANNELS = ["hotline", "app", "wechat", "web", "mailbox", "leader_board", "grid", "police", "deputy", "party",

@@ -40,7 +40,7 @@ def test_every_wrong_value_of_every_field_is_a_4xx_naming_it(aws, channel):
     import random
 
     from chalicelib.channels.registry import payload_model
-    from chalicelib.channels.samples import sample_payload
+    from infra.samples import sample_payload
 
     model = payload_model(channel)
     fields = list(channel_fixture(channel))

@@ -13,7 +13,7 @@ import pytest
 from chalicelib.channels import fields
 from chalicelib.channels.base import parse_payload
 from chalicelib.channels.registry import channel_codes, payload_model
-from chalicelib.channels.samples import sample_payload, synthetic_id_number
+from infra.samples import sample_payload, synthetic_id_number
 from chalicelib.domain.appeal import AppealType, NewAppeal, Urgency
 from chalicelib.domain.errors import ValidationError
 from tests.conftest import PARTNER_CHANNELS
