@@ -16,7 +16,9 @@ if str(ROOT) not in sys.path:
 
 from bench.clustering_metrics import bcubed_scores, groups_from_links, pairwise_scores  # noqa: E402
 from chalicelib.domain.dedup import DEFAULT_POLICY, CandidateScore, DedupPolicy, decide  # noqa: E402
-from chalicelib.nlp.matching import blocking_keys, extract_features, pair_features  # noqa: E402
+from chalicelib.nlp.dedup_features import blocking_keys, extract_features, pair_features  # noqa: E402
+from chalicelib.policy import build  # noqa: E402
+from chalicelib.policy.pack.parse import read_pack  # noqa: E402
 
 # A fixed, public test key: the benchmark must be reproducible; production uses a secret key.
 TEST_HMAC_KEY = b"jiesu-dedup-bench-test-key"
@@ -63,8 +65,9 @@ def run(records: list[dict], policy: DedupPolicy = DEFAULT_POLICY) -> dict:
     master: dict[str, str] = {}
     links: dict[str, str | None] = {}
     decisions: dict[str, object] = {}
+    lexicon = build.place_lexicon(read_pack(ROOT / "regions" / "shenzhen"))   # the demo region's places
     for rec in order:
-        feats = extract_features(rec)
+        feats = extract_features(rec, lexicon)
         hashes = party_hashes(rec)
         keys = blocking_keys(feats, hashes)
         cand_ids: list[str] = []

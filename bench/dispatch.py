@@ -16,13 +16,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from chalicelib.nlp.classifier import (  # noqa: E402
-    CatalogItem, Classifier, Example, load_catalog, load_examples, load_region_classifier,
-    region_inputs, region_lexicon, region_place_names,
-)
-from chalicelib.nlp.gazetteer import Gazetteer  # noqa: E402
-from chalicelib.domain.catalog import fallback_unit_type  # noqa: E402
-from chalicelib.nlp.units import UnitDirectory, choose_unit  # noqa: E402
+from chalicelib.domain.catalog import CatalogItem  # noqa: E402
+from chalicelib.domain.units import choose_unit  # noqa: E402
+from chalicelib.nlp.classifier import Classifier, Example  # noqa: E402
+from chalicelib.policy import build  # noqa: E402
+from chalicelib.policy.pack.parse import read_pack  # noqa: E402
 
 # Qualifiers that turn one demo leaf into several plausible finer leaves, the way the real
 # 4,315-item list splits a duty by place or object.
@@ -33,8 +31,9 @@ _COLD = """
 import sys, time
 t = time.perf_counter()
 sys.path.insert(0, {root!r})
-from chalicelib.nlp.classifier import load_region_classifier
-clf = load_region_classifier({region!r})
+from chalicelib.policy import build
+from chalicelib.policy.pack.parse import read_pack
+clf = build.classifier(read_pack({region!r}))
 clf.classify("小区门口的垃圾好几天没人清运了，臭气熏天")
 print(time.perf_counter() - t)
 """
@@ -109,23 +108,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stage", default="dev", help="the packaged stage whose size is reported")
     args = ap.parse_args(argv)
     region = args.region.resolve()
-    cat_path, ex_paths = region_inputs(region)
     texts = []
-    for p in ex_paths:
+    for p in sorted((region / "examples").glob("*.jsonl")):
         with open(p, encoding="utf-8") as fh:
             texts += [json.loads(line) for line in fh if line.strip()]
     sample = random.Random(1).sample(texts, min(300, len(texts)))
     sample_texts = [r["text"] for r in sample]
 
-    # Warm the calibration cache first so cold start measures the shipped path.
-    load_region_classifier(region)
+    # Cold start: the region's pack parsed and its model built with the calibration it ships.
     cold_in, cold_wall = cold_start(region)
 
-    clf = load_region_classifier(region)
+    pack = read_pack(region)
+    clf = build.classifier(pack)
     demo_ms = ms_per_call(clf.classify, sample_texts, args.repeat)
 
-    gaz = Gazetteer.from_region(region)
-    units = UnitDirectory.from_csv(region / "units.csv", fallback_unit_type(clf.items.values()))
+    gaz = build.gazetteer(pack)
+    units = build.unit_directory(pack)
 
     def dispatch(rec: dict) -> None:
         c = clf.classify(rec["text"])
@@ -138,13 +136,13 @@ def main(argv: list[str] | None = None) -> int:
             dispatch(rec)
     e2e_ms = (time.perf_counter() - t) * 1000 / (args.repeat * len(sample))
 
-    base = load_catalog(cat_path)
-    syn_items, syn_examples = synthetic_catalog(base, load_examples(ex_paths), args.items)
+    training = build.training_set(pack)
+    syn_items, syn_examples = synthetic_catalog(training.catalog, training.examples, args.items)
     t = time.perf_counter()
     # Every synthetic leaf carries the lexicon of the demo leaf it was derived from.
-    lexicon = region_lexicon(region)
+    lexicon = training.lexicon
     syn_lexicon = {it.code: lexicon[base] for it in syn_items if (base := f"{it.code[:5]}.{it.code[-3:]}") in lexicon}
-    big = Classifier(syn_items, syn_examples, region_place_names(region), lexicon=syn_lexicon)
+    big = Classifier(syn_items, syn_examples, training.place_names, lexicon=syn_lexicon)
     big_build = time.perf_counter() - t
     big_ms = ms_per_call(big.classify, sample_texts, 1)
 

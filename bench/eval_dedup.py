@@ -64,6 +64,7 @@ def run(records: list[dict]) -> dict:
 
         from bench.clustering_metrics import bcubed_scores, groups_from_links, pairwise_scores
         from chalicelib.observability import metrics
+        from chalicelib.policy.runtime import runtime_for
         from chalicelib.services import dedup, intake
         from chalicelib.services.clock import FixedClock
         from chalicelib.storage import repository
@@ -80,7 +81,7 @@ def run(records: list[dict]) -> dict:
                 drain_queues(session, res)
         t_store = time.perf_counter() - t0
 
-        policy = dedup.load_policy()
+        policy = runtime_for("shenzhen").dedup_policy
         t1 = time.perf_counter()
         outcomes: dict[str, int] = {}
         attempts = postings_read = 0

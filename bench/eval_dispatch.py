@@ -31,14 +31,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from chalicelib.nlp.classifier import (  # noqa: E402
-    FALLBACK_CODE, Classifier, Example, build_calibrator, load_catalog, region_inputs, region_lexicon,
-    region_place_names,
-)
+from chalicelib.domain.units import UnitDirectory, choose_unit  # noqa: E402
+from chalicelib.nlp.calibration import build_calibrator  # noqa: E402
+from chalicelib.nlp.classifier import FALLBACK_CODE, Classifier, Example  # noqa: E402
 from chalicelib.nlp.gazetteer import Gazetteer, Resolution  # noqa: E402
 from chalicelib.nlp.text import normalize  # noqa: E402
-from chalicelib.domain.catalog import fallback_unit_type  # noqa: E402
-from chalicelib.nlp.units import UnitDirectory, choose_unit  # noqa: E402
+from chalicelib.policy import build  # noqa: E402
+from chalicelib.policy.pack.parse import read_pack  # noqa: E402
 
 DEFAULT_THRESHOLD = 0.5
 FOLDS = 5
@@ -65,15 +64,6 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def region_dispatch_policy(region: Path) -> dict:
-    """The region's policy.json `dispatch` section (auto_threshold, fallback_below, ...)."""
-    try:
-        policy = json.loads((region / "policy.json").read_text(encoding="utf-8"))
-        return dict(policy.get("dispatch") or {})
-    except (OSError, ValueError, TypeError, AttributeError):
-        return {}
-
-
 def expected_unit_ok(unit, item, street: str, gaz: Gazetteer, units: UnitDirectory) -> bool:
     """README rule: unit type and jurisdiction must match; any 社区工作站 in the street counts."""
     if item.unit_level == "community":
@@ -96,23 +86,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="also print the lowest threshold reaching this precision among auto")
     args = ap.parse_args(argv)
     region = args.region if args.region.is_absolute() else (Path.cwd() / args.region)
-    policy = region_dispatch_policy(region)
+    pack = read_pack(region)            # the region folder as the pack an admin would load
+    policy = build.dispatch_settings(pack)
     threshold = args.threshold if args.threshold is not None else float(policy.get("auto_threshold", DEFAULT_THRESHOLD))
     fallback_below = args.fallback_below if args.fallback_below is not None else float(policy.get("fallback_below", 0.0))
 
-    cat_path, ex_paths = region_inputs(region)
-    catalog = load_catalog(cat_path)
-    items = {it.code: it for it in catalog}
-    names = region_place_names(region)
-    lexicon = region_lexicon(region)
-    gaz = Gazetteer.from_region(region)
-    units = UnitDirectory.from_csv(region / "units.csv", fallback_unit_type(catalog))
-    train: list[tuple[str, str, Example]] = []  # (id, normalised text, example)
-    for p in ex_paths:
-        for rec in read_jsonl(p):
-            code = rec.get("code") or rec.get("expected_code")
-            if code in items and rec.get("text"):
-                train.append((rec.get("id", ""), normalize(rec["text"]), Example(rec["text"], code)))
+    training = build.training_set(pack)
+    items = {it.code: it for it in training.catalog}
+    gaz = build.gazetteer(pack)
+    units = build.unit_directory(pack)
+    train: list[tuple[str, str, Example]] = [  # (id, normalised text, example)
+        (e.id, normalize(e.text), Example(e.text, e.code)) for e in pack.examples if e.code in items]
     cases = read_jsonl(args.cases)
     ids = {t[0] for t in train if t[0]}
     texts = {t[1] for t in train}
@@ -123,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         hid = {c.get("id") for c in held if c.get("id")}
         htext = {normalize(c["text"]) for c in held}
         exs = [e for i, t, e in train if not (i and i in hid) and t not in htext]
-        clf = Classifier(catalog, exs, names, lexicon=lexicon)
+        clf = Classifier(training.catalog, exs, training.place_names, lexicon=training.lexicon)
         clf.calibrator = build_calibrator(clf)
         clf.apply_policy({**policy, "fallback_below": fallback_below})
         return clf

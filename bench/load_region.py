@@ -118,7 +118,9 @@ def main() -> int:
 
         in_process_stack(session, "bench")
         from chalicelib.aws import client
-        from chalicelib.policy import region_pack as rp
+        from chalicelib.policy.pack.parse import read_pack
+        from chalicelib.policy.pack.store import encode_pack
+        from chalicelib.policy.pack.validate import validate
         from chalicelib.policy.region import LivePackCache
         from chalicelib.services import region_admin
 
@@ -129,22 +131,22 @@ def main() -> int:
         rows = []
 
         t0 = time.perf_counter()
-        sz = rp.read_pack(SHENZHEN)
-        errs = rp.validate(sz)
+        sz = read_pack(SHENZHEN)
+        errs = validate(sz)
         sz_validate_s = time.perf_counter() - t0
         assert not errs, errs[:3]
 
         row, r = measure("shenzhen: first load (v1)", lambda: region_admin.load(SHENZHEN, "bench"), meter, counter)
         rows.append({**row, "validate_seconds": round(sz_validate_s, 3), "catalog_items": len(sz.catalog),
-                     "object_bytes": len(rp.encode_pack(sz)), "version": r.version.catalog_version})
+                     "object_bytes": len(encode_pack(sz)), "version": r.version.catalog_version})
         row, r = measure("shenzhen: identical reload (no-op)", lambda: region_admin.load(SHENZHEN, "bench"),
                          meter, counter)
         rows.append({**row, "noop": r.noop})
 
         big_dir = synthetic_pack(Path(tmp) / "shenzhen", args.items)
         t0 = time.perf_counter()
-        big = rp.read_pack(big_dir)
-        big_errs = rp.validate(big)
+        big = read_pack(big_dir)
+        big_errs = validate(big)
         big_validate_s = time.perf_counter() - t0
         assert not big_errs, [str(e) for e in big_errs[:3]]
         row, r = measure(f"synthetic {len(big.catalog) - 1} leaves: dry run",
@@ -153,7 +155,7 @@ def main() -> int:
         row, r = measure(f"synthetic {len(big.catalog) - 1} leaves: load (v2)",
                          lambda: region_admin.load(big_dir, "bench"), meter, counter)
         rows.append({**row, "validate_seconds": round(big_validate_s, 3), "catalog_items": len(big.catalog),
-                     "object_bytes": len(rp.encode_pack(big)), "version": r.version.catalog_version})
+                     "object_bytes": len(encode_pack(big)), "version": r.version.catalog_version})
         row, _ = measure("rollback to v1", lambda: region_admin.rollback("shenzhen", 1, "bench"), meter, counter)
         rows.append(row)
 

@@ -124,9 +124,10 @@ def start_stack():
     from infra.local import in_process_stack
 
     res = in_process_stack(session)
-    from chalicelib.policy import region as region_source
+    from chalicelib.policy import runtime
+    from chalicelib.policy.pack.parse import read_pack
 
-    region_source.materialize = lambda code: (REGION_DIR, "bench")
+    runtime.serve_packs({"shenzhen": read_pack(REGION_DIR).with_version(1)})   # the demo pack, not loaded
     return mock, session, res
 
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from chalicelib.policy.region_pack import read_files
+from chalicelib.policy.pack.parse import read_files
 
 
 def load_demo_region(session, stage: str, pack_dir, callback_url: Optional[str] = None,
@@ -50,8 +50,9 @@ def live_demo_credentials(session, stage: str, region_code: str) -> Optional[dic
 def demo_credentials(session, stage: str, v) -> dict[str, tuple[str, str]]:
     from chalicelib.policy.region import fetch_pack
     from chalicelib.services import region_admin
+    from chalicelib.storage.region_store import PackObjects
 
-    pack = fetch_pack(v.s3_key, v.version, v.content_hash, v.s3_version_id, s3=session.client("s3"))
+    pack = fetch_pack(v.s3_key, v.version, v.content_hash, v.s3_version_id, objects=PackObjects(session))
     sm = session.client("secretsmanager")
     creds = {}
     for ch in pack.channels:

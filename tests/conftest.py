@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from infra.local import offline_aws_env  # noqa: E402 - must run before chalicel
 offline_aws_env("test")
 
 from infra import moto_patches  # noqa: E402
+from chalicelib.policy import runtime  # noqa: E402
+from chalicelib.policy.pack.parse import read_pack  # noqa: E402
 
 # The tests run on moto as the stand-in runs it (tests/integration/test_moto_patches.py checks
 # that the patches change no DynamoDB or SQS behaviour).
@@ -48,19 +51,19 @@ class AwsStack:
 
 
 @pytest.fixture
-def aws(monkeypatch):
+def aws():
     """Moto in-process with every resource of the spec and the demo region's channels.
 
-    Stages read the region from its live pack; here the pack is the repo's demo folder as
-    version "test-v1" (tests/integration/test_region_admin.py covers loading packs for real).
+    Stages run on the region's runtime; here it is built from the repo's demo folder as pack
+    version 1 without loading it (tests/integration/test_region_admin.py covers loading packs
+    for real). The runtime stays cached across tests (same version); every test has a fresh
+    table, so its corrections are read from the start again.
     """
     import boto3
     from moto import mock_aws
 
-    from chalicelib.policy import region
-
-    monkeypatch.setattr(region, "materialize", lambda code=None: (REGION_DIR, "test-v1"))
-
+    runtime.serve_packs({"shenzhen": demo_pack()})
+    runtime.rewind_corrections()
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
         from infra.local import in_process_stack, register_channels, reset_process_caches
@@ -69,6 +72,13 @@ def aws(monkeypatch):
         creds = register_channels(session, REGION_DIR, "test", callback_url="http://127.0.0.1:9/callbacks")
         yield AwsStack(session, res, creds)
         reset_process_caches()
+    runtime.serve_packs(None)
+
+
+@lru_cache(maxsize=1)
+def demo_pack():
+    """The repo's Shenzhen folder as a parsed pack, version 1 (parsed once per test session)."""
+    return read_pack(REGION_DIR).with_version(1)
 
 
 @pytest.fixture

@@ -2,19 +2,14 @@
 from __future__ import annotations
 
 import bisect
-import csv
-import hashlib
-import json
 import math
 import re
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
 
 from chalicelib.domain.catalog import FALLBACK_CODE, CatalogItem
-from chalicelib.nlp.text import normalize, split_list
+from chalicelib.nlp.text import normalize
 
 MODEL_VERSION = 4
 # Unigrams and bigrams: bigrams approximate Chinese words, unigrams rescue typos and rare
@@ -85,69 +80,26 @@ class Classification:
         return self.suggestions[0].item if self.suggestions else ""
 
 
-def load_catalog(path: str | Path) -> list[CatalogItem]:
-    """Read catalog.csv into CatalogItem rows."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        return [
-            CatalogItem(
-                code=r["code"], level1=r["level1"], level2=r["level2"], item=r["item"],
-                unit_type=r["unit_type"], unit_level=r["unit_level"],
-                keywords=split_list(r.get("keywords")),
-            )
-            for r in csv.DictReader(fh)
-        ]
-
-
-def load_examples(paths: Iterable[str | Path]) -> list[Example]:
-    """Read labelled jsonl files; accepts either `code` or `expected_code` as the label."""
-    out: list[Example] = []
-    for path in paths:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    rec = json.loads(line)
-                    code = rec.get("code") or rec.get("expected_code")
-                    if code and rec.get("text"):
-                        out.append(Example(rec["text"], code))
-    return out
-
-
 # What a lexicon holds per leaf: its documents (phrases, situations), each a tuple of phrases.
 Lexicon = Mapping[str, Sequence[Sequence[str]]]
 LEXICON_COLUMNS = ("phrases", "situations")
 
 
-def load_lexicon(path: str | Path) -> dict[str, tuple[tuple[str, ...], ...]]:
-    """Read a region's lexicon.csv (code,phrases,situations; `|`-separated); none if absent."""
-    p = Path(path)
-    if not p.exists():
-        return {}
-    with open(p, encoding="utf-8", newline="") as fh:
-        return {r["code"]: tuple(d for d in (split_list(r.get(col)) for col in LEXICON_COLUMNS) if d)
-                for r in csv.DictReader(fh) if r.get("code")}
-
-
-def region_place_names(region_dir: str | Path) -> list[str]:
+def place_masks(names: Iterable[str]) -> list[str]:
     """Gazetteer names (and their cores without 区/街道/社区) to mask before classifying.
 
     Place names say where, not what; leaving them in lets a landmark that happened to occur
     in one training text pull unrelated appeals towards that leaf.
     """
-    region = Path(region_dir)
-    names: set[str] = set()
-    for fname in ("districts.csv", "streets.csv", "communities.csv", "roads.csv"):
-        p = region / fname
-        if not p.exists():
-            continue
-        with open(p, encoding="utf-8", newline="") as fh:
-            for r in csv.DictReader(fh):
-                n = normalize(r["name"])
-                names.add(n)
-                for suf in ("新区", "街道", "社区", "区"):
-                    if n.endswith(suf) and len(n) - len(suf) >= 2:
-                        names.add(n[: -len(suf)])
-                        break
-    return sorted(n for n in names if len(n) >= 2)
+    out: set[str] = set()
+    for name in names:
+        n = normalize(name)
+        out.add(n)
+        for suf in ("新区", "街道", "社区", "区"):
+            if n.endswith(suf) and len(n) - len(suf) >= 2:
+                out.add(n[: -len(suf)])
+                break
+    return sorted(n for n in out if len(n) >= 2)
 
 
 def _position_counts(text: str) -> dict[str, float]:
@@ -473,103 +425,3 @@ def _dot(a: dict[str, float], b: dict[str, float]) -> float:
     if len(a) > len(b):
         a, b = b, a
     return sum(x * b.get(k, 0.0) for k, x in a.items())
-
-
-# -- region models --------------------------------------------------------------------------
-
-def region_inputs(region_dir: str | Path) -> tuple[Path, list[Path]]:
-    """The catalog and every labelled jsonl under <region>/examples/."""
-    region = Path(region_dir)
-    return region / "catalog.csv", sorted((region / "examples").glob("*.jsonl"))
-
-
-def region_lexicon(region_dir: str | Path) -> dict[str, tuple[tuple[str, ...], ...]]:
-    """The region's lexicon.csv (optional)."""
-    return load_lexicon(Path(region_dir) / "lexicon.csv")
-
-
-def _fingerprint(catalog: Sequence[CatalogItem], examples: Sequence[Example],
-                 lexicon: Optional[Lexicon] = None) -> str:
-    """Of the training content, not of file bytes: a region folder rebuilt from the live pack
-    (other CSV quoting, other example files) still finds the calibration shipped for it."""
-    h = hashlib.sha256(str(MODEL_VERSION).encode())
-    for it in sorted(catalog, key=lambda c: c.code):
-        h.update(json.dumps([it.code, it.level1, it.level2, it.item, it.unit_type, it.unit_level,
-                             list(it.keywords)], ensure_ascii=False).encode())
-    for ex in sorted(examples, key=lambda e: (e.code, e.text)):
-        h.update(json.dumps([ex.code, ex.text], ensure_ascii=False).encode())
-    lexicon = lexicon or {}
-    for code in sorted(lexicon):
-        h.update(json.dumps([code, [list(d) for d in lexicon[code]]], ensure_ascii=False).encode())
-    return h.hexdigest()[:16]
-
-
-def _region_name(region_dir: Path) -> str:
-    meta = region_dir / "region.json"
-    try:
-        return str(json.loads(meta.read_text(encoding="utf-8"))["code"])
-    except (OSError, ValueError, KeyError):
-        return region_dir.resolve().name
-
-
-def _calibration_path(region_dir: Path) -> Path:
-    return Path(__file__).resolve().parent / "models" / f"{_region_name(region_dir)}-calibration.json"
-
-
-def build_calibrator(clf: Classifier) -> Calibrator:
-    """Fit isotonic calibration on leave-one-out scores of the model's own examples."""
-    pairs = clf.loo_raw_confidences()
-    return Calibrator.fit([p[0] for p in pairs], [p[1] for p in pairs])
-
-
-def _region_training(region: Path) -> tuple[list[CatalogItem], list[Example], dict[str, tuple[tuple[str, ...], ...]]]:
-    """What a region's model is built from: its catalog, labelled examples and lexicon."""
-    cat_path, ex_paths = region_inputs(region)
-    return load_catalog(cat_path), load_examples(ex_paths), region_lexicon(region)
-
-
-def build(region_dir: str | Path, out: Optional[Path] = None) -> Path:
-    """Regenerate the region's calibration file from its catalog and examples."""
-    region = Path(region_dir)
-    catalog, examples, lexicon = _region_training(region)
-    clf = Classifier(catalog, examples, region_place_names(region), lexicon=lexicon)
-    return _save_calibration(build_calibrator(clf), _fingerprint(catalog, examples, lexicon),
-                             out or _calibration_path(region))
-
-
-def _save_calibration(cal: Calibrator, fingerprint: str, out: Path) -> Path:
-    payload = {"version": MODEL_VERSION, "fingerprint": fingerprint, **cal.to_json()}
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(payload), encoding="utf-8")
-    except OSError:
-        # Read-only package (Lambda): cache in the writable temp dir instead.
-        out = Path(tempfile.gettempdir()) / out.name
-        out.write_text(json.dumps(payload), encoding="utf-8")
-    return out
-
-
-def load_region_classifier(region_dir: str | Path, extra_examples: Sequence[Example] = ()) -> Classifier:
-    """The classifier as the region ships it; rebuilds the calibration file when absent or stale."""
-    region = Path(region_dir)
-    catalog, examples, lexicon = _region_training(region)
-    clf = Classifier(catalog, [*examples, *extra_examples], region_place_names(region), lexicon=lexicon)
-    fp = _fingerprint(catalog, examples, lexicon)
-    for path in (_calibration_path(region), Path(tempfile.gettempdir()) / _calibration_path(region).name):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if data.get("fingerprint") == fp:
-            clf.calibrator = Calibrator(data["xs"], data["ys"])
-            return clf
-    clf.calibrator = build_calibrator(clf)
-    # At run time only the temp dir is written: the package's models/ changes only through `build`.
-    _save_calibration(clf.calibrator, fp, Path(tempfile.gettempdir()) / _calibration_path(region).name)
-    return clf
-
-
-if __name__ == "__main__":  # pragma: no cover - maintenance entry point
-    import sys
-
-    print(build(sys.argv[1] if len(sys.argv) > 1 else "regions/shenzhen"))

@@ -1,10 +1,8 @@
 """Free-text Chinese address → district / street (街道) / community (社区) of a region."""
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 from chalicelib.nlp.text import normalize
@@ -64,13 +62,6 @@ class _Name:
     code: str  # district, street or community code
     street_code: Optional[str]
     district_code: str
-
-
-def _read(path: Path) -> list[dict[str, str]]:
-    if not path.exists():
-        return []
-    with open(path, encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 def _strip(name: str, suffixes: tuple[str, ...]) -> Optional[str]:
@@ -142,18 +133,6 @@ class Gazetteer:
                     out.add(core + "站")
         out.discard(n)
         return {v for v in out if len(v) >= 2}
-
-    @classmethod
-    def from_region(cls, region_dir: str | Path) -> "Gazetteer":
-        """Build from districts.csv, streets.csv, communities.csv and roads.csv of a region folder."""
-        r = Path(region_dir)
-        districts = [District(x["code"], x["name"], float(x["lat"]), float(x["lng"]))
-                     for x in _read(r / "districts.csv")]
-        streets = [Street(x["code"], x["district_code"], x["name"], float(x["lat"]), float(x["lng"]))
-                   for x in _read(r / "streets.csv")]
-        communities = [(x["code"], x["street_code"], x["name"]) for x in _read(r / "communities.csv")]
-        roads = [(x["name"], x["street_code"]) for x in _read(r / "roads.csv")]
-        return cls(districts, streets, communities, roads)
 
     # -- matching --------------------------------------------------------------------------
     def _scan(self, text: str) -> list[list[_Name]]:

@@ -1,6 +1,6 @@
-"""Builds a region's WorkCalendar from chinese-calendar's official tables plus the region file.
+"""Builds a region's WorkCalendar from chinese-calendar's official tables plus the region's overrides.
 
-The region file (``regions/<city>/calendar.json``) is JSON::
+The overrides are the pack's ``calendar.json`` (``regions/<city>/calendar.json``), a JSON object::
 
     {"years": [2027],
      "holidays": ["2027-01-01", ...],      # days off (whole holiday periods, weekends included)
@@ -15,23 +15,20 @@ and flagged provisional (see chalicelib.domain.calendar).
 """
 from __future__ import annotations
 
-import json
 from datetime import date
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Mapping
+
+import chinese_calendar
 
 from chalicelib.domain.calendar import CalendarError, WorkCalendar
 
-CALENDAR_FILE = "calendar.json"
 _ALLOWED_KEYS = {"years", "holidays", "workdays", "note"}
 
 
 @lru_cache(maxsize=1)
 def official_calendar() -> WorkCalendar:
     """chinese-calendar's tables as a WorkCalendar (cached: warm Lambdas build it once)."""
-    import chinese_calendar  # imported here so the domain never depends on it
-
     holidays = frozenset(chinese_calendar.holidays)
     workdays = frozenset(chinese_calendar.workdays)
     if not holidays:
@@ -92,17 +89,3 @@ def build_calendar(override: Mapping[str, Any] | None = None,
         return base
     extra = parse_override(override)
     return base.with_overrides(extra.holidays, extra.workdays, extra.known_years)
-
-
-def load_calendar(path: str | Path, base: WorkCalendar | None = None) -> WorkCalendar:
-    """Load a region calendar file; a missing file means the official calendar alone."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CALENDAR_FILE
-    if not path.exists():
-        return build_calendar(None, base)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CalendarError(f"{path.name}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
-    return build_calendar(data, base)

@@ -4,7 +4,9 @@ Services (dispatch, deadlines, intake…) call::
 
     pack = live_pack()                 # this stack's region (settings.region_code)
     pack.catalog_version               # "v3-1a2b3c4d": store it on the appeal when dispatching
-    pack.catalog_by_code[code]; pack.unit_directory(); pack.gazetteer(); pack.work_calendar()
+
+and what they decide with (catalog, units, gazetteer, calendar, policies, classifier) comes from
+the pack's runtime, built once per version (chalicelib.policy.runtime).
 
 Cost: a warm Lambda does at most one GetItem (eventually consistent, 0.5 RRU) per region per
 minute for the LIVE pointer, and one S3 GetObject only when the pointer moved. A new version
@@ -15,22 +17,16 @@ the next call.
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Optional
 
-from pynamodb.exceptions import DoesNotExist
-
-from chalicelib.aws import client
 from chalicelib.domain.errors import NotFoundError
-from chalicelib.policy.region_pack import RegionPack, decode_pack
+from chalicelib.policy.pack.model import RegionPack
+from chalicelib.policy.pack.store import decode_pack
 from chalicelib.settings import get_settings
-from chalicelib.storage import keys
-from chalicelib.storage.region_models import RegionLiveItem
+from chalicelib.storage.region_store import PackObjects, live_pointer
 
 REFRESH_S = 60.0
 log = logging.getLogger(__name__)
@@ -41,23 +37,13 @@ class RegionNotLoaded(NotFoundError):
 
 
 def fetch_pack(s3_key: str, version: int, content_hash: str, s3_version_id: Optional[str] = None,
-               bucket: Optional[str] = None, s3=None) -> RegionPack:
+               bucket: Optional[str] = None, objects: Optional[PackObjects] = None) -> RegionPack:
     """Read one stored version from S3 and check it against its recorded content hash."""
     bucket = bucket or get_settings().region_bucket
     if not bucket:
         raise RuntimeError("the region bucket is not configured (JIESU_REGION_BUCKET)")
-    args = {"Bucket": bucket, "Key": s3_key}
-    if s3_version_id:
-        args["VersionId"] = s3_version_id
-    blob = (s3 or client("s3")).get_object(**args)["Body"].read()
+    blob = (objects or PackObjects()).read(bucket, s3_key, s3_version_id)
     return decode_pack(blob, version=version, expected_hash=content_hash)
-
-
-def read_live_pointer(region_code: str, consistent: bool = False) -> Optional[RegionLiveItem]:
-    try:
-        return RegionLiveItem.get(keys.region_pk(region_code), keys.REGION_LIVE_SK, consistent_read=consistent)
-    except DoesNotExist:
-        return None
 
 
 @dataclass
@@ -86,7 +72,7 @@ class LivePackCache:
             return entry.pack
         try:
             self.pointer_reads += 1
-            live = read_live_pointer(code)
+            live = live_pointer(code)
         except Exception:
             if entry is None:
                 raise
@@ -100,7 +86,7 @@ class LivePackCache:
             pack = entry.pack
         else:
             self.pack_fetches += 1
-            pack = fetch_pack(live.s3_key, int(live.version), live.content_hash, live.s3_version_id)
+            pack = fetch_pack(live.s3_key, live.version, live.content_hash, live.s3_version_id)
             if entry is not None:
                 log.info("region %s: %s -> %s", code, entry.pack.catalog_version, pack.catalog_version)
         with self._lock:
@@ -127,25 +113,3 @@ def catalog_version(region_code: Optional[str] = None) -> str:
 
 def reset_cache() -> None:
     _CACHE.clear()
-
-
-def materialize(region_code: Optional[str] = None) -> tuple[Path, str]:
-    """The live pack written out as a region folder (for loaders that read files, such as the
-    classifier), once per version per process; returns (folder, catalog version)."""
-    pack = live_pack(region_code)
-    base = Path(tempfile.gettempdir()) / "jiesu-regions"
-    folder = base / f"{pack.code}-{pack.catalog_version}"
-    if not (folder / ".complete").exists():
-        staging = Path(tempfile.mkdtemp(prefix="pack-", dir=_ensure(base)))
-        pack.write_dir(staging)
-        (staging / ".complete").write_text(pack.catalog_version)
-        try:
-            staging.rename(folder)
-        except OSError:  # another thread or process wrote the same version first
-            shutil.rmtree(staging, ignore_errors=True)
-    return folder, pack.catalog_version
-
-
-def _ensure(path):
-    path.mkdir(parents=True, exist_ok=True)
-    return path

@@ -53,6 +53,7 @@ from chalicelib.domain.errors import (
     UnsupportedMediaTypeError,
     ValidationError,
 )
+from chalicelib.policy.runtime import runtime_for
 from chalicelib.services import intake
 from chalicelib.settings import get_settings
 from chalicelib.storage import pii, repository
@@ -99,9 +100,7 @@ def services() -> tuple[Service, ...]:
     """The live catalog's level-2 groups (GeoReport services), once per region pack version: from
     the pack an admin loaded, as every other consumer reads it, never from files of the checkout
     (a deployed bundle has none)."""
-    from chalicelib.services.dispatch_model import model_for
-
-    model = model_for(get_settings().region_code)
+    model = runtime_for(get_settings().region_code)
     key = (model.region, model.version)
     if key not in _SERVICES:
         groups: dict[str, dict[str, Any]] = {}

@@ -72,17 +72,13 @@ def idp():
 
 @pytest.fixture
 def staff_env(aws, idp, monkeypatch):
-    """OIDC configured for the test IdP; the demo region served from the repo's pack folder."""
-    from chalicelib.services import dispatch_model
+    """OIDC configured for the test IdP; the demo region served from the repo's pack folder (the
+    `aws` fixture serves it and rewinds the runtime's corrections cursor: every test has a fresh table)."""
     from chalicelib.settings import get_settings
 
     monkeypatch.setenv("JIESU_OIDC_ISSUER", ISSUER)
     monkeypatch.setenv("JIESU_OIDC_AUDIENCE", AUDIENCE)
     monkeypatch.setenv("JIESU_OIDC_JWKS_URL", idp.jwks_url)
     get_settings.cache_clear()
-    # The region model stays cached across tests (same version); only its corrections cursor resets,
-    # because every test has a fresh table.
-    for model in dispatch_model._models.values():
-        model.last_correction, model.checked_at = "", 0.0
     yield idp
     get_settings.cache_clear()

@@ -6,7 +6,7 @@ import json
 import pytest
 from chalice.test import Client
 
-from chalicelib.policy.region_pack import read_files
+from chalicelib.policy.pack.parse import read_files
 from tests.conftest import REGION_DIR
 from tests.integration.staff_fixtures import idp, staff_env  # noqa: F401
 

@@ -4,11 +4,9 @@ supervision copies, followers' feeds, and deadlines across 春节 2026 and into 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import REGION_DIR
 from tests.integration.helpers import status_notices
 
 LEAD = "U440303001-JD"          # 桂园街道办事处 (street level, Luohu)
@@ -24,16 +22,12 @@ def local(y, mo, d, h=0, mi=0, s=0) -> datetime:
 
 @pytest.fixture
 def env(aws, monkeypatch):
-    """moto + the demo region pack + the handling actions registered with the staff service."""
-    from chalicelib.policy import region as region_source
-    from chalicelib.services import dispatch_model, handling, staff
+    """moto + the demo region pack (served by `aws`) + the handling actions registered with the staff service."""
+    from chalicelib.services import handling, staff
 
-    monkeypatch.setattr(region_source, "materialize", lambda code: (Path(REGION_DIR), "test"), raising=False)
-    dispatch_model.forget()
     for name, (permission, fields, fn) in handling.STAFF_ACTIONS.items():
         monkeypatch.setitem(staff.REGISTRY, name, staff.Action(permission, fields, fn))
     yield aws
-    dispatch_model.forget()
 
 
 def principal(role: str, subject: str, unit_id=None, jurisdiction="440303001"):

@@ -9,7 +9,7 @@ import pytest
 from chalice.test import Client
 
 from infra.runner import sqs_event
-from tests.conftest import channel_fixture
+from tests.conftest import channel_fixture, demo_pack
 from tests.integration.helpers import signed_post
 from tests.integration.staff_fixtures import idp, staff_env  # noqa: F401
 
@@ -74,7 +74,7 @@ def test_clear_appeal_is_dispatched_automatically_with_deadlines_and_callback(aw
     assert run_dispatch(aws, appeal_id) == {"batchItemFailures": []}
     a = load(appeal_id)
     assert a.status.value == "dispatched" and a.street_code == "440306002"
-    assert a.unit_id and a.catalog_version == "test-v1" and a.dispatch_info["how"] == "auto"
+    assert a.unit_id and a.catalog_version == demo_pack().catalog_version and a.dispatch_info["how"] == "auto"
     assert set(a.deadlines) == {"sign", "contact", "reply"}
     statuses = [json.loads(m["Body"])["status"] for m in aws.receive("notify")]
     assert "dispatched" in statuses
@@ -97,14 +97,14 @@ def test_vague_appeal_goes_to_the_dispatcher_queue_with_suggestions(aws, client,
 
 
 def test_an_appeal_no_catalog_item_covers_is_fallback_for_the_dispatcher(aws, client, staff_env):
-    from chalicelib.services.dispatch_model import model_for
+    from chalicelib.policy.runtime import runtime_for
 
     appeal_id = take_in(aws, client, "昨晚看到天上有一颗很亮的流星划过，想知道是什么天文现象",
                         "宝安区西乡街道西乡大道")
     to_dispatch_stage(appeal_id)
     run_dispatch(aws, appeal_id)
     a = load(appeal_id)
-    assert model_for("shenzhen").classifier.fallback_below > 0  # the Shenzhen pack's policy sets it
+    assert runtime_for("shenzhen").classifier.fallback_below > 0  # the Shenzhen pack's policy sets it
     assert a.status.value == "pending_dispatch" and a.unit_id is None
     assert a.dispatch_info["reason"].startswith("out of catalogue (兜底)"), a.dispatch_info
     suggestions = a.dispatch_info["suggestions"]
@@ -112,7 +112,7 @@ def test_an_appeal_no_catalog_item_covers_is_fallback_for_the_dispatcher(aws, cl
 
 
 def test_a_dispatchers_correction_changes_later_decisions(aws, client, staff_env):
-    from chalicelib.services.dispatch_model import model_for
+    from chalicelib.policy.runtime import runtime_for
 
     text = "小区门口那个奇怪的蓝色箱子一直嗡嗡响，不知道是什么设备，请派人看看。"
     first = take_in(aws, client, text, "宝安区西乡街道西乡大道")
@@ -125,7 +125,7 @@ def test_a_dispatchers_correction_changes_later_decisions(aws, client, staff_env
     resp = act(client, staff_env, "dispatcher", first, "dispatch", {"unit_id": "U440306002-JD",
                                                                     "catalog_code": target, "reason": "纠正"})
     assert resp.status_code == 200, resp.body
-    model = model_for("shenzhen")
+    model = runtime_for("shenzhen")
     model.checked_at = 0  # the next use refreshes (in production: within a minute)
     second = take_in(aws, client, text, "宝安区西乡街道西乡大道")
     to_dispatch_stage(second)

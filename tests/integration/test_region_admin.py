@@ -22,7 +22,7 @@ def admin(aws):
 
 
 def shenzhen_files(**changes) -> dict:
-    from chalicelib.policy.region_pack import read_files
+    from chalicelib.policy.pack.parse import read_files
 
     files = dict(read_files(REGION_DIR))
     files.update(changes)
@@ -71,13 +71,15 @@ def test_load_shenzhen_and_laixi(aws, admin):
     assert pack.name == "莱西市" and pack.city_code == "370285"
     assert pack.catalog_version == lx.version.catalog_version == f"v1-{pack.content_hash[:8]}"
     # A new city is data: its own gazetteer, units and deadlines work through the same code.
-    from chalicelib.nlp.units import choose_unit
+    from chalicelib.domain.units import choose_unit
+    from chalicelib.policy.runtime import RegionRuntime
 
-    where = pack.gazetteer().resolve("莱西市姜山镇房疃大桥附近")
+    rt = RegionRuntime(pack)
+    where = rt.gazetteer.resolve("莱西市姜山镇房疃大桥附近")
     assert where.street_code == "370285004"
-    choice = choose_unit(pack.catalog_by_code["01.01.001"], where, pack.unit_directory())
+    choice = choose_unit(rt.catalog["01.01.001"], where, rt.units)
     assert choice.unit.name == "姜山镇人民政府" and not choice.fallback
-    assert pack.deadline_policy().steps["reply"].by_type["投诉"].amount == 3
+    assert rt.deadline_policy.steps["reply"].by_type["投诉"].amount == 3
 
     # Laixi's channels are registered with platform-created secrets (no value is returned).
     ch = get_channel("grid")  # the last load registered Laixi's grid channel over Shenzhen's
@@ -96,7 +98,7 @@ def test_dry_run_writes_nothing(aws, admin):
     assert state(aws) == before
 
     admin.load(LAIXI_DIR, "alice", allow_other_region=True)
-    from chalicelib.policy.region_pack import read_files
+    from chalicelib.policy.pack.parse import read_files
 
     files = dict(read_files(LAIXI_DIR))
     files["policy.json"] = json.dumps({"dispatch": {"auto_threshold": 0.6}})
@@ -164,7 +166,7 @@ def test_rollback_flips_live_and_channels(aws, admin):
     v2 = admin.load(shenzhen_files(**{"channels.json": json.dumps(doc), "policy.json": policy(0.6)}), "alice",
                     region="shenzhen").version
     assert v2.version == 2 and not get_channel("qrcode").enabled
-    assert LivePackCache().get("shenzhen").auto_dispatch_threshold == 0.6
+    assert LivePackCache().get("shenzhen").policy["dispatch"]["auto_threshold"] == 0.6
 
     back = admin.rollback("shenzhen", 1, "carol")
     assert back.version == 1 and admin.live_version("shenzhen").content_hash == v1.content_hash
@@ -217,17 +219,16 @@ def test_live_pack_refresh_at_most_once_a_minute(aws, admin):
     assert cache.get("shenzhen") is p1 and cache.pointer_reads == 2      # cached: no read at all
     t[0] += 2
     p2 = cache.get("shenzhen")
-    assert p2.version == 2 and p2.auto_dispatch_threshold == 0.6 and cache.pack_fetches == 2
+    assert p2.version == 2 and p2.policy["dispatch"]["auto_threshold"] == 0.6 and cache.pack_fetches == 2
     t[0] += 61
     assert cache.get("shenzhen") is p2 and (cache.pointer_reads, cache.pack_fetches) == (4, 2)  # one GetItem
 
 
-def test_live_pack_carries_the_labelled_examples(aws, admin, tmp_path):
-    """The stored object holds examples/*.jsonl, and the folder services rebuild from the live pack
-    (region.materialize: live_pack(...).write_dir) gives the classifier the same examples as the
-    source folder. (The aws fixture stubs materialize itself, so its core is called here.)"""
-    from chalicelib.nlp.classifier import load_examples, region_inputs
-    from chalicelib.policy import region
+def test_live_pack_carries_the_labelled_examples(aws, admin):
+    """The stored object holds examples/*.jsonl, and the live pack read back trains the dispatch
+    model on the same content as the source folder (so it finds the shipped calibration)."""
+    from chalicelib.policy import build, region
+    from chalicelib.policy.pack.parse import read_pack
 
     v1 = admin.load(REGION_DIR, "alice").version
     head = aws.session.client("s3").head_object(Bucket=aws.resources.region_bucket, Key=v1.s3_key)
@@ -235,10 +236,11 @@ def test_live_pack_carries_the_labelled_examples(aws, admin, tmp_path):
     live = region.live_pack("shenzhen")
     assert live.catalog_version == v1.catalog_version and live.counts()["examples"] == 2280
     assert live.counts()["lexicon"] == 494
-    folder = live.write_dir(tmp_path / "live")
-    got = load_examples(region_inputs(folder)[1])
-    want = load_examples(region_inputs(REGION_DIR)[1])
-    assert len(got) == len(want) == 2280 and sorted(map(repr, got)) == sorted(map(repr, want))
+    source = read_pack(REGION_DIR)
+    got, want = build.training_set(live), build.training_set(source)
+    assert len(got.examples) == len(want.examples) == 2280
+    assert sorted(map(repr, got.examples)) == sorted(map(repr, want.examples))
+    assert got.fingerprint == want.fingerprint
     # Editing an example is a new version, and the diff says what moved.
     rows = REGION_DIR.joinpath("examples", "history-train.jsonl").read_text(encoding="utf-8").splitlines()
     res = admin.load(shenzhen_files(**{"examples/history-train.jsonl": "\n".join(rows[:-1]) + "\n"}), "alice",

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import ast
-import json
 import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -13,9 +12,9 @@ from chalicelib.domain.calendar import (
     SHANGHAI, CalendarError, DayStatus, NaiveDatetimeError, WorkCalendar,
 )
 from chalicelib.domain.errors import ValidationError
-from chalicelib.policy.calendar_source import (
-    build_calendar, load_calendar, official_calendar, parse_override,
-)
+from chalicelib.policy import build
+from chalicelib.policy.calendar_source import build_calendar, official_calendar, parse_override
+from chalicelib.policy.pack.parse import read_pack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -195,19 +194,15 @@ def test_bad_override_documents_rejected(doc):
         parse_override(doc)
 
 
-def test_load_calendar_files(tmp_path, cal):
-    assert load_calendar(tmp_path) == cal                        # no file: official only
-    (tmp_path / "calendar.json").write_text(json.dumps(TEST_2027), encoding="utf-8")
-    assert 2027 in load_calendar(tmp_path).known_years
-    (tmp_path / "calendar.json").write_text("{not json", encoding="utf-8")
-    with pytest.raises(CalendarError):
-        load_calendar(tmp_path)
+def test_a_pack_without_overrides_has_the_official_calendar(cal):
+    assert build_calendar(None) == cal and build_calendar({}) == cal
+    assert 2027 in build_calendar(TEST_2027).known_years
 
 
 def test_shipped_shenzhen_calendar_loads(cal):
-    doc = json.loads((ROOT / "regions/shenzhen/calendar.json").read_text(encoding="utf-8"))
-    assert doc["note"]
-    region = load_calendar(ROOT / "regions/shenzhen")
+    pack = read_pack(ROOT / "regions/shenzhen")
+    assert pack.calendar["note"]
+    region = build.work_calendar(pack)
     assert region.known_years >= cal.known_years
 
 

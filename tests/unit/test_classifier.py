@@ -1,20 +1,39 @@
 """Unit tests for the dispatch classifier (text → catalog leaf)."""
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
 
-from chalicelib.nlp.classifier import (
-    FALLBACK_CODE, Calibrator, Classifier, Example, load_catalog, load_region_classifier,
-)
+from chalicelib.nlp.calibration import fingerprint, shipped_calibrator
+from chalicelib.nlp.classifier import FALLBACK_CODE, Calibrator, Classifier, Example
+from chalicelib.policy import build
+from chalicelib.policy.pack.parse import read_pack
 
 REGION = Path(__file__).resolve().parents[2] / "regions" / "shenzhen"
 
 
+@lru_cache(maxsize=1)
+def training() -> build.TrainingSet:
+    return build.training_set(read_pack(REGION))
+
+
+def catalog():
+    return training().catalog
+
+
+def shipped_model() -> Classifier:
+    """The region's model with the calibration it ships, before the region's policy is applied."""
+    model = training().classifier()
+    model.calibrator = shipped_calibrator("shenzhen", training().fingerprint)
+    assert model.calibrator is not None
+    return model
+
+
 @pytest.fixture(scope="module")
 def clf() -> Classifier:
-    return load_region_classifier(REGION)
+    return shipped_model()
 
 
 def test_classifies_obvious_appeals(clf):
@@ -41,8 +60,7 @@ def test_confidence_higher_for_clear_text(clf):
 
 
 def test_add_example_changes_decision_immediately():
-    catalog = load_catalog(REGION / "catalog.csv")
-    model = Classifier(catalog, [Example("路灯不亮", "01.06.001")])
+    model = Classifier(catalog(), [Example("路灯不亮", "01.06.001")])
     text = "某某广场的音乐喷泉周末不开放了"
     before = model.classify(text).code
     target = "15.03.003" if before != "15.03.003" else "15.02.002"
@@ -64,7 +82,7 @@ OUT_OF_CATALOG = "昨晚看到天上有一颗很亮的流星划过，想知道�
 
 
 def test_nothing_in_the_catalog_resembles_it_so_it_is_fallback_for_a_dispatcher():
-    model = load_region_classifier(REGION)
+    model = shipped_model()
     assert model.fallback_below == 0.0 and model.classify(OUT_OF_CATALOG).code != FALLBACK_CODE  # off by default
     best_leaf = model.classify(OUT_OF_CATALOG).suggestions[0]
     model.fallback_below = best_leaf.score + 0.01
@@ -80,7 +98,7 @@ def test_nothing_in_the_catalog_resembles_it_so_it_is_fallback_for_a_dispatcher(
 
 
 def test_a_matter_the_region_names_out_of_scope_goes_to_fallback_unless_a_leaf_clearly_wins():
-    model = Classifier(load_catalog(REGION / "catalog.csv"))
+    model = Classifier(catalog())
     railway = "坐高铁回老家，路上晚点了三个小时也没人解释"
     taxi = "深圳北站门口的出租车拒载，高铁到站的乘客排了很长的队打不到车，司机还绕路多收钱"
     assert model.classify(railway).code != FALLBACK_CODE
@@ -134,31 +152,26 @@ DV_TEXT = "昨晚又被丈夫掐脖子，他喝了酒就这样，我现在躲在
 
 
 def test_lexicon_phrases_teach_the_model_everyday_wording():
-    catalog = load_catalog(REGION / "catalog.csv")
-    plain = Classifier(catalog)
+    plain = Classifier(catalog())
     assert plain.classify(DV_TEXT).code != DV
     lexicon = {DV: (("被丈夫掐脖子", "老公喝酒打人"),), FALLBACK_CODE: (("其他",),), "42.42.042": (("不存在",),)}
-    model = Classifier(catalog, lexicon=lexicon)
+    model = Classifier(catalog(), lexicon=lexicon)
     assert set(model.lexicon) == {DV}        # no phrases for 兜底 or for codes outside the catalog
     res = model.classify(DV_TEXT)
     assert res.code == DV and "被丈夫掐脖子" in res.suggestions[0].why
 
 
 def test_shipped_lexicon_changes_the_model_fingerprint():
-    from chalicelib.nlp.classifier import _fingerprint, load_examples, region_inputs, region_lexicon
-
-    cat_path, ex_paths = region_inputs(REGION)
-    catalog, examples, lexicon = load_catalog(cat_path), load_examples(ex_paths), region_lexicon(REGION)
+    cat, examples, lexicon = training().catalog, training().examples, training().lexicon
     assert len(lexicon) == 494 and all(len(docs) == 2 for docs in lexicon.values())   # phrases, situations
     # Calibration is stored per fingerprint: a changed lexicon must not reuse a stale one.
     edited = {**lexicon, DV: (lexicon[DV][0][1:], lexicon[DV][1])}
-    assert len({_fingerprint(catalog, examples), _fingerprint(catalog, examples, lexicon),
-                _fingerprint(catalog, examples, edited)}) == 3
+    assert len({fingerprint(cat, examples), fingerprint(cat, examples, lexicon),
+                fingerprint(cat, examples, edited)}) == 3
 
 
 def test_an_out_of_scope_term_inside_a_leafs_own_wording_counts_for_that_leaf():
-    catalog = load_catalog(REGION / "catalog.csv")
-    model = Classifier(catalog, lexicon={"09.03.004": (("高铁噪音",),)})
+    model = Classifier(catalog(), lexicon={"09.03.004": (("高铁噪音",),)})
     model.apply_policy({"out_of_scope": ["高铁"]})
     noise = "家旁边的高铁噪音太大了，每天晚上十一点还有车经过，吵得睡不着"
     assert model._scope_hits(noise) == [] and model.classify(noise).code == "09.03.004"

@@ -72,14 +72,13 @@ def test_held_out_model_never_sees_the_case(tmp_path, capsys, monkeypatch):
 
 
 def test_a_leaf_served_by_the_catch_all_unit_counts_as_the_right_unit():
-    from chalicelib.domain.catalog import fallback_unit_type
-    from chalicelib.nlp.classifier import load_catalog
-    from chalicelib.nlp.gazetteer import Gazetteer
-    from chalicelib.nlp.units import UnitDirectory
+    from chalicelib.policy import build
+    from chalicelib.policy.pack.parse import read_pack
 
-    catalog = {c.code: c for c in load_catalog(REGION / "catalog.csv")}
-    units = UnitDirectory.from_csv(REGION / "units.csv", fallback_unit_type(catalog.values()))
-    gaz = Gazetteer.from_region(REGION)
+    pack = read_pack(REGION)
+    catalog = pack.catalog_by_code
+    units = build.unit_directory(pack)
+    gaz = build.gazetteer(pack)
     praise = catalog["18.06.001"]            # 表扬感谢 → 市民生诉求服务中心, like 兜底
     assert praise.unit_type == units.fallback.unit_type
     assert eval_dispatch.expected_unit_ok(units.fallback, praise, "440304007", gaz, units)

@@ -5,21 +5,30 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.nlp.classifier import CatalogItem
+from chalicelib.domain.catalog import CatalogItem
+from chalicelib.domain.units import Unit, UnitDirectory, choose_unit, pick_unit
 from chalicelib.nlp.gazetteer import Gazetteer, Resolution
-from chalicelib.nlp.units import Unit, UnitDirectory, choose_unit, pick_unit
+from chalicelib.policy import build
+from chalicelib.policy.pack.parse import read_pack
 
 REGION = Path(__file__).resolve().parents[2] / "regions" / "shenzhen"
 
 
 @pytest.fixture(scope="module")
-def gaz() -> Gazetteer:
-    return Gazetteer.from_region(REGION)
+def pack():
+    return read_pack(REGION)
 
 
 @pytest.fixture(scope="module")
-def units() -> UnitDirectory:
-    return UnitDirectory.from_csv(REGION / "units.csv", "市民生诉求服务中心")
+def gaz(pack) -> Gazetteer:
+    return build.gazetteer(pack)
+
+
+@pytest.fixture(scope="module")
+def units(pack) -> UnitDirectory:
+    directory = build.unit_directory(pack)
+    assert directory.fallback.unit_type == "市民生诉求服务中心"
+    return directory
 
 
 @pytest.mark.parametrize("address, street, method", [

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.policy.region_pack import (
-    FALLBACK_CODE, decode_pack, diff, encode_pack, read_files, read_pack, validate,
-)
+from chalicelib.domain.catalog import FALLBACK_CODE
+from chalicelib.policy.pack.diff import diff
+from chalicelib.policy.pack.parse import read_files, read_pack
+from chalicelib.policy.pack.store import decode_pack, encode_pack, write_dir
+from chalicelib.policy.pack.validate import validate
 
 ROOT = Path(__file__).resolve().parents[2]
 SHENZHEN = ROOT / "regions" / "shenzhen"
@@ -181,7 +183,7 @@ def test_hash_ignores_order_line_endings_and_bom(sz_files):
 
 def test_write_dir_round_trip(tmp_path):
     pack = read_pack(LAIXI)
-    again = read_pack(pack.write_dir(tmp_path / "laixi"))
+    again = read_pack(write_dir(pack, tmp_path / "laixi"))
     assert validate(again) == [] and again.content_hash == pack.content_hash
 
 
@@ -289,29 +291,27 @@ def test_examples_progress_ticks_once_per_file():
                                                         ("read", "examples", 2280, 2280)]
 
 
-def test_written_pack_trains_the_same_classifier(tmp_path, monkeypatch):
-    """What services do at run time (live pack → write_dir → load_region_classifier) sees the
-    same examples, so it classifies as the model built from the source folder does."""
-    from chalicelib.nlp import classifier as clf_mod
+def test_stored_pack_trains_the_same_classifier():
+    """The live pack (stored, read back) and its source folder train the same dispatch model: the
+    same training content, so both find the calibration shipped for it and classify alike."""
+    from chalicelib.nlp.calibration import shipped_calibrator
+    from chalicelib.policy import build
 
-    source = clf_mod.load_region_classifier(SHENZHEN)   # its calibration is checked in
-    # The written folder's calibration would be cached under chalicelib/nlp/models/: keep it in tmp.
-    monkeypatch.setattr(clf_mod, "_calibration_path", lambda region: tmp_path / f"{region.name}-calibration.json")
-    folder = read_pack(SHENZHEN).write_dir(tmp_path / "shenzhen")
-    written = clf_mod.load_region_classifier(folder)
-
-    ex_src = clf_mod.load_examples(clf_mod.region_inputs(SHENZHEN)[1])
-    ex_out = clf_mod.load_examples(clf_mod.region_inputs(folder)[1])
-    assert len(ex_out) == len(ex_src) == 2280 and sorted(map(repr, ex_out)) == sorted(map(repr, ex_src))
-    assert clf_mod.region_lexicon(folder) == clf_mod.region_lexicon(SHENZHEN) and len(written.lexicon) == 494
+    folder = read_pack(SHENZHEN)
+    stored = decode_pack(encode_pack(folder), version=1)
+    a, b = build.training_set(folder), build.training_set(stored)
+    assert len(b.examples) == 2280 and len(b.lexicon) == 494
+    assert a.fingerprint == b.fingerprint and shipped_calibrator("shenzhen", b.fingerprint) is not None
+    source, live = build.classifier(folder), build.classifier(stored)
+    assert live.calibrator.to_json() == source.calibrator.to_json()
     texts = ["小区门口的路灯坏了好几天，晚上黑漆漆的", "楼下烧烤店油烟太大，窗户都不敢开",
              "工地晚上十一点还在施工，噪音吵得睡不着", "公司拖欠工资三个月了", "我想咨询一下社保怎么转移",
              "海面上有一片油污，疑似船舶泄漏。"]
-    assert [written.classify(t).code for t in texts] == [source.classify(t).code for t in texts]
+    assert [live.classify(t).code for t in texts] == [source.classify(t).code for t in texts]
     # Without the examples the model is a different (much weaker) one: the test would notice.
     bare = read_pack({k: v for k, v in read_files(SHENZHEN).items() if not k.startswith("examples/")},
-                     code="shenzhen").write_dir(tmp_path / "bare")
-    assert clf_mod.region_inputs(bare)[1] == []
+                     code="shenzhen")
+    assert build.training_set(bare).examples == [] and build.training_set(bare).fingerprint != a.fingerprint
 
 
 def test_out_of_scope_terms_must_be_a_list_of_terms(sz_files):

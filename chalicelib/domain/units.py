@@ -1,9 +1,7 @@
-"""Responsible-unit (责任单位) selection from a catalog item's unit type/level and a location."""
+"""Responsible units (责任单位) of a region and the choice of one for a catalog item at a location."""
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional, Protocol, Sequence
 
 from chalicelib.domain.catalog import FALLBACK_CODE
@@ -51,20 +49,18 @@ class UnitDirectory:
     def __init__(self, units: Sequence[Unit], fallback_unit_type: str):
         self.units = list(units)
         self._by_key = {(u.unit_type, u.jurisdiction_code): u for u in self.units}
+        self._by_id = {u.unit_id: u for u in self.units}
         self._city = {u.unit_type: u for u in self.units if u.level == "city"}
         self.district_codes = {u.jurisdiction_code for u in self.units if u.level == "district"}
         self.fallback = self._city.get(fallback_unit_type)
         if self.fallback is None:
             raise ValueError(f"units must include the city-level {fallback_unit_type} (兜底 unit)")
 
-    @classmethod
-    def from_csv(cls, path: str | Path, fallback_unit_type: str) -> "UnitDirectory":
-        with open(path, encoding="utf-8", newline="") as fh:
-            return cls([Unit(r["unit_id"], r["name"], r["unit_type"], r["level"], r["jurisdiction_code"])
-                        for r in csv.DictReader(fh)], fallback_unit_type)
-
     def get(self, unit_type: str, jurisdiction_code: Optional[str]) -> Optional[Unit]:
         return self._by_key.get((unit_type, jurisdiction_code or ""))
+
+    def by_id(self, unit_id: Optional[str]) -> Optional[Unit]:
+        return self._by_id.get(unit_id or "")
 
     def city(self, unit_type: str) -> Optional[Unit]:
         return self._city.get(unit_type)
