@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from functools import cached_property
-from typing import Callable, Mapping, Union
+from typing import Callable, Mapping, Optional
 
 from chalicelib.domain.calendar import WorkCalendar
 from chalicelib.domain.catalog import CatalogItem
@@ -173,20 +173,15 @@ def runtime_for(region: str) -> RegionRuntime:
     return _CACHE.get(region)
 
 
-def serve_packs(packs: Union[PackSource, Mapping[str, RegionPack], None]) -> None:
-    """Where runtimes come from: given packs ({region: pack} or a function; tests and tools that
-    run the services on a pack they hold) or, with None, the live packs again. Runtimes already
-    built stay cached: a runtime is keyed by its pack's version and content."""
-    if packs is None:
-        source: PackSource = live_pack
-    elif isinstance(packs, Mapping):
-        source = packs.__getitem__
-    else:
-        source = packs
-    _CACHE.packs = source
+def serve_packs(packs: Optional[Mapping[str, RegionPack]]) -> None:
+    """Where runtimes come from: given packs ({region: pack}, for tests and tools that run the
+    services on a pack they hold) or, with None, the live packs again. Runtimes already built stay
+    cached: a runtime is keyed by its pack's version and content."""
+    _CACHE.packs = live_pack if packs is None else dict(packs).__getitem__
 
 
 def rewind_corrections() -> None:
+    """Read every correction again on the next use (tests: each has a fresh table)."""
     _CACHE.rewind_corrections()
 
 
@@ -194,8 +189,3 @@ def reset() -> None:
     """Drop every built runtime and serve the live packs again."""
     _CACHE.clear()
     _CACHE.packs = live_pack
-
-
-def cache() -> RuntimeCache:
-    """The process-wide cache (tests read its `builds` counter)."""
-    return _CACHE

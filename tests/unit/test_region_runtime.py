@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.domain.dedup import DEFAULT_POLICY
 from chalicelib.nlp.places import TOKENIZER
-from chalicelib.policy import build
+from chalicelib.policy import build, runtime
 from chalicelib.policy.pack.model import RegionPack
 from chalicelib.policy.pack.parse import read_pack
 from chalicelib.policy.pack.store import decode_pack, encode_pack
@@ -56,6 +56,18 @@ def test_a_version_is_built_once_and_served_from_the_cache_until_the_live_versio
     second = cache.get("laixi")
     assert second is not first and cache.builds == 2 and second.auto_threshold == 0.8
     assert cache.get("laixi") is second and cache.builds == 2
+
+
+def test_the_process_cache_serves_the_given_packs_and_reset_drops_what_it_built():
+    try:
+        runtime.serve_packs({"laixi": LAIXI})
+        first = runtime.runtime_for("laixi")
+        assert runtime.runtime_for("laixi") is first and first.version == LAIXI.catalog_version
+        runtime.reset()
+        runtime.serve_packs({"laixi": LAIXI})
+        assert runtime.runtime_for("laixi") is not first
+    finally:
+        runtime.reset()
 
 
 def test_every_part_is_built_once_from_the_pack_in_memory(monkeypatch):
