@@ -60,16 +60,13 @@ def receiver():
     r.server.shutdown()
 
 
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory, receiver):
-    """Start the platform as `make run` does (feeder off), capture all its output, stop it by PID."""
-    tmp = tmp_path_factory.mktemp("stack")
+def start_stack(tmp: Path, *args: str) -> dict:
+    """Start infra/devserver.py (feeder off) with its state in `tmp`; wait for its ready line."""
     log_path = tmp / "stack.log"
     api_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JIESU_"))}
     cmd = [sys.executable, str(ROOT / "infra" / "devserver.py"), "--api-port", str(api_port),
-           "--moto-port", str(free_port()), "--receiver-port", str(free_port()), "--feed-every", "0",
-           "--callback-url", receiver.url, "--state-dir", str(tmp)]
+           "--moto-port", str(free_port()), "--feed-every", "0", "--state-dir", str(tmp), *args]
     log = open(log_path, "wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     deadline = time.monotonic() + 60
@@ -81,12 +78,38 @@ def local_stack(tmp_path_factory, receiver):
         if b"ready in" not in log_path.read_bytes():
             proc.kill()
             raise RuntimeError("local stack not ready in 60 s:\n" + log_path.read_text(errors="replace"))
-    creds = {k: (v["key_id"], v["secret"]) for k, v in json.loads((tmp / "credentials.json").read_text()).items()}
-    yield {"url": f"http://127.0.0.1:{api_port}", "creds": creds, "log_path": log_path, "proc": proc,
-           "identity": tmp / "identity.json"}
-    proc.terminate()
+    doc = json.loads((tmp / "credentials.json").read_text())
+    creds = {k: (v["key_id"], v["secret"]) for k, v in doc.items()}
+    return {"url": f"http://127.0.0.1:{api_port}", "creds": creds, "log_path": log_path, "proc": proc, "log": log,
+            "identity": tmp / "identity.json", "open311_api_key": doc.get("open311", {}).get("api_key")}
+
+
+def stop_stack(stack: dict) -> None:
+    """Stop a stack started by start_stack, by its PID."""
+    stack["proc"].terminate()
     try:
-        proc.wait(timeout=15)
+        stack["proc"].wait(timeout=15)
     except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        stack["proc"].kill()
+    stack["log"].close()
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory, receiver):
+    """Start the platform as `make run` does (feeder off), capture all its output, stop it by PID.
+    Status callbacks go to this test session's own receiver (`receiver`)."""
+    stack = start_stack(tmp_path_factory.mktemp("stack"), "--receiver-port", str(free_port()),
+                        "--callback-url", receiver.url)
+    yield stack
+    stop_stack(stack)
+
+
+@pytest.fixture(scope="session")
+def demo_stack(tmp_path_factory):
+    """The platform as `make run` starts it, demo partner receiver included: every channel's status
+    callbacks go to it, and `GET <receiver_url>` lists what it received."""
+    receiver_port = free_port()
+    stack = start_stack(tmp_path_factory.mktemp("demo-stack"), "--receiver-port", str(receiver_port))
+    stack["receiver_url"] = f"http://127.0.0.1:{receiver_port}/callbacks"
+    yield stack
+    stop_stack(stack)
