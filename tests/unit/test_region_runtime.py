@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.bootstrap import bootstrap
+from chalicelib.domain.access import Principal, Role
 from chalicelib.domain.dedup import DEFAULT_POLICY
 from chalicelib.nlp.places import TOKENIZER
 from chalicelib.policy import build, runtime
@@ -14,6 +16,7 @@ from chalicelib.policy.pack.model import RegionPack
 from chalicelib.policy.pack.parse import read_pack
 from chalicelib.policy.pack.store import decode_pack, encode_pack
 from chalicelib.policy.runtime import RegionRuntime, RuntimeCache
+from chalicelib.services import staff
 from chalicelib.storage.corrections import CorrectionRow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,6 +98,20 @@ def test_building_a_runtime_writes_nothing_to_the_temp_dir(tmp_path, monkeypatch
              rt.classifier, rt.areas, rt.unit_jurisdictions)
     assert all(p is not None for p in parts)
     assert sorted(watched.rglob("*")) == []
+
+
+def test_staff_sign_in_never_builds_the_classifier(monkeypatch):
+    def no_classifier(pack):
+        raise AssertionError("sign-in built the classifier")
+
+    monkeypatch.setattr(build, "classifier", no_classifier)
+    cache, _ = cache_of(LAIXI)
+    platform = bootstrap(store=object(), publisher=object(), sealer=object(), secrets=lambda ref: "",
+                         region=cache.get)
+    who = Principal("h1", "h1", Role("unit_handler"), "laixi", "U370285001-ZJ", "370285001")
+    assert staff.signed_in(platform, who) is who
+    rt = cache.get("laixi")
+    assert rt.classifier_built is False and "classifier" not in rt.__dict__ and "units" not in rt.__dict__
 
 
 def test_corrections_are_folded_in_when_the_classifier_is_built_and_at_most_once_a_minute_after():
