@@ -62,8 +62,11 @@ def _csv(name: str) -> list[dict]:
 
 def build_pool(size: int, rng: random.Random) -> list[dict]:
     """(text, address, features) combinations; features are computed once per combination."""
-    from chalicelib.nlp.matching import extract_features
+    from chalicelib.nlp.dedup_features import extract_features
+    from chalicelib.policy import build
+    from chalicelib.policy.pack.parse import read_pack
 
+    lexicon = build.place_lexicon(read_pack(REGION_DIR))
     history = [json.loads(line) for line in HISTORY.read_text(encoding="utf-8").splitlines() if line.strip()]
     streets = {r["code"]: r for r in _csv("streets.csv")}
     districts = {r["code"]: r["name"] for r in _csv("districts.csv")}
@@ -83,7 +86,7 @@ def build_pool(size: int, rng: random.Random) -> list[dict]:
             address = (f"{district}{st.get('name', '')}{name}{rng.choice(premises)}" if form == 0 else
                        f"{name}{rng.choice(premises)}" if form == 1 else f"{st.get('name', '')}{name}")
         feats = extract_features({"id": "x", "received_at": BASE, "text": h["text"], "address": address,
-                                  "channel": h["channel"], "appeal_type": h.get("appeal_type", "")})
+                                  "channel": h["channel"], "appeal_type": h.get("appeal_type", "")}, lexicon)
         pool.append({"text": h["text"], "address": address, "channel": h["channel"],
                      "appeal_type": h.get("appeal_type") or "投诉", "features": feats})
     return pool
@@ -94,9 +97,12 @@ def fill(n: int, pool: list[dict], rng: random.Random, table_name: str) -> dict:
     from moto.dynamodb.models import dynamodb_backends
 
     from chalicelib.domain.appeal import Appeal, AppealType, Location, Urgency
-    from chalicelib.nlp.matching import blocking_keys
+    from chalicelib.nlp.dedup_features import blocking_keys
     from chalicelib.services.ids import new_appeal_id
-    from chalicelib.storage import dedup_index, keys
+    from chalicelib.domain.records import Posting
+    from chalicelib.storage import keys
+    from chalicelib.storage.dedup_index import DedupHeadItem
+    from chalicelib.storage.records import to_item
     from chalicelib.storage.repository import appeal_to_item
 
     backend = dynamodb_backends[ACCOUNT]["us-east-1"]
@@ -116,11 +122,12 @@ def fill(n: int, pool: list[dict], rng: random.Random, table_name: str) -> dict:
         backend.put_item(table_name, appeal_to_item(appeal).serialize())
         feats = dict(e["features"].to_dict(), appeal_id=appeal_id, received_at=at.timestamp() / 3600.0)
         for k in blocking_keys(e["features"], hashes):
-            backend.put_item(table_name, dedup_index.posting(k, appeal_id, at, feats, hashes, None, 42).serialize())
+            backend.put_item(table_name, to_item(Posting(k, appeal_id, at, feats, tuple(hashes), None, 42), at)
+                             .serialize())
             heads[k] += 1
             items += 1
     for k, count in heads.items():
-        backend.put_item(table_name, dedup_index.DedupHeadItem(keys.dedup_pk(k), keys.DEDUP_HEAD_SK, n=count)
+        backend.put_item(table_name, DedupHeadItem(keys.dedup_pk(k), keys.DEDUP_HEAD_SK, n=count)
                          .serialize())
     return {"postings": items, "keys": len(heads), "max_postings_per_key": max(heads.values()) if heads else 0}
 
@@ -144,6 +151,7 @@ def measure(size: int, pool: list[dict], sample: list[dict], seed: int) -> dict:
 
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
+    from chalicelib.bootstrap import bootstrap
         from infra.local import in_process_stack
 
         res = in_process_stack(session)
@@ -153,6 +161,7 @@ def measure(size: int, pool: list[dict], sample: list[dict], seed: int) -> dict:
         load_demo_region(session, "test", REGION_DIR)
         from chalicelib.domain.appeal import AppealType, Location, NewAppeal, Party, Urgency
         from chalicelib.observability import metrics
+        from chalicelib.policy.runtime import runtime_for
         from chalicelib.services import dedup, intake
         from chalicelib.services.clock import FixedClock
 
@@ -166,10 +175,10 @@ def measure(size: int, pool: list[dict], sample: list[dict], seed: int) -> dict:
                             urgency=Urgency.NORMAL, content=r["text"], reported_at=r["at"],
                             location=Location(address=r["address"]),
                             party=Party(id_number=r["id_number"], phone=r["phone"]))
-            ids.append((intake.store(cmd, r["id"], None, r["at"]).body["appeal_id"], r["at"]))
+            ids.append((intake.store(bootstrap(), cmd, r["id"], None, r["at"]).body["appeal_id"], r["at"]))
         drain_queues(session, res)
-        policy = dedup.load_policy()
-        dedup.process(ids[0][0], FixedClock(ids[0][1]), policy)  # warm-up (imports, lexicon, clients)
+        policy = runtime_for("shenzhen").dedup_policy
+        dedup.process(bootstrap(clock=FixedClock(ids[0][1])), ids[0][0], policy)  # warm-up (imports, lexicon, clients)
 
         meter = CapacityMeter()
         times, outcomes, candidates = [], Counter(), []
@@ -178,7 +187,7 @@ def measure(size: int, pool: list[dict], sample: list[dict], seed: int) -> dict:
             for appeal_id, at in ids[1:]:
                 hook_before = meter.snapshot()["hook_seconds"]
                 t = time.perf_counter()
-                r = dedup.process(appeal_id, FixedClock(at), policy)
+                r = dedup.process(bootstrap(clock=FixedClock(at)), appeal_id, policy)
                 times.append(time.perf_counter() - t - (meter.snapshot()["hook_seconds"] - hook_before))
                 outcomes[r.outcome] += 1
                 candidates.append(r.candidates)

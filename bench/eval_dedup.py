@@ -46,6 +46,7 @@ def run(records: list[dict]) -> dict:
     from moto import mock_aws
 
     from bench.intake import drain_queues
+    from chalicelib.bootstrap import bootstrap
     from infra import moto_patches
 
     # moto artefacts that are not DynamoDB/SQS behaviour (see bench/intake.py, bench/dedup.py): a
@@ -74,7 +75,7 @@ def run(records: list[dict]) -> dict:
         appeal_of: dict[str, str] = {}
         for rec in order:
             at = datetime.fromisoformat(rec["received_at"])
-            out = intake.store(new_appeal(rec), intake.payload_hash(rec), None, at)
+            out = intake.store(bootstrap(), new_appeal(rec), intake.payload_hash(rec), None, at)
             appeal_of[rec["id"]] = out.body["appeal_id"]
             metrics.clear_metrics()  # nothing ships them here; a full buffer would print to stdout
             if len(appeal_of) % 50 == 0:
@@ -86,7 +87,7 @@ def run(records: list[dict]) -> dict:
         outcomes: dict[str, int] = {}
         attempts = postings_read = 0
         for rec in order:
-            r = dedup.process(appeal_of[rec["id"]], FixedClock(datetime.fromisoformat(rec["received_at"])), policy)
+            r = dedup.process(bootstrap(clock=FixedClock(datetime.fromisoformat(rec["received_at"]))), appeal_of[rec["id"]], policy)
             outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
             attempts += r.attempts
             postings_read += r.postings_read

@@ -133,6 +133,7 @@ def start_stack():
 
 def dispatched(now: datetime, seq: int, appeal_type: str = "投诉"):
     """A real appeal aggregate, dispatched at `now` with its clocks started (no storage yet)."""
+    from chalicelib.bootstrap import bootstrap
     from chalicelib.domain.appeal import Appeal, AppealType, NewAppeal, Urgency
     from chalicelib.services import deadlines
 
@@ -143,7 +144,7 @@ def dispatched(now: datetime, seq: int, appeal_type: str = "投诉"):
     a = Appeal.take_in(cmd, f"{now:%Y%m%d}-B{seq:08d}", "shenzhen", now)
     a.district_code, a.street_code = "440303", "440303001"
     a.dispatch_to(LEAD, "01.01.001", "bench", "440303", now, "system:dispatch", "auto")
-    due = deadlines.start_clock(a, now)
+    due = deadlines.start_clock(bootstrap(), a, now)
     a.pull_events()
     a.version = 1
     return a, due
@@ -229,7 +230,7 @@ def fire(at: datetime, meter=None) -> tuple[dict, float, dict]:
     from chalicelib.services.clock import FixedClock
 
     fn = next(f for f in SPEC.functions if f.name == "deadlines")
-    handler.CLOCK = FixedClock(at)
+    handler.PLATFORM = handler.PLATFORM.with_clock(FixedClock(at))
     event = scheduled_event("arn:aws:events:us-east-1:123456789012:rule/jiesu-test-deadlines", "us-east-1", at)
     meter = CapacityMeter()
     with meter:
@@ -302,8 +303,8 @@ def flat(session, table: str, sizes: list[int], due_n: int, repeat: int, rng: ra
 
 def simulate(minutes: int, rng: random.Random) -> dict:
     """Minute-by-minute schedule over deadlines with random seconds; lateness of every alert."""
+    from chalicelib.storage.store import DynamoStore
     from chalicelib.domain.appeal import Appeal
-    from chalicelib.domain.deadlines import Deadline
     from chalicelib.storage import keys, repository
     from chalicelib.storage.models import AlertItem
 
@@ -350,18 +351,20 @@ def simulate(minutes: int, rng: random.Random) -> dict:
             at, appeal_id = pending_signs.pop(0)
             appeal = repository.load_appeal(appeal_id)
             appeal.sign_for(LEAD, at, "unit_handler:b")
-            repository.save_appeal(appeal, at)
+            uow = DynamoStore().unit_of_work(at)
+            uow.track(appeal)
+            uow.commit()
         _, wall, units = fire(t)
         sweep_walls.append(wall)
         sweep_units.append(units["read_units"] + units["write_units"])
     # Expected: every instant inside the run whose step was not done before it.
     expected, late, unexpected = {}, [], 0
     for a in created + [x for x, _ in yesterday]:
-        for step, d in a.deadlines.items():
-            dl = Deadline.from_dict(d)
+        for step, clock in a.handling_clock.steps.items():
+            dl = clock.deadline
             done = signs.get(a.appeal_id) if step == "sign" else None
-            if d.get("done_at"):
-                done = datetime.fromisoformat(d["done_at"])
+            if clock.done_at:
+                done = clock.done_at
             for alert, attr in (("warning", "warn_at"), ("overdue", "due_at"), ("supervise", "supervise_at")):
                 instant = getattr(dl, attr)
                 if start < instant <= end and (done is None or done > instant):

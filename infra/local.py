@@ -131,7 +131,7 @@ def bootstrap(session, stage: str = "local", spec: Spec = SPEC) -> LocalResource
 
 def register_channels(session, pack_dir, stage: str, callback_url: str | None = None) -> dict[str, tuple[str, str]]:
     """Create each channel's signing secret and registration; returns {code: (key_id, secret)}."""
-    from chalicelib.policy.channels import read_channels, save_channel, secret_ref
+    from chalicelib.storage.channels import read_channels, save_channel, secret_ref
 
     sm = session.client("secretsmanager")
     creds = {}

@@ -7,8 +7,8 @@ from chalicelib.api.errors import json_response, route
 from chalicelib.channels.registry import channel_codes, payload_model
 from chalicelib.channels.signing import signed_path
 from chalicelib.domain.errors import UnsupportedMediaTypeError
-from chalicelib.services import intake
-from chalicelib.services.clock import SYSTEM_CLOCK
+from chalicelib.api import wiring
+from chalicelib.services import evaluation, intake
 
 bp = Blueprint(__name__)
 
@@ -42,22 +42,21 @@ def submit(channel: str):
     if ctype != "application/json":
         raise UnsupportedMediaTypeError("send the appeal as application/json", field="Content-Type")
     result = intake.take_in(
+        wiring.PLATFORM,
         intake.ChannelRequest(channel=channel, method=req.method,
                               path=_signed_path(req, f"/channels/{channel}/appeals"),
-                              headers=dict(req.headers), body=req.raw_body or b""),
-        SYSTEM_CLOCK)
+                              headers=dict(req.headers), body=req.raw_body or b""))
     return json_response(result.body, result.status_code)
 
 
 @route(bp, "/channels/{channel}/appeals/{ticket_id}/rating", methods=["POST"], content_types=_ANY)
 def rate(channel: str, ticket_id: str):
     """评价 (F-EV-1): the citizen's four-dimension rating, sent by their channel, signed like intake."""
-    from chalicelib.services import evaluation
-
     req = bp.current_request
     payload_model(channel)  # 404 for an unknown channel
     result = evaluation.rate(
+        wiring.PLATFORM,
         intake.ChannelRequest(channel=channel, method=req.method,
                               path=_signed_path(req, f"/channels/{channel}/appeals/{ticket_id}/rating"),
-                              headers=dict(req.headers), body=req.raw_body or b""), ticket_id, SYSTEM_CLOCK)
+                              headers=dict(req.headers), body=req.raw_body or b""), ticket_id)
     return json_response(result)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
+from chalicelib.api import wiring
 from chalicelib.api.errors import route
 from chalicelib.api.open311_render import Reply, Result, answer
 from chalicelib.domain.errors import MethodNotAllowedError
 from chalicelib.services import open311
-from chalicelib.services.clock import SYSTEM_CLOCK
 
 bp = Blueprint(__name__)
 
@@ -37,29 +37,30 @@ def _refuse_post() -> Result:
 
 @route(bp, "/open311/v2/{resource}", methods=["GET"], content_types=_ANY)
 def read(resource: str):
-    params = _params()
+    params, p = _params(), wiring.PLATFORM
     return _http(answer(resource, {
-        "services": lambda: Result(200, "services", open311.service_list(params)),
-        "requests": lambda: Result(200, "requests", open311.find_requests(params, SYSTEM_CLOCK.now())),
+        "services": lambda: Result(200, "services", open311.service_list(p, params)),
+        "requests": lambda: Result(200, "requests", open311.find_requests(p, params, p.now())),
     }))
 
 
 @route(bp, "/open311/v2/{resource}", methods=["POST"], content_types=_ANY)
 def submit(resource: str):
-    req = bp.current_request
+    req, p = bp.current_request, wiring.PLATFORM
     return _http(answer(resource, {
         "requests": lambda: Result(201, "requests", open311.create_request(
-            req.raw_body or b"", req.headers.get("content-type") or "", dict(req.headers), SYSTEM_CLOCK.now())),
+            p, req.raw_body or b"", req.headers.get("content-type") or "", dict(req.headers), p.now())),
         "services": _refuse_post,
     }))
 
 
 @route(bp, "/open311/v2/requests/{request_file}", methods=["GET"], content_types=_ANY)
 def read_request(request_file: str):
-    return _http(answer(request_file, lambda request_id: Result(200, "requests", open311.get_request(request_id))))
+    p = wiring.PLATFORM
+    return _http(answer(request_file, lambda request_id: Result(200, "requests", open311.get_request(p, request_id))))
 
 
 @route(bp, "/open311/v2/services/{service_file}", methods=["GET"], content_types=_ANY)
 def read_service(service_file: str):
-    params = _params()
-    return _http(answer(service_file, lambda code: Result(200, "services", open311.service_definition(code, params))))
+    params, p = _params(), wiring.PLATFORM
+    return _http(answer(service_file, lambda code: Result(200, "services", open311.service_definition(p, code, params))))

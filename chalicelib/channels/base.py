@@ -34,3 +34,14 @@ def parse_payload(model: type[ChannelPayload], body: Any) -> NewAppeal:
         loc = ".".join(str(p) for p in err["loc"]) or "body"
         raise ValidationError(f"{loc}: {err['msg']}", field=loc) from None
     return payload.to_appeal()
+
+
+# Every partner's payload model by its channel code; chalicelib.channels.registry reads it after
+# importing the partners package (each adapter registers itself with @register).
+MODELS: dict[str, type[ChannelPayload]] = {}
+
+
+def register(model: type[ChannelPayload]) -> type[ChannelPayload]:
+    """Class decorator: make a payload model reachable by its channel code."""
+    MODELS[model.channel_code] = model
+    return model

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Collection, Mapping
 
 from chalicelib.domain.errors import ForbiddenError, ValidationError, appeal_not_found
+from chalicelib.domain.units import Unit
 
 
 class Role(str, enum.Enum):
@@ -171,3 +172,43 @@ def require_visible(principal: Principal, scope: AppealScope, sub_units: frozens
     """404, not 403, for an appeal outside one's jurisdiction: its existence is not disclosed."""
     if not can_see(principal, scope, sub_units):
         raise appeal_not_found()
+
+
+# --- decisions that depend on where the person and the units sit -------------------------------
+
+LEVEL_RANK = {"city": 0, "district": 1, "street": 2, "community": 3}
+
+
+def may_decide_extension(principal: Principal, region: str, lead: Unit | None, own: Unit | None,
+                         city_code: str) -> bool:
+    """A dispatcher of the region, or a unit manager of a unit above the lead unit (higher level
+    and covering its jurisdiction). The requesting unit never approves its own request."""
+    if principal.region != region:
+        return False
+    if principal.role == Role.DISPATCHER:
+        return True
+    if principal.role != Role.UNIT_MANAGER or own is None or lead is None or own.unit_id == lead.unit_id:
+        return False
+    return LEVEL_RANK.get(own.level, 9) < LEVEL_RANK.get(lead.level, 9) and \
+        covers(own.jurisdiction_code, lead.jurisdiction_code, city_code)
+
+
+def require_extension_decider(principal: Principal, region: str, lead: Unit | None, own: Unit | None,
+                              city_code: str) -> None:
+    if not may_decide_extension(principal, region, lead, own, city_code):
+        raise ForbiddenError("only a dispatcher or a manager of a unit above may decide extensions",
+                             field="role", code="not_approver")
+
+
+def require_in_jurisdiction(principal: Principal, region: str, area_code: str | None, city_code: str) -> None:
+    """Leaders act on appeals in their own jurisdiction; as for visibility, an appeal outside it
+    is not disclosed (404)."""
+    if principal.region != region or not (principal.jurisdiction == city_code
+                                          or covers(principal.jurisdiction, area_code, city_code)):
+        raise appeal_not_found()
+
+
+def require_assignable(principal: Principal, unit: Unit, city_code: str) -> None:
+    """The level above assigns downward only to a unit inside its own jurisdiction."""
+    if principal.jurisdiction != city_code and not unit.jurisdiction_code.startswith(principal.jurisdiction):
+        raise ValidationError("that unit is outside your jurisdiction", field="unit_id")

@@ -43,6 +43,29 @@ class ConflictError(DomainError):
     code = "conflict"
 
 
+class AlreadyCreated(ConflictError):
+    """A write that may happen only once found its record stored already (an alert an earlier
+    sweep raised, a spent nonce, a ticket id taken by a concurrent retry); `record` is it."""
+
+    code = "already_created"
+
+    def __init__(self, record: object):
+        super().__init__(f"{type(record).__name__} already exists", field="create_once", code=self.code)
+        self.record = record
+
+
+class ConcurrentUpdate(ConflictError):
+    """Something a change was decided on changed meanwhile; decide again on fresh reads.
+    `transient`: only a conflicting concurrent transaction (nothing read was stale)."""
+
+    code = "concurrent_update"
+
+    def __init__(self, reasons: list[str]):
+        super().__init__("the appeal changed meanwhile; retry", field="version", code=self.code)
+        self.reasons = reasons
+        self.transient = reasons == ["TransactionConflict"]
+
+
 class PayloadTooLargeError(DomainError):
     status = 413
     code = "too_large"

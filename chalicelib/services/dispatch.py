@@ -4,35 +4,33 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from chalicelib.domain.access import Principal
+from chalicelib.domain.access import Principal, require_assignable
 from chalicelib.domain.appeal import Appeal, Status
+from chalicelib.domain.assignment import dispatch_loop
 from chalicelib.domain.errors import ConflictError, ValidationError
-from chalicelib.nlp.units import choose_unit
+from chalicelib.domain.units import choose_unit
+from chalicelib.domain.records import AssistEntry, Correction, KeyMarker
 from chalicelib.observability import logger, metrics
-from chalicelib.services import deadlines, outbox
-from chalicelib.services.clock import Clock
-from chalicelib.services.dispatch_model import DispatchModel, model_for
-from chalicelib.storage import keys, repository
-from chalicelib.storage.models import CorrectionItem, MarkerItem
+from chalicelib.policy.runtime import RegionRuntime
+from chalicelib.services import deadlines, outbox, work
 
 SYSTEM_ACTOR = "system:dispatch"
 
 
-def loop_for(model: DispatchModel, unit_level: str, district_code: str | None) -> str:
+def loop_for(model: RegionRuntime, unit_level: str, district_code: str | None) -> str:
     """市区大循环+各区小循环: district-level work and below runs in the district's loop."""
-    if unit_level in ("district", "street", "community") and district_code:
-        return district_code
-    return model.city_code
+    return dispatch_loop(unit_level, district_code, model.city_code)
 
 
-def process(appeal_id: str, clock: Clock) -> str:
+def process(p, appeal_id: str) -> str:
     """The dispatch stage: classify, resolve the place, pick the unit, or queue for a dispatcher."""
-    appeal = repository.load_appeal(appeal_id)
-    pending = repository.get_outbox(appeal_id, "dispatch", "1")
+    appeal = p.store.load_appeal(appeal_id)
+    pending = p.store.get_outbox(appeal_id, "dispatch", "1")
     if pending is None or pending.done_at or appeal.status not in (Status.RECEIVED, Status.PENDING_DISPATCH):
         return "already_done"
-    now = clock.now()
-    model = model_for(appeal.region)
+    now = p.now()
+    model = p.region(appeal.region)
+    uow = p.store.unit_of_work(now)
     loc = appeal.location
     where = model.gazetteer.resolve(loc.address, text=appeal.content, lat=loc.lat, lng=loc.lng,
                                     grid_code=loc.grid_code)
@@ -42,15 +40,14 @@ def process(appeal_id: str, clock: Clock) -> str:
     info = {"confidence": round(result.confidence, 4), "suggestions": suggestions,
             "location": {"method": where.method, "street_code": where.street_code,
                          "district_code": where.district_code, "reason": where.reason}}
-    handoffs, extra = [], []
     if where.resolved and result.confidence >= model.auto_threshold and result.code in model.catalog:
         item = model.catalog[result.code]
         choice = choose_unit(item, where, model.units)
         appeal.dispatch_to(choice.unit.unit_id, item.code, model.version,
                            loop_for(model, item.unit_level, where.district_code), now, SYSTEM_ACTOR, "auto",
                            {**info, "unit_reason": choice.reason, "fallback_unit": choice.fallback})
-        handoffs += outbox.status_handoffs_with_joined(appeal, "dispatched")
-        extra += deadlines.start_clock(appeal, now)
+        uow.hand_off(*outbox.status_handoffs_with_joined(p, appeal, "dispatched"))
+        uow.add(*deadlines.start_clock(p, appeal, now))
         metrics.add_metric(name="AutoDispatched", unit="Count", value=1)
         outcome = "dispatched"
     else:
@@ -63,66 +60,57 @@ def process(appeal_id: str, clock: Clock) -> str:
         appeal.queue_for_dispatcher(where.district_code or model.city_code, now, SYSTEM_ACTOR, reason, info)
         metrics.add_metric(name="ManualDispatchQueued", unit="Count", value=1)
         outcome = "queued"
-    extra += _key_rule(appeal, model, now)
-    repository.save_appeal(appeal, now, handoffs, close_outbox=[("dispatch", "1")], extra_items=extra)
-    outbox.publish(handoffs)
+    uow.add(*_key_rule(appeal, model, now))
+    uow.track(appeal)
+    uow.close(appeal_id, "dispatch", "1")
+    work.commit(p, uow)
     logger.info("dispatch decided", extra={"appeal_id": appeal_id, "outcome": outcome})
     return outcome
 
 
-def _key_rule(appeal: Appeal, model: DispatchModel, now: datetime) -> list:
+def _key_rule(appeal: Appeal, model: RegionRuntime, now: datetime) -> list:
     """重点办 by rule: urgent work, or an event many people report (region policy thresholds)."""
     rules = model.policy.get("key", {})
-    min_weight = int(rules.get("min_reports", 5))
-    reasons = []
-    if appeal.urgency.value == "急件" and rules.get("urgent", True):
-        reasons.append("urgent (急件)")
-    if appeal.weight >= min_weight:
-        reasons.append(f"{appeal.weight} reports of the same event")
+    reasons = appeal.key_reasons(int(rules.get("min_reports", 5)), bool(rules.get("urgent", True)))
     if not reasons or appeal.key:
         return []
     appeal.flag_key("rule: " + "; ".join(reasons), now, SYSTEM_ACTOR)
     return key_markers(appeal, now)
 
 
-def key_markers(appeal: Appeal, now: datetime) -> list[MarkerItem]:
+def key_markers(appeal: Appeal, now: datetime) -> list[KeyMarker]:
     """A key appeal shows in the leaders' key queue of its loop (the unit's side) and, when the
     place it is about lies in another district, in that district's too (the place's side)."""
-    loop = appeal.loop or appeal.district_code or "city"
-    sk = keys.time_id_sk(repository.iso(now), appeal.appeal_id)
-    markers = [MarkerItem(keys.appeal_pk(appeal.appeal_id), keys.KEY_SK, appeal_id=appeal.appeal_id,
-                          note={"reason": appeal.key_reason}, GSI1PK=keys.leader_queue(loop), GSI1SK=sk)]
+    loop = appeal.assignment.loop or appeal.district_code or "city"
+    markers = [KeyMarker(appeal.appeal_id, loop, appeal.key_reason, now)]
     if appeal.district_code and appeal.district_code != loop:
-        markers.append(MarkerItem(keys.appeal_pk(appeal.appeal_id), keys.key_area_sk(appeal.district_code),
-                                  appeal_id=appeal.appeal_id, note={"reason": appeal.key_reason},
-                                  GSI1PK=keys.leader_queue(appeal.district_code), GSI1SK=sk))
+        markers.append(KeyMarker(appeal.appeal_id, appeal.district_code, appeal.key_reason, now,
+                                 area=appeal.district_code))
     return markers
 
 
-def assist_marker(appeal: Appeal, unit_id: str, now: datetime) -> MarkerItem:
-    return MarkerItem(keys.appeal_pk(appeal.appeal_id), keys.assist_sk(unit_id), appeal_id=appeal.appeal_id,
-                      note={"role": "assisting", "lead_unit_id": appeal.unit_id},
-                      GSI1PK=keys.unit_queue(unit_id), GSI1SK=f"assisting#{repository.iso(now)}#{appeal.appeal_id}")
+def assist_marker(appeal: Appeal, unit_id: str, now: datetime) -> AssistEntry:
+    return AssistEntry(appeal.appeal_id, unit_id, appeal.assignment.unit_id, now)
 
 
 # --- staff actions ---------------------------------------------------------------------------
 
-def _model_and_unit(appeal: Appeal, unit_id: str) -> tuple[DispatchModel, object]:
-    model = model_for(appeal.region)
-    unit = next((u for u in model.units.units if u.unit_id == unit_id), None)
+def _model_and_unit(p, appeal: Appeal, unit_id: str) -> tuple[RegionRuntime, object]:
+    model = p.region(appeal.region)
+    unit = model.units.by_id(unit_id)
     if unit is None:
         raise ValidationError("no such unit in this region", field="unit_id")
     return model, unit
 
 
-def _code(model: DispatchModel, code: str | None, appeal: Appeal) -> str:
-    code = code or appeal.catalog_code or (appeal.dispatch_info.get("suggestions") or [{}])[0].get("code")
+def _code(model: RegionRuntime, code: str | None, appeal: Appeal) -> str:
+    code = code or appeal.assignment.catalog_code or appeal.assignment.model_guess()
     if not code or code not in model.catalog:
         raise ValidationError("a catalog code of this region is required", field="catalog_code")
     return code
 
 
-def manual_dispatch(appeal: Appeal, who: Principal, now: datetime, unit_id: str, catalog_code: str | None = None,
+def manual_dispatch(p, appeal: Appeal, who: Principal, now: datetime, unit_id: str, catalog_code: str | None = None,
                     reason: str = "") -> list:
     """A dispatcher dispatches by hand; a code other than the model's guess teaches the model."""
     if appeal.status != Status.PENDING_DISPATCH:
@@ -130,98 +118,92 @@ def manual_dispatch(appeal: Appeal, who: Principal, now: datetime, unit_id: str,
                             field="status", code="invalid_state")
     if appeal.disputed:
         raise ConflictError("a disputed appeal is decided by arbitration", field="status", code="needs_arbitration")
-    model, unit = _model_and_unit(appeal, unit_id)
+    model, unit = _model_and_unit(p, appeal, unit_id)
     code = _code(model, catalog_code, appeal)
-    guess = (appeal.dispatch_info.get("suggestions") or [{}])[0].get("code")
+    guess = appeal.assignment.model_guess()
     appeal.dispatch_to(unit.unit_id, code, model.version, loop_for(model, unit.level, appeal.district_code), now,
                        who.actor, "manual", {"reason": reason, "model_guess": guess})
-    extra = deadlines.start_clock(appeal, now)
+    extra: list = deadlines.start_clock(p, appeal, now)
     if code != guess:
-        extra.append(CorrectionItem(keys.corrections_pk(appeal.region),
-                                    keys.time_id_sk(repository.iso(now), appeal.appeal_id),
-                                    text=f"{appeal.title} {appeal.content}".strip(), code=code,
-                                    at=repository.iso(now)))
+        extra.append(Correction(appeal.region, appeal.appeal_id, f"{appeal.title} {appeal.content}".strip(), code,
+                                now))
     return extra
 
 
-def return_appeal(appeal: Appeal, who: Principal, now: datetime, reason: str) -> list:
-    model = model_for(appeal.region)
+def return_appeal(p, appeal: Appeal, who: Principal, now: datetime, reason: str) -> list:
+    model = p.region(appeal.region)
     hours = float(model.policy.get("dispatch", {}).get("return_within_hours", 24))
     appeal.return_by_unit(who.unit_id, reason, now, who.actor, timedelta(hours=hours))
     return []
 
 
-def arbitrate(appeal: Appeal, who: Principal, now: datetime, unit_id: str, reason: str,
+def arbitrate(p, appeal: Appeal, who: Principal, now: datetime, unit_id: str, reason: str,
               catalog_code: str | None = None) -> list:
-    model, unit = _model_and_unit(appeal, unit_id)
+    model, unit = _model_and_unit(p, appeal, unit_id)
     appeal.arbitrate(unit.unit_id, _code(model, catalog_code, appeal), model.version,
                      loop_for(model, unit.level, appeal.district_code), now, who.actor, reason)
-    return deadlines.start_clock(appeal, now)
+    return deadlines.start_clock(p, appeal, now)
 
 
-def escalate(appeal: Appeal, who: Principal, now: datetime, reason: str) -> list:
+def escalate(p, appeal: Appeal, who: Principal, now: datetime, reason: str) -> list:
     """吹哨/提级办理: the unit cannot solve it at its level; the level above takes it."""
     appeal.require_lead(who.unit_id)
     if not reason.strip():
         raise ValidationError("a reason is required", field="reason")
-    model, unit = _model_and_unit(appeal, appeal.unit_id)
+    model, unit = _model_and_unit(p, appeal, appeal.assignment.unit_id)
     # A street or community unit's work goes up to its district's loop; a district's to the city's.
     upper = appeal.district_code if unit.level in ("street", "community") and appeal.district_code \
         else model.city_code
-    appeal.record(now, "escalated", who.actor, {"from_unit_id": appeal.unit_id, "from_loop": appeal.loop,
-                                                "to_loop": upper, "reason": reason}, public=False)
-    appeal.queue_for_dispatcher(upper, now, who.actor, "escalated by unit", {"escalated_from": appeal.unit_id})
+    appeal.escalate(upper, now, who.actor, reason)
     return []
 
 
-def assign_down(appeal: Appeal, who: Principal, now: datetime, unit_id: str, instruction: str) -> list:
+def assign_down(p, appeal: Appeal, who: Principal, now: datetime, unit_id: str, instruction: str) -> list:
     """The level above assigns downward to a unit inside its jurisdiction."""
-    model, unit = _model_and_unit(appeal, unit_id)
-    if who.jurisdiction != model.city_code and not unit.jurisdiction_code.startswith(who.jurisdiction):
-        raise ValidationError("that unit is outside your jurisdiction", field="unit_id")
+    model, unit = _model_and_unit(p, appeal, unit_id)
+    require_assignable(who, unit, model.city_code)
     if not instruction.strip():
         raise ValidationError("an instruction is required", field="instruction")
     code = _code(model, None, appeal)
     appeal.dispatch_to(unit.unit_id, code, model.version, loop_for(model, unit.level, appeal.district_code), now,
                        who.actor, "assigned", {"instruction": instruction})
-    return deadlines.start_clock(appeal, now)
+    return deadlines.start_clock(p, appeal, now)
 
 
-def joint(appeal: Appeal, who: Principal, now: datetime, assisting_unit_ids: list[str]) -> list:
-    model = model_for(appeal.region)
+def joint(p, appeal: Appeal, who: Principal, now: datetime, assisting_unit_ids: list[str]) -> list:
+    model = p.region(appeal.region)
     known = {u.unit_id for u in model.units.units}
     unknown = [u for u in assisting_unit_ids if u not in known]
     if unknown:
         raise ValidationError("names a unit that is not in this region", field="assisting_unit_ids")
-    lead = appeal.unit_id if who.role.value == "dispatcher" else who.unit_id
+    lead = appeal.assignment.unit_id if who.role.value == "dispatcher" else who.unit_id
     appeal.set_joint(lead, assisting_unit_ids, now, who.actor)
-    return [assist_marker(appeal, u, now) for u in appeal.assisting_unit_ids]
+    return [assist_marker(appeal, u, now) for u in appeal.assignment.assisting_unit_ids]
 
 
-def flag_key(appeal: Appeal, who: Principal, now: datetime, reason: str) -> list:
+def flag_key(p, appeal: Appeal, who: Principal, now: datetime, reason: str) -> list:
     appeal.flag_key(reason, now, who.actor)
     return key_markers(appeal, now)
 
 
-def leader_name_unit(appeal: Appeal, who: Principal, now: datetime, unit_id: str, instruction: str) -> list:
+def leader_name_unit(p, appeal: Appeal, who: Principal, now: datetime, unit_id: str, instruction: str) -> list:
     """A leader names the responsible unit of a key appeal, with an instruction (批示)."""
     if not appeal.key:
         raise ConflictError("only key appeals are named by leaders", field="key", code="not_key")
     if not instruction.strip():
         raise ValidationError("an instruction is required", field="instruction")
-    model, unit = _model_and_unit(appeal, unit_id)
+    model, unit = _model_and_unit(p, appeal, unit_id)
     if appeal.status not in (Status.PENDING_DISPATCH, Status.DISPATCHED, Status.SIGNED, Status.RECEIVED):
         raise ConflictError(f"cannot name a unit for an appeal that is {appeal.status.value}", field="status",
                             code="invalid_state")
-    appeal.first_handler_locked = True
     appeal.dispatch_to(unit.unit_id, _code(model, None, appeal), model.version,
                        loop_for(model, unit.level, appeal.district_code), now, who.actor, "leader",
-                       {"instruction": instruction})
-    return deadlines.start_clock(appeal, now)
+                       {"instruction": instruction}, first_handler=True)
+    return deadlines.start_clock(p, appeal, now)
 
 
-def consult_open(appeal: Appeal, who: Principal, now: datetime, level: int, units: list[str], topic: str) -> list:
-    model = model_for(appeal.region)
+def consult_open(p, appeal: Appeal, who: Principal, now: datetime, level: int, units: list[str], topic: str) -> list:
+    model = p.region(appeal.region)
     known = {u.unit_id for u in model.units.units}
     if any(u not in known for u in units):
         raise ValidationError("unknown participant unit", field="units")
@@ -229,18 +211,17 @@ def consult_open(appeal: Appeal, who: Principal, now: datetime, level: int, unit
     return []
 
 
-def consult_close(appeal: Appeal, who: Principal, now: datetime, minutes: str, lead_unit_id: str,
+def consult_close(p, appeal: Appeal, who: Principal, now: datetime, minutes: str, lead_unit_id: str,
                   assisting_unit_ids: list[str] = ()) -> list:
-    model, unit = _model_and_unit(appeal, lead_unit_id)
+    model, unit = _model_and_unit(p, appeal, lead_unit_id)
     outcome = appeal.close_consultation(minutes, lead_unit_id, assisting_unit_ids, now, who.actor)
     extra = []
-    if appeal.unit_id != unit.unit_id:
+    if appeal.assignment.unit_id != unit.unit_id:
         if appeal.status == Status.PENDING_DISPATCH or appeal.status == Status.DISPATCHED:
             appeal.dispatch_to(unit.unit_id, _code(model, None, appeal), model.version,
                                loop_for(model, unit.level, appeal.district_code), now, who.actor, "consultation",
                                {"consultation_level": outcome["level"]})
-            extra += deadlines.start_clock(appeal, now)
+            extra += deadlines.start_clock(p, appeal, now)
     if outcome["assisting_unit_ids"]:
-        appeal.assisting_unit_ids = list(outcome["assisting_unit_ids"])
-        extra += [assist_marker(appeal, u, now) for u in appeal.assisting_unit_ids]
+        extra += [assist_marker(appeal, u, now) for u in appeal.assignment.assisting_unit_ids]
     return extra

@@ -8,15 +8,22 @@ from __future__ import annotations
 
 from chalicelib.channels.fields import has_control_characters
 from chalicelib.domain.appeal import Status, is_unsatisfied, validate_rating
-from chalicelib.domain.errors import ConflictError, NotFoundError, ValidationError
-from chalicelib.services import deadlines, intake, outbox
-from chalicelib.services.clock import Clock
-from chalicelib.storage import repository
+from chalicelib.domain.errors import AlreadyCreated, AuthenticationError, ConflictError, NotFoundError, ValidationError
+from chalicelib.domain.records import Nonce
+from chalicelib.services import deadlines, intake, outbox, work
 
 
-def rate(req: intake.ChannelRequest, ticket_id: str, clock: Clock) -> dict:
-    now = clock.now()
-    _, nonce_key = intake.authenticate(req.channel, req, now)
+def rate(p, req: intake.ChannelRequest, ticket_id: str) -> dict:
+    """One transaction: the spent nonce, the rated appeal and (for a duplicate) its master, the
+    conclusion's deadlines and status notices; a failure anywhere leaves nothing written, so the
+    channel may send the same rating again. A concurrent change of either appeal is met by
+    deciding again on fresh copies."""
+    return work.on_fresh_copy(lambda: _rate_once(p, req, ticket_id))
+
+
+def _rate_once(p, req: intake.ChannelRequest, ticket_id: str) -> dict:
+    now = p.now()
+    _, nonce_key = intake.authenticate(p, req.channel, req, now)
     body = intake.decode_object(req.body)
     scores = validate_rating(body)
     comment = body.get("comment") or ""
@@ -25,35 +32,38 @@ def rate(req: intake.ChannelRequest, ticket_id: str, clock: Clock) -> dict:
     if has_control_characters(comment, free_text=True):
         raise ValidationError("comment must not contain control characters (line breaks and tabs are fine)",
                               field="comment")
-    ticket = repository.get_ticket(req.channel, ticket_id)
+    ticket = p.store.get_ticket(req.channel, ticket_id)
     if ticket is None:
         raise NotFoundError("no appeal with this ticket id on this channel", field="ticket_id")
-    appeal = repository.load_appeal(ticket.appeal_id)
-    master = repository.load_appeal(appeal.master_id) if appeal.master_id else appeal
+    appeal = p.store.load_appeal(ticket.appeal_id)
+    master = p.store.load_appeal(appeal.master_id) if appeal.master_id else appeal
     if master.status not in (Status.REPLIED, Status.CLOSED):
         raise ConflictError(f"the appeal cannot be rated before it is answered (it is {master.status.value})",
                             field="status", code="not_answered")
-    repository.put_nonce(intake._nonce(nonce_key, now))
+    uow = p.store.unit_of_work(now)
+    nonce = intake.nonce_record(p, nonce_key, now)
+    if nonce is not None:
+        uow.add_once(nonce)
     actor = f"citizen:{req.channel}"
-    appeal.record_rating(scores, comment, now, actor, master.redo_count)
+    appeal.record_rating(scores, comment, now, actor, master.evaluation.redo_count)
     unsatisfied = is_unsatisfied(scores)
-    handoffs, extra = [], []
     if master.status == Status.REPLIED:
-        target = master
-        before = target.public_status()
-        target.conclude(unsatisfied, now, actor, f"rating by the citizen of {appeal.appeal_id}")
-        if target.status == Status.REDO:
-            extra += deadlines.start_clock(target, now)
-        if target.public_status() != before:
-            handoffs = outbox.status_handoffs_with_joined(target, target.public_status())
+        before = master.public_status()
+        master.conclude(unsatisfied, now, actor, f"rating by the citizen of {appeal.appeal_id}")
+        if master.status == Status.REDO:
+            uow.add(*deadlines.start_clock(p, master, now))
+        if master.public_status() != before:
+            uow.hand_off(*outbox.status_handoffs_with_joined(p, master, master.public_status()))
     if master is not appeal:
         # The unit that must redo reads why on its own appeal: the comment as the duplicate kept it.
         master.record(now, "duplicate_rated", actor, {"duplicate_id": appeal.appeal_id, **scores,
-                                                      "comment": appeal.rating["comment"]}, public=False)
-        repository.save_appeal(master, now, handoffs, extra_items=extra)
-        repository.save_appeal(appeal, now)
-    else:
-        repository.save_appeal(appeal, now, handoffs, extra_items=extra)
-    outbox.publish(handoffs)
+                                                      "comment": appeal.evaluation.rating.comment}, public=False)
+    uow.track(master, appeal)
+    try:
+        work.commit(p, uow)
+    except AlreadyCreated as exc:
+        if isinstance(exc.record, Nonce):
+            raise AuthenticationError("nonce already used", field="X-Jiesu-Nonce", code="replayed_nonce") from None
+        raise
     return {"appeal_id": appeal.appeal_id, "rated": True, "unsatisfied": unsatisfied,
-            "status": appeal.public_status() if master is appeal else master.public_status()}
+            "status": master.public_status()}

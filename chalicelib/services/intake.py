@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import random
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,20 +15,19 @@ from chalicelib.channels.registry import payload_model
 from chalicelib.channels.signing import H_KEY_ID, read_headers, verify
 from chalicelib.domain.appeal import Appeal, NewAppeal
 from chalicelib.domain.errors import (
+    AlreadyCreated,
     AuthenticationError,
+    ConcurrentUpdate,
     ConflictError,
     NotFoundError,
     PayloadTooLargeError,
     ValidationError,
 )
+from chalicelib.domain.records import Channel, Nonce, Ticket
+from chalicelib.domain.timefmt import iso
 from chalicelib.observability import logger, metrics
 from chalicelib.services import outbox
-from chalicelib.services.clock import Clock
 from chalicelib.services.ids import new_appeal_id
-from chalicelib.settings import get_settings
-from chalicelib.storage import keys, pii, repository
-from chalicelib.storage.models import ChannelItem, NonceItem, PartyItem, TicketItem
-from chalicelib.storage.secrets import get_secret
 
 
 @dataclass(frozen=True)
@@ -47,17 +48,17 @@ class IntakeResult:
     replayed: bool = False
 
 
-def authenticate(channel_code: str, req: ChannelRequest, now: datetime) -> tuple[ChannelItem, str]:
+def authenticate(p, channel_code: str, req: ChannelRequest, now: datetime) -> tuple[Channel, str]:
     """Check the channel is registered and the request is signed by one of its keys (F-IN-2)."""
-    channel = repository.get_channel(channel_code)
+    channel = p.store.get_channel(channel_code)
     if channel is None or not channel.enabled:
         raise NotFoundError("this channel is not registered", field="channel", code="unknown_channel")
     signed = read_headers(req.headers)
     secret_ref = dict(channel.key_ids).get(signed.key_id)
     if secret_ref is None:
         raise AuthenticationError("unknown key id for this channel", field=H_KEY_ID, code="bad_signature")
-    verify(signed, get_secret(secret_ref), req.method, req.path, req.body, now.timestamp(),
-           get_settings().signature_window_s)
+    verify(signed, p.secrets(secret_ref), req.method, req.path, req.body, now.timestamp(),
+           p.settings.signature_window_s)
     return channel, f"{signed.key_id}#{signed.nonce}"
 
 
@@ -154,72 +155,100 @@ def decode_object(body: bytes, *, empty: dict[str, Any] | None = None) -> dict[s
 
 
 def payload_hash(body: Any) -> str:
-    return hashlib.sha256(repository.to_json(body).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                                     default=str).encode()).hexdigest()
 
 
-def take_in(req: ChannelRequest, clock: Clock) -> IntakeResult:
+def take_in(p, req: ChannelRequest) -> IntakeResult:
     """Authenticate, validate and store; a retry with the same ticket id returns the same answer."""
-    now = clock.now()
-    if len(req.body) > get_settings().body_limit_bytes:
-        raise PayloadTooLargeError(f"the body exceeds {get_settings().body_limit_bytes} bytes", field="body")
+    now = p.now()
+    limit = p.settings.body_limit_bytes
+    if len(req.body) > limit:
+        raise PayloadTooLargeError(f"the body exceeds {limit} bytes", field="body")
     model = payload_model(req.channel)  # 404 for a channel we have no adapter for
-    _, nonce_key = authenticate(req.channel, req, now)
+    _, nonce_key = authenticate(p, req.channel, req, now)
     body = decode_json(req.body)
     cmd = parse_payload(model, body)
-    return store(cmd, payload_hash(body), nonce_key, now)
+    return store(p, cmd, payload_hash(body), nonce_key, now)
 
 
-def store(cmd: NewAppeal, body_hash: str, nonce_key: str | None, now: datetime) -> IntakeResult:
-    """Write the appeal, its ticket index, first event, party and hand-offs in one transaction."""
-    existing = repository.get_ticket(cmd.channel, cmd.ticket_id)
-    if existing is not None:
-        return _replay(existing, body_hash, nonce_key, now)
-    settings = get_settings()
-    appeal = Appeal.take_in(cmd, new_appeal_id(now), settings.region_code, now)
+CREATE_TRIES = 4  # TransactionConflict: another request is writing the same ticket (or nonce) now
+
+
+def store(p, cmd: NewAppeal, body_hash: str, nonce_key: str | None, now: datetime, pause=None) -> IntakeResult:
+    """Write the appeal, its ticket index, first event, party and hand-offs in one transaction.
+
+    A concurrent write of the same ticket makes DynamoDB cancel one of the two with
+    TransactionConflict: that one is tried again (bounded, with jittered pauses), and then finds
+    the ticket taken, so it is answered as the replay it is."""
+    pause = pause or _jittered_pause
+    for attempt in range(1, CREATE_TRIES + 1):
+        existing = p.store.get_ticket(cmd.channel, cmd.ticket_id)
+        if existing is not None:
+            return _replay(p, existing, body_hash, nonce_key, now)
+        try:
+            return _create(p, cmd, body_hash, nonce_key, now)
+        except ConcurrentUpdate as exc:
+            if not exc.transient or attempt == CREATE_TRIES:
+                raise
+            pause(attempt)
+    raise AssertionError("unreachable")
+
+
+def _create(p, cmd: NewAppeal, body_hash: str, nonce_key: str | None, now: datetime) -> IntakeResult:
+    appeal = Appeal.take_in(cmd, new_appeal_id(now), p.settings.region_code, now)
     response = {"appeal_id": appeal.appeal_id, "channel": cmd.channel, "ticket_id": cmd.ticket_id,
-                "status": appeal.public_status(), "received_at": repository.iso(now)}
-    ticket = TicketItem(keys.ticket_pk(cmd.channel, cmd.ticket_id), keys.TICKET_SK, appeal_id=appeal.appeal_id,
-                        payload_hash=body_hash, response=response, status_code=201)
-    party = _party_item(cmd, appeal.appeal_id)
-    handoffs = [outbox.stage_handoff("dedup", appeal.appeal_id), outbox.status_handoff(appeal, "accepted")]
+                "status": appeal.public_status(), "received_at": iso(now)}
+    uow = p.store.unit_of_work(now)
+    nonce = nonce_record(p, nonce_key, now)
+    if nonce is not None:
+        uow.add_once(nonce)
+    uow.add_once(Ticket(cmd.channel, cmd.ticket_id, appeal.appeal_id, body_hash, response, 201))
+    uow.create(appeal)
+    if not cmd.party.is_empty():
+        uow.add(p.sealer.seal(cmd.party, appeal.appeal_id))
+    uow.hand_off(outbox.stage_handoff("dedup", appeal.appeal_id), outbox.status_handoff(appeal, "accepted"))
     try:
-        repository.create_appeal(appeal, ticket, party, _nonce(nonce_key, now), handoffs, now)
-    except repository.NonceReused:
-        raise AuthenticationError("nonce already used", field="X-Jiesu-Nonce", code="replayed_nonce") from None
-    except repository.TicketTaken:
+        uow.commit()
+    except AlreadyCreated as exc:
+        if isinstance(exc.record, Nonce):
+            raise AuthenticationError("nonce already used", field="X-Jiesu-Nonce", code="replayed_nonce") from None
         # A concurrent retry won the race: answer as the retry it is (or 409 if it differs).
-        return _replay(repository.get_ticket(cmd.channel, cmd.ticket_id), body_hash, nonce_key, now)
+        return _replay(p, p.store.get_ticket(cmd.channel, cmd.ticket_id), body_hash, nonce_key, now)
     logger.info("appeal accepted", extra={"appeal_id": appeal.appeal_id, "channel": cmd.channel})
     metrics.add_metric(name="AppealsAccepted", unit="Count", value=1)
-    outbox.publish(handoffs)
+    p.publisher.publish(uow.handoffs)
     return IntakeResult(201, response)
 
 
-def _replay(ticket: TicketItem, body_hash: str, nonce_key: str | None, now: datetime) -> IntakeResult:
+def _jittered_pause(attempt: int) -> None:
+    time.sleep(random.uniform(0.02, 0.05) * 2 ** (attempt - 1))
+
+
+def _replay(p, ticket: Ticket, body_hash: str, nonce_key: str | None, now: datetime) -> IntakeResult:
     if ticket.payload_hash != body_hash:
         raise ConflictError("this ticket id was already used with a different payload", field="ticket_id",
                             code="ticket_conflict")
-    if nonce_key is not None:
-        try:
-            repository.put_nonce(_nonce(nonce_key, now))
-        except repository.NonceReused:
-            raise AuthenticationError("nonce already used", field="X-Jiesu-Nonce", code="replayed_nonce") from None
-    return IntakeResult(int(ticket.status_code), dict(ticket.response), replayed=True)
+    spend_nonce(p, nonce_key, now)
+    return IntakeResult(ticket.status_code, dict(ticket.response), replayed=True)
 
 
-def _nonce(nonce_key: str | None, now: datetime) -> NonceItem | None:
+def spend_nonce(p, nonce_key: str | None, now: datetime) -> None:
+    """A signed request's nonce is spent once (a request outside intake's transaction)."""
+    nonce = nonce_record(p, nonce_key, now)
+    if nonce is None:
+        return
+    uow = p.store.unit_of_work(now)
+    uow.add_once(nonce)
+    try:
+        uow.commit()
+    except AlreadyCreated:
+        raise AuthenticationError("nonce already used", field="X-Jiesu-Nonce", code="replayed_nonce") from None
+
+
+def nonce_record(p, nonce_key: str | None, now: datetime) -> Nonce | None:
     if nonce_key is None:
         return None
     key_id, nonce = nonce_key.split("#", 1)
-    window = get_settings().signature_window_s
     # Kept twice the window: after that the timestamp check refuses the request anyway.
-    return NonceItem(keys.nonce_pk(key_id, nonce), keys.NONCE_SK, seen_at=repository.iso(now),
-                     expires_at=int(now.timestamp()) + 2 * window)
-
-
-def _party_item(cmd: NewAppeal, appeal_id: str) -> PartyItem | None:
-    if cmd.party.is_empty():
-        return None
-    wrapped, nonce, ciphertext = pii.encrypt_party(cmd.party, appeal_id)
-    return PartyItem(keys.appeal_pk(appeal_id), keys.PARTY_SK, appeal_id=appeal_id, wrapped_key=wrapped,
-                     nonce=nonce, ciphertext=ciphertext, **pii.party_hashes(cmd.party))
+    return Nonce(key_id, nonce, now, int(now.timestamp()) + 2 * p.settings.signature_window_s)

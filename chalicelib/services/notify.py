@@ -10,10 +10,8 @@ from urllib.parse import urlsplit
 
 from chalicelib.batch import RetryLater
 from chalicelib.channels.signing import signed_headers
+from chalicelib.domain.records import SPILL_TOPIC, Handoff
 from chalicelib.observability import logger, metrics
-from chalicelib.services.clock import Clock
-from chalicelib.storage import repository
-from chalicelib.storage.secrets import get_secret
 
 CALLBACK_TIMEOUT_S = 5
 
@@ -43,7 +41,30 @@ def http_post(url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
         raise CallbackFailed(f"callback transport failed: {exc.__class__.__name__}") from None
 
 
-def deliver_status(message: dict, clock: Clock, post: Callable[[str, bytes, dict], HttpResult] = http_post) -> str:
+def handle(p, message: dict) -> str:
+    """One message of the notify queue: a status notice, or a spill of many (a big group's change,
+    see storage/unit_of_work.py: its notices are written out here, once, and sent)."""
+    if message.get("topic") == SPILL_TOPIC:
+        return spill_out(p, message)
+    return deliver_status(p, message)
+
+
+def spill_out(p, message: dict) -> str:
+    """Write each carried hand-off as its own outbox row (a row already there is left as it is,
+    so a redelivered spill changes nothing), send them, and close the spill."""
+    pending = p.store.get_outbox(message["appeal_id"], SPILL_TOPIC, message["key"])
+    if pending is None or pending.done_at:
+        return "already_spilled"
+    now = p.now()
+    handoffs = [Handoff(**h) for h in message["handoffs"]]
+    written = p.store.put_handoffs_once(handoffs, now)
+    p.publisher.publish(written)
+    p.store.mark_outbox_done(message["appeal_id"], SPILL_TOPIC, message["key"], now)
+    logger.info("spilled notices written", extra={"appeal_id": message["appeal_id"], "notices": len(written)})
+    return "spilled"
+
+
+def deliver_status(p, message: dict, post: Callable[[str, bytes, dict], HttpResult] | None = None) -> str:
     """Deliver one status notice once, after every earlier notice of its appeal; raises to retry.
 
     The body carries `event_id` (also the `Idempotency-Key`), unique per notice, and `seq`, the
@@ -55,32 +76,32 @@ def deliver_status(message: dict, clock: Clock, post: Callable[[str, bytes, dict
     status = message.get("status") or key
     seq = int(message.get("seq") or 0)
     event_id = message.get("event_id") or f"{appeal_id}:{status}"
-    pending = repository.get_outbox(appeal_id, "status", key)
+    pending = p.store.get_outbox(appeal_id, "status", key)
     if pending is None or pending.done_at:
         return "already_delivered"
-    if seq and repository.earlier_status_pending(appeal_id, key):
+    if seq and p.store.earlier_status_pending(appeal_id, key):
         raise EarlierStatusPending(f"an earlier status of the appeal is not delivered yet (seq {seq})")
-    channel = repository.get_channel(message["channel"])
-    now = clock.now()
+    channel = p.store.get_channel(message["channel"])
+    now = p.now()
     if channel is None or not channel.callback_url:
-        repository.mark_outbox_done(appeal_id, "status", key, now)
+        p.store.mark_outbox_done(appeal_id, "status", key, now)
         return "no_callback"
     body = json.dumps({"event_id": event_id, "seq": seq, "appeal_id": appeal_id,
                        "ticket_id": message["ticket_id"], "channel": message["channel"], "status": status,
                        "status_at": pending.created_at}, ensure_ascii=False).encode()
     key_id = channel.callback_key_id
-    secret = get_secret(dict(channel.key_ids)[key_id])
+    secret = p.secrets(channel.key_ids[key_id])
     url = channel.callback_url
     parts = urlsplit(url)
     # Signed as a partner's request to us is: the path and, if the URL has one, its query.
     headers = {"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": event_id,
                **signed_headers(key_id, secret, "POST", parts.path or "/", body, now.timestamp(),
                                 query=parts.query or None)}
-    result = post(url, body, headers)
+    result = (post or http_post)(url, body, headers)
     if not 200 <= result.status < 300:
         metrics.add_metric(name="CallbackRejected", unit="Count", value=1)
         raise CallbackFailed(f"callback answered HTTP {result.status}")
-    repository.mark_outbox_done(appeal_id, "status", key, now)
+    p.store.mark_outbox_done(appeal_id, "status", key, now)
     logger.info("status delivered", extra={"appeal_id": appeal_id, "status": status, "seq": seq})
     return "delivered"
 

@@ -53,11 +53,7 @@ from chalicelib.domain.errors import (
     UnsupportedMediaTypeError,
     ValidationError,
 )
-from chalicelib.policy.runtime import runtime_for
 from chalicelib.services import intake
-from chalicelib.settings import get_settings
-from chalicelib.storage import pii, repository
-from chalicelib.storage.secrets import get_secret
 
 OPEN311 = "open311"
 FORM = "application/x-www-form-urlencoded"
@@ -96,11 +92,11 @@ class Service:
 _SERVICES: dict[tuple[str, str], tuple["Service", ...]] = {}
 
 
-def services() -> tuple[Service, ...]:
+def services(p) -> tuple[Service, ...]:
     """The live catalog's level-2 groups (GeoReport services), once per region pack version: from
     the pack an admin loaded, as every other consumer reads it, never from files of the checkout
     (a deployed bundle has none)."""
-    model = runtime_for(get_settings().region_code)
+    model = p.region(p.settings.region_code)
     key = (model.region, model.version)
     if key not in _SERVICES:
         groups: dict[str, dict[str, Any]] = {}
@@ -113,26 +109,26 @@ def services() -> tuple[Service, ...]:
     return _SERVICES[key]
 
 
-def service_by_code(code: str) -> Service | None:
-    return next((s for s in services() if s.code == code), None)
+def service_by_code(p, code: str) -> Service | None:
+    return next((s for s in services(p) if s.code == code), None)
 
 
-def service_list(params: Mapping[str, str]) -> list[dict[str, Any]]:
-    _check_jurisdiction(params)
-    return [s.as_dict() for s in services()]
+def service_list(p, params: Mapping[str, str]) -> list[dict[str, Any]]:
+    _check_jurisdiction(p, params)
+    return [s.as_dict() for s in services(p)]
 
 
-def service_definition(code: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+def service_definition(p, code: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
     """Every service has metadata=false, so there is no definition to return (spec: 404)."""
-    _check_jurisdiction(params)
-    if service_by_code(code) is None:
+    _check_jurisdiction(p, params)
+    if service_by_code(p, code) is None:
         raise NotFoundError("service_code: no such service", field="service_code")
     raise NotFoundError("service_code: this service has no attributes (metadata is false)", field="service_code")
 
 
-def _check_jurisdiction(params: Mapping[str, str]) -> None:
+def _check_jurisdiction(p, params: Mapping[str, str]) -> None:
     jid = (params.get("jurisdiction_id") or "").strip()
-    if jid and jid != get_settings().region_code:
+    if jid and jid != p.settings.region_code:
         raise NotFoundError("jurisdiction_id: this endpoint serves one jurisdiction only", field="jurisdiction_id")
 
 
@@ -196,25 +192,25 @@ class RequestForm(BaseModel):
         return " ".join(p for p in (first, last) if p)
 
 
-def create_request(body: bytes, content_type: str, headers: Mapping[str, str], now: datetime) -> list[dict[str, Any]]:
+def create_request(p, body: bytes, content_type: str, headers: Mapping[str, str], now: datetime) -> list[dict[str, Any]]:
     """Authenticate, validate, map and store one service request; a retry gets the same answer
     (the spec's one-row list: service_request_id, service_notice, account_id)."""
-    if len(body) > get_settings().body_limit_bytes:
-        raise PayloadTooLargeError(f"body: exceeds {get_settings().body_limit_bytes} bytes", field="body")
+    if len(body) > p.settings.body_limit_bytes:
+        raise PayloadTooLargeError(f"body: exceeds {p.settings.body_limit_bytes} bytes", field="body")
     if content_type.split(";")[0].strip().lower() != FORM:
         raise UnsupportedMediaTypeError(f"Content-Type: send the request as {FORM}", field="Content-Type")
     form = _parse_form(body)
-    _check_jurisdiction(form)
-    key_id = authenticate(form.get("api_key", ""))
+    _check_jurisdiction(p, form)
+    key_id = authenticate(p, form.get("api_key", ""))
     data = _validate(form)
-    service = service_by_code(data.service_code)
+    service = service_by_code(p, data.service_code)
     if service is None:
         raise ValidationError("service_code: no such service; see services.json", field="service_code")
-    fingerprint = form_fingerprint(data)
+    fingerprint = form_fingerprint(p, data)
     ticket_id = _ticket_id(key_id, {k.lower(): v for k, v in headers.items()}.get("idempotency-key"), fingerprint)
     cmd = to_appeal(data, service, ticket_id, key_id, now)
     try:
-        stored = intake.store(cmd, fingerprint, None, now)
+        stored = intake.store(p, cmd, fingerprint, None, now)
     except ConflictError as exc:
         if exc.field != "ticket_id":
             raise
@@ -240,15 +236,15 @@ def _parse_form(body: bytes) -> dict[str, str]:
     return form
 
 
-def authenticate(api_key: str) -> str:
+def authenticate(p, api_key: str) -> str:
     """`<key_id>.<secret>` against the open311 registration; returns the key id. Never echoes it."""
     if not api_key.strip():
         raise ValidationError("api_key: required", field="api_key")
     key_id, dot, secret = api_key.strip().partition(".")
-    channel = repository.get_channel(OPEN311)
+    channel = p.store.get_channel(OPEN311)
     refs = dict(channel.key_ids) if channel is not None and channel.enabled else {}
     ref = refs.get(key_id) if dot else None
-    expected = get_secret(ref) if ref else ""
+    expected = p.secrets(ref) if ref else ""
     # Compare in every case, so the answer's timing does not tell which half was wrong.
     same = hmac.compare_digest(secret.encode(), expected.encode())
     if not (ref and expected and same):
@@ -284,12 +280,12 @@ def _validate(form: Mapping[str, str]) -> RequestForm:
     return data
 
 
-def form_fingerprint(data: RequestForm) -> str:
+def form_fingerprint(p, data: RequestForm) -> str:
     """Keyed hash of the normalised form (no api_key): equal forms match, contents stay unrecoverable."""
     normal = data.model_dump()
     normal["email"] = normal["email"].lower() if normal["email"] else None
     digest = hashlib.sha256(json.dumps(normal, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
-    return pii.keyed_hash("open311-form", digest)
+    return p.sealer.keyed_hash("open311-form", digest)
 
 
 def _ticket_id(key_id: str, idempotency_key: str | None, fingerprint: str) -> str:
@@ -320,48 +316,48 @@ def to_appeal(data: RequestForm, service: Service, ticket_id: str, key_id: str, 
 
 # ------------------------------------------------------------------------------ GET requests
 
-def find_requests(params: Mapping[str, str], now: datetime) -> list[dict[str, Any]]:
+def find_requests(p, params: Mapping[str, str], now: datetime) -> list[dict[str, Any]]:
     """GET requests: by service_request_id (overrides the rest), else by code, status and window.
 
     One query over the window on the channel's time index, newest first, stopping at MAX_RESULTS
     matches (the spec's cap) or SCAN_LIMIT items read; older parts of a window are reached by
     asking with an earlier end_date."""
-    _check_jurisdiction(params)
+    _check_jurisdiction(p, params)
     ids = _csv(params.get("service_request_id"))
     if ids:
         if len(ids) > MAX_IDS:
             raise ValidationError(f"service_request_id: at most {MAX_IDS} ids", field="service_request_id")
-        appeals = [a for a in (_open311_appeal(i) for i in ids) if a is not None]
-        return public_views(appeals)
+        appeals = [a for a in (_open311_appeal(p, i) for i in ids) if a is not None]
+        return public_views(p, appeals)
     codes = set(_csv(params.get("service_code"))) or None
     statuses = set(_csv(params.get("status"))) or None
     if statuses and not statuses <= {"open", "closed"}:
         raise ValidationError("status: use open, closed or both", field="status")
     start, end = _window(params.get("start_date"), params.get("end_date"), now)
-    window = repository.list_channel_appeals(OPEN311, limit=SCAN_LIMIT, newest_first=True, since=start, until=end)
+    window = p.store.list_channel_appeals(OPEN311, limit=SCAN_LIMIT, newest_first=True, since=start, until=end)
     masters: dict[str, Appeal | None] = {}
     chosen = itertools.islice((a for a in window
                                if (codes is None or a.channel_meta.get("service_code") in codes)
-                               and (statuses is None or open_or_closed(progress_of(a, masters)) in statuses)),
+                               and (statuses is None or open_or_closed(progress_of(p, a, masters)) in statuses)),
                               MAX_RESULTS)
-    return public_views(list(chosen), masters)
+    return public_views(p, list(chosen), masters)
 
 
-def get_request(request_id: str) -> list[dict[str, Any]]:
-    appeal = _open311_appeal(request_id)
+def get_request(p, request_id: str) -> list[dict[str, Any]]:
+    appeal = _open311_appeal(p, request_id)
     if appeal is None:
         raise NotFoundError("service_request_id: no such service request", field="service_request_id")
-    return public_views([appeal])
+    return public_views(p, [appeal])
 
 
 _ID_SHAPE = re.compile(r"[A-Za-z0-9\-]{1,64}")
 
 
-def _open311_appeal(request_id: str) -> Appeal | None:
+def _open311_appeal(p, request_id: str) -> Appeal | None:
     if not _ID_SHAPE.fullmatch(request_id):
         return None
     try:
-        appeal = repository.load_appeal(request_id, consistent=False)
+        appeal = p.store.load_appeal(request_id, consistent=False)
     except NotFoundError:
         return None
     return appeal if appeal.channel == OPEN311 else None
@@ -436,15 +432,15 @@ def mask_personal(text: str) -> str:
     return text
 
 
-def public_view(appeal: Appeal, shown: Appeal) -> dict[str, Any]:
+def public_view(p, appeal: Appeal, shown: Appeal) -> dict[str, Any]:
     """The spec's request fields, and nothing personal (no party, no channel key, no ticket);
     status, notes and update time follow `shown` (progress_of) too."""
     code = appeal.channel_meta.get("service_code")
-    service = service_by_code(code) if code else None
+    service = service_by_code(p, code) if code else None
     public = shown.public_status()
-    updated = last_public_change(appeal)
+    updated = last_public_change(p, appeal)
     if shown is not appeal:
-        updated = max(updated, last_public_change(shown))
+        updated = max(updated, last_public_change(p, shown))
     return {
         "service_request_id": appeal.appeal_id,
         "status": open_or_closed(shown),
@@ -461,12 +457,12 @@ def public_view(appeal: Appeal, shown: Appeal) -> dict[str, Any]:
     }
 
 
-def public_views(appeals: list[Appeal], masters: dict[str, Appeal | None] | None = None) -> list[dict[str, Any]]:
+def public_views(p, appeals: list[Appeal], masters: dict[str, Appeal | None] | None = None) -> list[dict[str, Any]]:
     masters = {} if masters is None else masters
-    return [public_view(a, progress_of(a, masters)) for a in appeals]
+    return [public_view(p, a, progress_of(p, a, masters)) for a in appeals]
 
 
-def progress_of(appeal: Appeal, masters: dict[str, Appeal | None]) -> Appeal:
+def progress_of(p, appeal: Appeal, masters: dict[str, Appeal | None]) -> Appeal:
     """Whose handling a request shows: its own or, once it joined an earlier request of the same
     problem (并案), its master's, which is what its partner hears in status callbacks. `masters`
     keeps the masters read (one read each per answer)."""
@@ -474,18 +470,18 @@ def progress_of(appeal: Appeal, masters: dict[str, Appeal | None]) -> Appeal:
         return appeal
     if appeal.master_id not in masters:
         try:
-            masters[appeal.master_id] = repository.load_appeal(appeal.master_id, consistent=False)
+            masters[appeal.master_id] = p.store.load_appeal(appeal.master_id, consistent=False)
         except NotFoundError:
             masters[appeal.master_id] = None
     return masters[appeal.master_id] or appeal
 
 
-def last_public_change(appeal: Appeal) -> datetime:
+def last_public_change(p, appeal: Appeal) -> datetime:
     """Time of the newest public case event: kept on the appeal itself; appeals stored before
     it was kept are looked up in their case file."""
     if appeal.public_changed_at is not None:
         return appeal.public_changed_at
-    return repository.newest_public_event_at(appeal.appeal_id) or appeal.received_at
+    return p.store.newest_public_event_at(appeal.appeal_id) or appeal.received_at
 
 
 def _w3(dt: datetime) -> str:

@@ -4,16 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from chalicelib.domain.access import (AppealScope, Principal, check_claims, may, require, require_queue, require_unmask,
-                                      require_visible)
+from chalicelib.domain.access import (AppealScope, Principal, can_see, check_claims, may, require, require_queue,
+                                      require_unmask, require_visible)
 from chalicelib.domain.appeal import Appeal
-from chalicelib.domain.errors import ConflictError, NotFoundError, ValidationError
+from chalicelib.domain.errors import NotFoundError, ValidationError
 from chalicelib.domain.privacy import mask_deep, mask_free_text
-from chalicelib.services import dispatch, outbox
-from chalicelib.services.clock import Clock
-from chalicelib.settings import get_settings
-from chalicelib.storage import keys, pii, repository
-from chalicelib.storage.models import AuditItem
+from chalicelib.domain.records import AuditEntry
+from chalicelib.services import dedup, dispatch, handling, outbox, work
 
 # field name -> (type, required)
 Fields = dict[str, tuple[type, bool]]
@@ -23,8 +20,8 @@ Fields = dict[str, tuple[type, bool]]
 class Action:
     permission: str
     fields: Fields
-    apply: Callable[..., list] | None = None          # fn(appeal, who, now, **fields) -> extra items
-    custom: Callable[..., Any] | None = None          # fn(appeal_id, who, clock, **fields) for multi-appeal work
+    apply: Callable[..., list] | None = None          # fn(p, appeal, who, now, **fields) -> index records
+    custom: Callable[..., Any] | None = None          # fn(p, appeal_id, who, **fields) for multi-appeal work
 
 
 REGISTRY: dict[str, Action] = {
@@ -76,35 +73,32 @@ def parse_fields(spec: Fields, body: Any) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def scope(appeal: Appeal) -> AppealScope:
+def scope(p, appeal: Appeal) -> AppealScope:
     return AppealScope(region=appeal.region, district_code=appeal.district_code, street_code=appeal.street_code,
-                       unit_ids=tuple(u for u in [appeal.unit_id, *appeal.assisting_unit_ids,
-                                                  *appeal.overseeing_unit_ids] if u),
-                       city_code=get_settings().city_code)
+                       unit_ids=appeal.assignment.handling_units(),
+                       city_code=p.settings.city_code)
 
 
-def signed_in(who: Principal) -> Principal:
+def signed_in(p, who: Principal) -> Principal:
     """A verified token's principal, once its unit and jurisdiction are found in the live pack."""
-    from chalicelib.services.dispatch_model import model_for
-
-    model = model_for(who.region)
+    model = p.region(who.region)
     check_claims(who, model.unit_jurisdictions, model.areas)
     return who
 
 
-def load_visible(appeal_id: str, who: Principal) -> Appeal:
-    appeal = repository.load_appeal(appeal_id)
-    require_visible(who, scope(appeal))
+def load_visible(p, appeal_id: str, who: Principal) -> Appeal:
+    appeal = p.store.load_appeal(appeal_id)
+    require_visible(who, scope(p, appeal))
     return appeal
 
 
-def perform(appeal_id: str, name: str, who: Principal, body: Any, clock: Clock) -> Appeal | Any:
+def perform(p, appeal_id: str, name: str, who: Principal, body: Any) -> Appeal | Any:
     """Check the role, parse the fields, check visibility, apply, save once, tell the channel;
     on a fresh copy again when the pipeline changed the appeal meanwhile."""
-    return on_fresh_copy(lambda: _perform_once(appeal_id, name, who, body, clock))
+    return work.on_fresh_copy(lambda: _perform_once(p, appeal_id, name, who, body))
 
 
-def _perform_once(appeal_id: str, name: str, who: Principal, body: Any, clock: Clock) -> Appeal | Any:
+def _perform_once(p, appeal_id: str, name: str, who: Principal, body: Any) -> Appeal | Any:
     """Check the role, parse the fields, check visibility, apply, save once, tell the channel."""
     action = REGISTRY.get(name)
     if action is None:
@@ -112,16 +106,18 @@ def _perform_once(appeal_id: str, name: str, who: Principal, body: Any, clock: C
     require(who, action.permission)
     args = parse_fields(action.fields, body)
     if action.custom is not None:
-        load_visible(appeal_id, who)
-        return action.custom(appeal_id, who, clock, **args)
-    appeal = load_visible(appeal_id, who)
+        load_visible(p, appeal_id, who)
+        return action.custom(p, appeal_id, who, **args)
+    appeal = load_visible(p, appeal_id, who)
     before = appeal.public_status()
-    now = clock.now()
-    extra = action.apply(appeal, who, now, **args)
+    now = p.now()
+    uow = p.store.unit_of_work(now)
+    uow.add(*action.apply(p, appeal, who, now, **args))
     after = appeal.public_status()
-    handoffs = outbox.status_handoffs_with_joined(appeal, after) if after != before else []
-    repository.save_appeal(appeal, now, handoffs, extra_items=extra)
-    outbox.publish(handoffs)
+    if after != before:
+        uow.hand_off(*outbox.status_handoffs_with_joined(p, appeal, after))
+    uow.track(appeal)
+    work.commit(p, uow)
     return appeal
 
 
@@ -134,7 +130,7 @@ PUBLIC_FIELDS = ("appeal_id", "channel", "appeal_type", "urgency", "title", "con
                  "followers", "attachments")
 
 
-def staff_view(appeal: Appeal, who: Principal | None = None, with_case_file: bool = True) -> dict:
+def staff_view(p, appeal: Appeal, who: Principal | None = None, with_case_file: bool = True) -> dict:
     """What staff see: everything about the appeal, personal data masked (F-OP-2).
 
     ID numbers and phones a citizen typed into the text (content, title, address, case-file
@@ -151,9 +147,9 @@ def staff_view(appeal: Appeal, who: Principal | None = None, with_case_file: boo
     view["address"] = mask_free_text(appeal.location.address)
     view["distinct_reporters"] = appeal.distinct_reporters
     view["anonymous"] = appeal.anonymous
-    view["rating"] = dict(appeal.rating) or None
+    view["rating"] = d["rating"] or None
     view["dispatch_info"] = mask_deep(view["dispatch_info"])
-    party = repository.get_party(appeal.appeal_id) if appeal.has_party else None
+    party = p.store.get_party(appeal.appeal_id) if appeal.has_party else None
     if party is None:
         view["party"] = None
     elif appeal.anonymous and (who is None or not may(who, "party.unmask_confidential")):
@@ -163,126 +159,86 @@ def staff_view(appeal: Appeal, who: Principal | None = None, with_case_file: boo
                          "masked": True, "confidential": appeal.anonymous}
     if with_case_file:
         view["case_file"] = [{"seq": e.seq, "at": e.at.isoformat(), "kind": e.kind, "actor": e.actor,
-                              "data": mask_deep(e.data)} for e in repository.load_case_file(appeal.appeal_id)]
+                              "data": mask_deep(e.data)} for e in p.store.load_case_file(appeal.appeal_id)]
     return view
 
 
-FRESH_COPY_TRIES = 3
+def unmask(p, appeal_id: str, who: Principal, reason: str) -> dict:
+    return work.on_fresh_copy(lambda: _unmask_once(p, appeal_id, who, reason))
 
 
-def on_fresh_copy(step: Callable[[], Any]) -> Any:
-    """Run a staff step that loads, decides and saves an appeal; when the save finds the appeal
-    changed meanwhile (a stage or another person saved first), run it again on the new version:
-    its checks then apply to what the appeal is now. After a few tries the 409 stands."""
-    for attempt in range(1, FRESH_COPY_TRIES + 1):
-        try:
-            return step()
-        except ConflictError as exc:
-            if exc.code != "concurrent_update" or attempt == FRESH_COPY_TRIES:
-                raise
-
-
-def unmask(appeal_id: str, who: Principal, reason: str, clock: Clock) -> dict:
-    return on_fresh_copy(lambda: _unmask_once(appeal_id, who, reason, clock))
-
-
-def _unmask_once(appeal_id: str, who: Principal, reason: str, clock: Clock) -> dict:
+def _unmask_once(p, appeal_id: str, who: Principal, reason: str) -> dict:
     """Personal data in clear for a role that may see it, written to the audit trail first: the
     party fields, and the text as the citizen wrote it (phones or ID numbers typed into it)."""
     require(who, "party.unmask")
     if not isinstance(reason, str) or len(reason.strip()) < 4:
         raise ValidationError("say why you need the personal data (at least 4 characters)", field="reason")
-    appeal = load_visible(appeal_id, who)
+    appeal = load_visible(p, appeal_id, who)
     require_unmask(who, appeal.anonymous)
-    party = repository.get_party(appeal_id)
+    party = p.store.get_party(appeal_id)
     if party is None:
         raise NotFoundError("this appeal has no personal data", field="party")
-    now = clock.now()
-    at = repository.iso(now)
+    now = p.now()
     fields = ["name", "id_number", "phone", "text"]
     appeal.record(now, "party_unmasked", who.actor, {"reason": reason.strip(), "fields": fields,
                                                      "confidential": appeal.anonymous}, public=False)
-    audit = AuditItem(keys.audit_pk(appeal.region, at[:10]), f"{at}#{appeal_id}#{who.subject}", actor=who.actor,
-                      appeal_id=appeal_id, action="party.unmask", reason=reason.strip(), at=at, fields=fields)
-    repository.save_appeal(appeal, now, extra_items=[audit])
-    clear = pii.decrypt_party(party.wrapped_key, party.nonce, party.ciphertext, appeal_id)
+    uow = p.store.unit_of_work(now)
+    uow.track(appeal)
+    uow.add(AuditEntry(appeal.region, appeal_id, who.actor, who.subject, "party.unmask", reason.strip(),
+                       tuple(fields), now))
+    uow.commit()   # the audit entry is written before anything is shown
+    clear = p.sealer.unseal(party)
     return {"appeal_id": appeal_id, "name": clear.name, "id_number": clear.id_number, "phone": clear.phone,
             "confidential": appeal.anonymous, "title": appeal.title, "content": appeal.content,
             "address": appeal.location.address}
 
 
-def audit_trail(region: str, day: str, who: Principal, limit: int = 200) -> list[dict]:
+def audit_trail(p, region: str, day: str, who: Principal, limit: int = 200) -> list[dict]:
     require(who, "audit.read")
-    return [{"at": a.at, "actor": a.actor, "appeal_id": a.appeal_id, "action": a.action, "reason": a.reason,
-             "fields": a.fields} for a in AuditItem.query(keys.audit_pk(region, day), limit=limit)]
+    return p.store.audit_trail(region, day, limit)
 
 
-def _from_index(items) -> list[Appeal]:
-    from chalicelib.storage.models import AppealItem, MarkerItem
-
-    out = []
-    for it in items:
-        if isinstance(it, AppealItem):
-            out.append(repository.item_to_appeal(it))
-        elif isinstance(it, MarkerItem):
-            out.append(repository.load_appeal(it.appeal_id, consistent=False))
-    return out
-
-
-def inbox(who: Principal, queue: str | None, status: str | None, limit: int = 50) -> dict:
+def inbox(p, who: Principal, queue: str | None, status: str | None, limit: int = 50) -> dict:
     """A list of appeals the person may see: their unit's inbox, their dispatch queue, the leaders'
     key queue, or their area; every item is re-checked against their jurisdiction."""
-    from chalicelib.storage.models import Item
-
     require(who, "appeal.list")
     if not 1 <= limit <= 200:
         raise ValidationError("limit is 1..200", field="limit")
     queue = require_queue(who, queue)
-    city = get_settings().city_code
+    city = p.settings.city_code
     if queue == "unit":
-        cond = Item.GSI1SK.startswith(f"{status}#") if status else None
-        items = Item.gsi1.query(keys.unit_queue(who.unit_id or "-"), cond, limit=limit)
+        found = p.store.unit_inbox(who.unit_id or "-", status, limit)
     elif queue in ("dispatch", "key"):
         # City staff oversee the big loop and every district's small loop; district staff their own.
         loops = [who.jurisdiction[:6] if who.jurisdiction != city else city] + \
-            (_districts() if who.jurisdiction == city else [])
-        index_key = keys.dispatcher_queue if queue == "dispatch" else keys.leader_queue
-        items = [i for loop in loops for i in Item.gsi1.query(index_key(loop), limit=limit)]
+            (_districts(p) if who.jurisdiction == city else [])
+        read = p.store.dispatch_queue if queue == "dispatch" else p.store.key_queue
+        found = [a for loop in loops for a in read(loop, limit)]
     else:
-        areas = [who.jurisdiction[:6]] if who.jurisdiction != city else _districts()
-        items = [i for a in areas for i in Item.gsi3.query(keys.area_pk(a), scan_index_forward=False, limit=limit)]
+        areas = [who.jurisdiction[:6]] if who.jurisdiction != city else _districts(p)
+        found = [a for area in areas for a in p.store.area_appeals(area, limit)]
     seen: set[str] = set()  # a key appeal may sit in two of the queues read (its loop's, its place's)
-    appeals = [a for a in _from_index(items) if a.appeal_id not in seen and not seen.add(a.appeal_id)
-               and _visible(who, a) and (not status or a.status.value == status)]
+    appeals = [a for a in found if a.appeal_id not in seen and not seen.add(a.appeal_id)
+               and can_see(who, scope(p, a)) and (not status or a.status.value == status)]
     return {"queue": queue, "count": len(appeals[:limit]),
-            "appeals": [staff_view(a, who, with_case_file=False) for a in appeals[:limit]]}
+            "appeals": [staff_view(p, a, who, with_case_file=False) for a in appeals[:limit]]}
 
 
-def _visible(who: Principal, appeal: Appeal) -> bool:
-    from chalicelib.domain.access import can_see
-
-    return can_see(who, scope(appeal))
-
-
-def _districts() -> list[str]:
-    from chalicelib.services.dispatch_model import model_for
-
-    return sorted(model_for(get_settings().region_code).units.district_codes)
+def _districts(p) -> list[str]:
+    return sorted(p.region(p.settings.region_code).units.district_codes)
 
 
 def _register_others() -> None:
     """Handling steps (F-HD) and de-duplication corrections (F-DD-3) join the one registry."""
-    from chalicelib.services import dedup, handling
-
     for name, (permission, fields, fn) in handling.STAFF_ACTIONS.items():
         register(name, Action(permission, fields, fn))
 
-    def split(appeal_id: str, who: Principal, clock: Clock, reason: str) -> Appeal:
-        return dedup.split(appeal_id, who.actor, reason, clock)
+    def split(p, appeal_id: str, who: Principal, reason: str) -> Appeal:
+        return dedup.split(p, appeal_id, who.actor, reason)
 
-    def merge(appeal_id: str, who: Principal, clock: Clock, into_master_id: str, reason: str) -> Appeal:
-        load_visible(into_master_id, who)  # both groups must be inside the dispatcher's area
-        return dedup.merge(appeal_id, into_master_id, who.actor, reason, clock)
+    def merge(p, appeal_id: str, who: Principal, into_master_id: str, reason: str) -> Appeal:
+        load_visible(p, into_master_id, who)  # both groups must be inside the dispatcher's area
+        return dedup.merge(p, appeal_id, into_master_id, who.actor, reason)
 
     register("split", Action("dedup.split", {"reason": (str, True)}, custom=split))
     register("merge", Action("dedup.merge", {"into_master_id": (str, True), "reason": (str, True)}, custom=merge))

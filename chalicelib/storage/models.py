@@ -1,6 +1,8 @@
 """PynamoDB models of the single table; `kind` is the discriminator of every entity type."""
 from __future__ import annotations
 
+from datetime import timedelta, timezone
+
 from pynamodb.attributes import (
     BinaryAttribute,
     BooleanAttribute,
@@ -13,6 +15,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.settings import get_settings
+from chalicelib.storage import keys
 
 
 class _Meta:
@@ -198,10 +201,6 @@ class FeedItem(Item, discriminator="feed"):
         follower (keyed by the last event) listing the save's events, so a save never breaks
         DynamoDB's 100-action limit and no follower misses a change.
         """
-        from datetime import timedelta, timezone
-
-        from chalicelib.storage import keys
-
         if not followers or not events or room <= 0:
             return []
 

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from chalicelib.aws import client
 from chalicelib.domain.appeal import Party
+from chalicelib.domain.records import SealedParty
 from chalicelib.domain.privacy import mask_id_number, mask_name, mask_phone
 from chalicelib.settings import get_settings
 
@@ -94,6 +95,20 @@ def party_hashes(party: Party) -> dict[str, str | None]:
         "phone_hint": mask_phone(party.phone) or None,
         "name_hint": mask_name(party.name) or None,
     }
+
+
+class KmsSealer:
+    """The citizen's personal data sealed for storage (and opened again for an audited unmask)."""
+
+    def seal(self, party: Party, appeal_id: str) -> SealedParty:
+        wrapped, nonce, ciphertext = encrypt_party(party, appeal_id)
+        return SealedParty(appeal_id, wrapped, nonce, ciphertext, **party_hashes(party))
+
+    def unseal(self, sealed: SealedParty) -> Party:
+        return decrypt_party(sealed.wrapped_key, sealed.nonce, sealed.ciphertext, sealed.appeal_id)
+
+    def keyed_hash(self, kind: str, value: str) -> str:
+        return keyed_hash(kind, value)
 
 
 def reset_caches() -> None:

@@ -1,51 +1,41 @@
-"""Load and save aggregates and their hand-offs; every multi-item change is one transaction."""
+"""The appeal aggregate as items (mapping), and the reads of its partition and indexes.
+
+Writes of a change go through storage/unit_of_work.py (one transaction); chalicelib.storage.store
+exposes these reads to the services."""
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterator
 
-from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.domain.appeal import Appeal, AppealType, CaseEvent, Location, Status, Urgency
-from chalicelib.domain.errors import ConflictError, appeal_not_found
+from chalicelib.domain.errors import appeal_not_found
+from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.storage import keys
 from chalicelib.storage.models import (
     AppealItem,
     CaseEventItem,
     ChannelItem,
-    FeedItem,
-    Item,
-    NonceItem,
     OutboxItem,
     PartyItem,
     TicketItem,
 )
 
 
-def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
 # --- mapping -------------------------------------------------------------------------------
 
 # Stored as top-level attributes (queried or guarded); everything else goes into `body`.
-_TOP_LEVEL = {"appeal_id", "region", "channel", "ticket_id", "status", "version", "last_seq", "received_at",
-              "new_events"}
+# The body is the aggregate's flat_fields (its components' fields flat among the root's, new
+# events left out): the same JSON whatever the components.
+_TOP_LEVEL = {"appeal_id", "region", "channel", "ticket_id", "status", "version", "last_seq", "received_at"}
 _DATETIMES = ("reported_at", "last_report_at", "public_changed_at")
 
 
 def appeal_to_item(appeal: Appeal) -> AppealItem:
-    body: dict[str, Any] = {f.name: getattr(appeal, f.name) for f in dataclasses.fields(appeal)
-                            if f.name not in _TOP_LEVEL}
+    body: dict[str, Any] = {k: v for k, v in appeal.flat_fields().items() if k not in _TOP_LEVEL}
     body["appeal_type"] = appeal.appeal_type.value
     body["urgency"] = appeal.urgency.value
     body["attachments"] = list(appeal.attachments)
@@ -60,9 +50,10 @@ def appeal_to_item(appeal: Appeal) -> AppealItem:
         last_seq=appeal.last_seq, received_at=received, body=body,
         GSI2PK=keys.channel_list_pk(appeal.channel), GSI2SK=keys.time_id_sk(received, appeal.appeal_id),
     )
-    owner = keys.owner_queue(appeal.status.value, appeal.unit_id, appeal.loop)
+    owner = keys.owner_queue(appeal.status.value, appeal.assignment.unit_id, appeal.assignment.loop)
     if owner:
-        due = (appeal.deadlines.get("reply") or {}).get("due_at") or received
+        reply = appeal.handling_clock.deadline("reply")
+        due = reply.due_at.isoformat() if reply else received
         item.GSI1PK, item.GSI1SK = owner, f"{appeal.status.value}#{due}#{appeal.appeal_id}"
     if appeal.district_code:
         item.GSI3PK, item.GSI3SK = keys.area_pk(appeal.district_code), keys.time_id_sk(received, appeal.appeal_id)
@@ -70,18 +61,17 @@ def appeal_to_item(appeal: Appeal) -> AppealItem:
 
 
 def item_to_appeal(item: AppealItem) -> Appeal:
-    b = dict(item.body)
-    known = {f.name for f in dataclasses.fields(Appeal)}
-    b = {k: v for k, v in b.items() if k in known}  # tolerate attributes a newer version wrote
+    b = dict(item.body)  # attributes a newer version wrote are ignored (Appeal.from_fields)
     b["appeal_type"] = AppealType(b["appeal_type"])
     b["urgency"] = Urgency(b["urgency"])
     b["location"] = Location(**b["location"])
     b["attachments"] = tuple(b["attachments"])
     for name in _DATETIMES:
         b[name] = parse_iso(b[name]) if b.get(name) else None
-    return Appeal(appeal_id=item.appeal_id, region=item.region, channel=item.channel, ticket_id=item.ticket_id,
-                  received_at=parse_iso(item.received_at), status=Status(item.status), version=int(item.version),
-                  last_seq=int(item.last_seq), **b)
+    return Appeal.from_fields({**b, "appeal_id": item.appeal_id, "region": item.region, "channel": item.channel,
+                               "ticket_id": item.ticket_id, "received_at": parse_iso(item.received_at),
+                               "status": Status(item.status), "version": int(item.version),
+                               "last_seq": int(item.last_seq)})
 
 
 def event_item(appeal_id: str, ev: CaseEvent) -> CaseEventItem:
@@ -93,133 +83,7 @@ def item_to_event(item: CaseEventItem) -> CaseEvent:
     return CaseEvent(int(item.seq), parse_iso(item.at), item.event_kind, item.actor, dict(item.data), item.public)
 
 
-@dataclass(frozen=True)
-class Handoff:
-    """A message for a queue, recorded in the outbox with the change that caused it."""
-
-    queue: str
-    topic: str
-    key: str
-    message: dict[str, Any]
-
-    def item(self, appeal_id: str, now: datetime) -> OutboxItem:
-        created = iso(now)
-        return OutboxItem(
-            keys.appeal_pk(appeal_id), keys.outbox_sk(self.topic, self.key), appeal_id=appeal_id,
-            queue=self.queue, message=self.message, created_at=created,
-            GSI1PK=keys.outbox_gsi_pk(keys.outbox_shard(appeal_id)), GSI1SK=keys.time_id_sk(created, appeal_id),
-        )
-
-
-# --- writes --------------------------------------------------------------------------------
-
-class TicketTaken(Exception):
-    """The channel's ticket id is already stored (an idempotent retry or a conflicting reuse)."""
-
-
-class NonceReused(Exception):
-    pass
-
-
-CREATE_TRIES = 4  # TransactionConflict: another request is writing the same ticket (or nonce) now
-
-
-def create_appeal(appeal: Appeal, ticket: TicketItem, party: PartyItem | None, nonce: NonceItem | None,
-                  handoffs: list[Handoff], now: datetime, pause=None) -> None:
-    """Intake's single transaction: nonce, ticket index, appeal, first events, party, outbox.
-
-    A concurrent write of the same ticket makes DynamoDB cancel one of the two with
-    TransactionConflict: that one is tried again (bounded, with jittered pauses), and then finds
-    the ticket taken, so the caller answers it as the replay it is."""
-    events = appeal.pull_events()
-    pause = pause or _jittered_pause
-    for attempt in range(1, CREATE_TRIES + 1):
-        appeal.version = 1
-        try:
-            with TransactWrite(connection=_connection()) as tx:
-                if nonce is not None:
-                    tx.save(nonce, condition=NonceItem.PK.does_not_exist())
-                tx.save(ticket, condition=TicketItem.PK.does_not_exist())
-                tx.save(appeal_to_item(appeal), condition=AppealItem.PK.does_not_exist())
-                for ev in events:
-                    tx.save(event_item(appeal.appeal_id, ev))
-                if party is not None:
-                    tx.save(party)
-                for h in handoffs:
-                    tx.save(h.item(appeal.appeal_id, now))
-            return
-        except TransactWriteError as exc:
-            appeal.version = 0
-            reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
-            offset = 1 if nonce is not None else 0
-            if nonce is not None and reasons and reasons[0] == "ConditionalCheckFailed":
-                raise NonceReused() from None
-            if len(reasons) > offset and reasons[offset] == "ConditionalCheckFailed":
-                raise TicketTaken() from None
-            if "TransactionConflict" in reasons and attempt < CREATE_TRIES:
-                pause(attempt)
-                continue
-            raise
-
-
-def _jittered_pause(attempt: int) -> None:
-    import random
-    import time
-
-    time.sleep(random.uniform(0.02, 0.05) * 2 ** (attempt - 1))
-
-
-class AlreadyCreated(ConflictError):
-    """An item of `create_once` already exists (e.g. an alert raised by an earlier sweep)."""
-
-    code = "already_created"
-
-
-def save_appeal(appeal: Appeal, now: datetime, handoffs: list[Handoff] = (), close_outbox: list[tuple[str, str]] = (),
-                extra_items: list[Item] = (), create_once: list[Item] = ()) -> None:
-    """Store a changed appeal with its new events and hand-offs, guarded by its version.
-
-    `create_once` items are put only if their key is new; if one exists nothing is written and
-    AlreadyCreated is raised. Followers' feed entries (跟踪关注) join the same transaction.
-    """
-    events = appeal.pull_events()
-    room = keys.TRANSACTION_LIMIT - 1 - len(events) - len(handoffs) - len(close_outbox) - len(extra_items) \
-        - len(create_once)
-    extra_items = [*extra_items, *FeedItem.for_events(appeal.appeal_id, appeal.followers, events, room)]
-    expected = appeal.version
-    appeal.version = expected + 1
-    try:
-        with TransactWrite(connection=_connection()) as tx:
-            tx.save(appeal_to_item(appeal), condition=AppealItem.version == expected)
-            for ev in events:
-                tx.save(event_item(appeal.appeal_id, ev), condition=CaseEventItem.PK.does_not_exist())
-            for h in handoffs:
-                # Stored under the appeal the message is about (a master's change notifies its duplicates).
-                tx.save(h.item(h.message.get("appeal_id", appeal.appeal_id), now))
-            for topic, key in close_outbox:
-                tx.delete(OutboxItem(keys.appeal_pk(appeal.appeal_id), keys.outbox_sk(topic, key)))
-            for it in extra_items:
-                tx.save(it)
-            for it in create_once:
-                tx.save(it, condition=Item.PK.does_not_exist())
-    except TransactWriteError as exc:
-        appeal.version = expected
-        reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
-        if create_once and "ConditionalCheckFailed" in reasons[len(reasons) - len(create_once):]:
-            raise AlreadyCreated("already created", field="create_once") from None
-        if any(r and r.code == "ConditionalCheckFailed" for r in (exc.cancellation_reasons or [])):
-            raise ConflictError("the appeal changed meanwhile; retry", field="version", code="concurrent_update") from None
-        raise
-
-
-def put_nonce(nonce: NonceItem) -> None:
-    try:
-        nonce.save(condition=NonceItem.PK.does_not_exist())
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            raise NonceReused() from None
-        raise
-
+# --- writes outside a unit of work --------------------------------------------------------------
 
 def mark_outbox_done(appeal_id: str, topic: str, key: str, now: datetime) -> bool:
     """Close a pending hand-off (drop it from the repair index). False if it was already closed."""
@@ -228,17 +92,13 @@ def mark_outbox_done(appeal_id: str, topic: str, key: str, now: datetime) -> boo
         item.update(actions=[OutboxItem.done_at.set(iso(now)), OutboxItem.GSI1PK.remove(), OutboxItem.GSI1SK.remove()],
                     condition=OutboxItem.PK.exists() & OutboxItem.done_at.does_not_exist())
         return True
-    except Exception as exc:  # UpdateError on a failed condition
-        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
             return False
         raise
 
 
 # --- reads ---------------------------------------------------------------------------------
-
-def _connection() -> Connection:
-    return Item._get_connection().connection
-
 
 def get_ticket(channel: str, ticket_id: str) -> TicketItem | None:
     try:
@@ -288,7 +148,7 @@ def pending_outbox(older_than: datetime, limit_per_shard: int = 100) -> Iterator
     """Hand-offs still open after the grace period; reads the sparse index only, never a scan."""
     cutoff = iso(older_than)
     for shard in range(keys.OUTBOX_SHARDS):
-        yield from OutboxItem.gsi1.query(keys.outbox_gsi_pk(shard), Item.GSI1SK < cutoff, limit=limit_per_shard)
+        yield from OutboxItem.gsi1.query(keys.outbox_gsi_pk(shard), OutboxItem.GSI1SK < cutoff, limit=limit_per_shard)
 
 
 def get_channel(code: str) -> ChannelItem | None:

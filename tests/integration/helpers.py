@@ -25,3 +25,17 @@ def status_notices(appeal_id: str) -> list[dict]:
 
     rows = OutboxItem.query(keys.appeal_pk(appeal_id), OutboxItem.SK.startswith(keys.outbox_sk("status", "")))
     return [dict(r.message, done_at=r.done_at) for r in rows]
+
+
+def save(appeal, now, *records, handoffs=(), close=()) -> None:
+    """Store a changed appeal (with the index records and hand-offs given) as a use case would:
+    one unit of work on the real store."""
+    from chalicelib.storage.store import DynamoStore
+
+    uow = DynamoStore().unit_of_work(now)
+    uow.track(appeal)
+    uow.add(*records)
+    uow.hand_off(*handoffs)
+    for c in close:
+        uow.close(*c)
+    uow.commit()

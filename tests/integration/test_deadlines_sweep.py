@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from chalicelib.bootstrap import bootstrap
 import pytest
 
+from tests.integration.helpers import save
 from tests.integration.helpers import status_notices
 
 LEAD = "U440303001-JD"          # 桂园街道办事处 (street level, Luohu)
@@ -50,12 +52,12 @@ def new_dispatched(now: datetime, appeal_type: str = "投诉", ticket: str | Non
     cmd = NewAppeal(channel="hotline", ticket_id=ticket or f"T-{now.timestamp()}-{appeal_type}",
                     appeal_type=AppealType(appeal_type), urgency=Urgency.NORMAL, content="桂园路路灯不亮",
                     reported_at=now)
-    appeal_id = intake.store(cmd, "hash", None, now).body["appeal_id"]
+    appeal_id = intake.store(bootstrap(), cmd, "hash", None, now).body["appeal_id"]
     appeal = repository.load_appeal(appeal_id)
     appeal.district_code, appeal.street_code = "440303", "440303001"
     appeal.dispatch_to(LEAD, "01.01.001", "test", "440303", now, "system:dispatch", "auto")
-    extra = deadlines.start_clock(appeal, now)
-    repository.save_appeal(appeal, now, extra_items=extra)
+    extra = deadlines.start_clock(bootstrap(), appeal, now)
+    save(appeal, now, *extra)
     return appeal_id
 
 
@@ -63,7 +65,7 @@ def act(appeal_id: str, name: str, who: tuple, at: datetime, **body):
     from chalicelib.services import staff
     from chalicelib.services.clock import FixedClock
 
-    return staff.perform(appeal_id, name, principal(*who), body, FixedClock(at))
+    return staff.perform(bootstrap(clock=FixedClock(at)), appeal_id, name, principal(*who), body)
 
 
 def run_sweep(at: datetime) -> dict:
@@ -74,14 +76,13 @@ def run_sweep(at: datetime) -> dict:
 
     from chalicelib.services.clock import FixedClock
 
-    handler.CLOCK = FixedClock(at)
+    real = handler.PLATFORM
+    handler.PLATFORM = real.with_clock(FixedClock(at))
     try:
         fn = next(f for f in SPEC.functions if f.name == "deadlines")
         return handler.lambda_handler(scheduled_event(RULE_ARN, "us-east-1", at), LambdaContext(fn, "us-east-1", "aws"))
     finally:
-        from chalicelib.services.clock import SYSTEM_CLOCK
-
-        handler.CLOCK = SYSTEM_CLOCK
+        handler.PLATFORM = real
 
 
 def sweep_every_minute(start: datetime, end: datetime, second: int = 2) -> list[dict]:
@@ -127,7 +128,7 @@ def test_sign_and_contact_alerts_are_raised_once_across_repeated_and_overlapping
 
     t0 = local(2026, 5, 6, 10, 0, 17)  # a Wednesday; random seconds
     appeal_id = new_dispatched(t0)
-    d = repository.load_appeal(appeal_id).deadlines
+    d = repository.load_appeal(appeal_id).to_dict()["deadlines"]
     assert d["sign"]["warn_at"] == local(2026, 5, 6, 10, 11, 32).isoformat()
     assert d["sign"]["due_at"] == local(2026, 5, 6, 10, 15, 17).isoformat()
 
@@ -148,12 +149,15 @@ def test_sign_and_contact_alerts_are_raised_once_across_repeated_and_overlapping
     assert sum(r["already"] for r in replay) == 4 and sum(r["overdue"] + r["warning"] for r in replay) == 0
 
     # A truly overlapping sweep: it read the appeal before the other sweep's red alert was saved.
+    from chalicelib.storage.store import DynamoStore
+
     real_load = repository.load_appeal
     calls = iter([snapshot])
-    monkeypatch.setattr(repository, "load_appeal", lambda aid, consistent=True: next(calls, None) or real_load(aid))
+    monkeypatch.setattr(DynamoStore, "load_appeal",
+                        staticmethod(lambda aid, consistent=True: next(calls, None) or real_load(aid)))
     resume_from(t0 + timedelta(minutes=15))
     raced = run_sweep(t0 + timedelta(minutes=16))     # reads the bucket of the sign due instant again
-    monkeypatch.setattr(repository, "load_appeal", real_load)
+    monkeypatch.setattr(DynamoStore, "load_appeal", staticmethod(real_load))
     assert raced["duplicate"] == 1 and raced["overdue"] == 0
 
     assert alert_items(appeal_id) == [("contact", 1, "overdue"), ("contact", 1, "warning"),
@@ -162,12 +166,12 @@ def test_sign_and_contact_alerts_are_raised_once_across_repeated_and_overlapping
     assert [(e.kind, e.data["step"]) for e in raised] == [
         ("deadline_warning", "sign"), ("red_alert", "sign"), ("deadline_warning", "contact"), ("red_alert", "contact")]
     appeal = repository.load_appeal(appeal_id)
-    assert appeal.alerts == ["sign:warning", "sign:overdue", "contact:warning", "contact:overdue"]
+    assert appeal.handling_clock.alerts == ["sign:warning", "sign:overdue", "contact:warning", "contact:overdue"]
     # Never early, at most a minute late (the schedule fires two seconds past each minute).
     for e in raised:
         assert 0 <= e.data["lateness_s"] <= 62
     # The dashboard's read: today's alerts of the region.
-    day = deadlines.alerts_of_day("shenzhen", "2026-05-06")
+    day = bootstrap().store.alerts_of_day("shenzhen", "2026-05-06")
     assert sorted((a.step, a.alert) for a in day) == [("contact", "overdue"), ("contact", "warning"),
                                                        ("sign", "overdue"), ("sign", "warning")]
 
@@ -225,7 +229,7 @@ def test_supervision_notice_goes_to_the_unit_with_a_copy_to_the_level_above(env)
     appeal_id = new_dispatched(t0, "咨询")
     act(appeal_id, "sign", HANDLER, t0 + timedelta(minutes=2))
     act(appeal_id, "contact", HANDLER, t0 + timedelta(minutes=4), note="已联系")
-    d = repository.load_appeal(appeal_id).deadlines["reply"]
+    d = repository.load_appeal(appeal_id).to_dict()["deadlines"]["reply"]
     # The warning at 75 % of the 9 working hours to due (Wed 16:45:17), not at 04:00 Thursday.
     assert (d["warn_at"], d["due_at"], d["supervise_at"]) == (
         local(2026, 5, 6, 16, 45, 17).isoformat(), local(2026, 5, 7, 10, 0, 17).isoformat(),
@@ -240,13 +244,13 @@ def test_supervision_notice_goes_to_the_unit_with_a_copy_to_the_level_above(env)
     inbox = list(Item.gsi1.query(keys.unit_queue(DISTRICT_COPY)))
     assert [(i.appeal_id, i.SK) for i in inbox] == [(appeal_id, keys.supervision_copy_sk("reply", 1, DISTRICT_COPY))]
     appeal = repository.load_appeal(appeal_id)
-    assert "reply:supervise" in appeal.alerts and "reply:overdue" in appeal.alerts
+    assert "reply:supervise" in appeal.handling_clock.alerts and "reply:overdue" in appeal.handling_clock.alerts
     # The copied unit's staff may open the appeal from that inbox entry.
     from chalicelib.domain.access import Principal, Role, can_see
     from chalicelib.services.staff import scope
 
     copied_staff = Principal("s", "u", Role.UNIT_MANAGER, appeal.region, DISTRICT_COPY, "440306")
-    assert appeal.overseeing_unit_ids == [DISTRICT_COPY] and can_see(copied_staff, scope(appeal))
+    assert appeal.assignment.overseeing_unit_ids == [DISTRICT_COPY] and can_see(copied_staff, scope(bootstrap(), appeal))
 
 
 def test_extension_moves_the_alerts_to_the_new_version(env):
@@ -257,7 +261,7 @@ def test_extension_moves_the_alerts_to_the_new_version(env):
     appeal_id = new_dispatched(t0)
     act(appeal_id, "sign", HANDLER, t0 + timedelta(minutes=2))
     act(appeal_id, "contact", HANDLER, t0 + timedelta(minutes=4), note="已联系")
-    v1 = repository.load_appeal(appeal_id).deadlines["reply"]
+    v1 = repository.load_appeal(appeal_id).to_dict()["deadlines"]["reply"]
     assert v1["due_at"] == local(2026, 5, 9, 10, 0, 17).isoformat()
     act(appeal_id, "extension_request", HANDLER, t0 + timedelta(hours=1), reason="需供电局更换线路",
         new_due_at=local(2026, 5, 13, 18, 0).isoformat())
@@ -268,10 +272,10 @@ def test_extension_moves_the_alerts_to_the_new_version(env):
     from chalicelib.services import handling
 
     appeal = repository.load_appeal(appeal_id)
-    extra = handling.extension_decide(appeal, principal("unit_manager", "m1", DISTRICT_COPY, "440303"),
+    extra = handling.extension_decide(bootstrap(), appeal, principal("unit_manager", "m1", DISTRICT_COPY, "440303"),
                                       t0 + timedelta(hours=2), approve=True, reason="同意")
-    repository.save_appeal(appeal, t0 + timedelta(hours=2), extra_items=extra)
-    v2 = repository.load_appeal(appeal_id).deadlines["reply"]
+    save(appeal, t0 + timedelta(hours=2), *extra)
+    v2 = repository.load_appeal(appeal_id).to_dict()["deadlines"]["reply"]
     assert v2["version"] == 2 and v2["due_at"] == local(2026, 5, 13, 18, 0).isoformat()
     approved = events(appeal_id, "extension_approved")[0]
     assert approved.data["previous"]["due_at"] == v1["due_at"] and approved.data["deadline"]["version"] == 2
@@ -296,13 +300,13 @@ def test_followers_feed_gets_every_change(env):
     act(appeal_id, "instruct", LEADER, t0 + timedelta(minutes=2), text="请尽快处理")
     sweep_every_minute(t0 + timedelta(minutes=2), t0 + timedelta(minutes=16))
     act(appeal_id, "sign", HANDLER, t0 + timedelta(minutes=17))
-    feed = handling.feed("l1")
+    feed = handling.feed(bootstrap(), "l1")
     assert [e["kind"] for e in feed] == ["signed", "red_alert", "deadline_warning", "leader_instruction",
                                         "followed"]
     assert all(e["appeal_id"] == appeal_id for e in feed)
     act(appeal_id, "unfollow", LEADER, t0 + timedelta(minutes=18))
     act(appeal_id, "contact", HANDLER, t0 + timedelta(minutes=19), note="已联系")
-    assert [e["kind"] for e in handling.feed("l1", limit=1)] == ["signed"]
+    assert [e["kind"] for e in handling.feed(bootstrap(), "l1", limit=1)] == ["signed"]
 
 
 def test_leader_outside_the_jurisdiction_cannot_instruct(env):
@@ -321,7 +325,7 @@ def test_warnings_and_notices_go_out_in_working_hours(env):
 
     t0 = local(2026, 5, 6, 21, 29, 17)     # 咨询: 1 working day → Thu 21:29:17
     appeal_id = new_dispatched(t0, "咨询")
-    d = repository.load_appeal(appeal_id).deadlines
+    d = repository.load_appeal(appeal_id).to_dict()["deadlines"]
     assert d["sign"]["warn_at"] == d["sign"]["due_at"] == local(2026, 5, 6, 21, 44, 17).isoformat()
     warn, due = local(2026, 5, 7, 15, 45), local(2026, 5, 7, 21, 29, 17)   # 75 % of Thursday 09:00-18:00
     sup = local(2026, 5, 9, 9)     # Fri 21:29:17 is after hours; Sat 05-09 is a 调休 working day
@@ -354,7 +358,7 @@ def test_reply_deadline_across_spring_festival_2026(env):
     appeal_id = new_dispatched(t0)
     act(appeal_id, "sign", HANDLER, t0 + timedelta(minutes=1))
     act(appeal_id, "contact", HANDLER, t0 + timedelta(minutes=2), note="已联系")
-    d = repository.load_appeal(appeal_id).deadlines["reply"]
+    d = repository.load_appeal(appeal_id).to_dict()["deadlines"]["reply"]
     warn, due, sup = (local(2026, 2, 24, 12, 15, 17), local(2026, 2, 25, 10, 0, 17), local(2026, 2, 26, 10, 0, 17))
     assert (d["warn_at"], d["due_at"], d["supervise_at"], d["provisional"]) == (
         warn.isoformat(), due.isoformat(), sup.isoformat(), False)
@@ -381,7 +385,7 @@ def test_deadline_into_2027_is_provisional_and_alerts_the_admins_once(env, monke
     t0 = local(2026, 12, 30, 10, 0, 17)   # Wed; 3 working days run into 2027, not yet in the calendar
     first = new_dispatched(t0)
     second = new_dispatched(t0 + timedelta(minutes=5))
-    d = repository.load_appeal(first).deadlines["reply"]
+    d = repository.load_appeal(first).to_dict()["deadlines"]["reply"]
     assert d["provisional"] is True and d["missing_years"] == [2027]
     # Weekend rule for the unknown year: Thu 12-31, Fri 01-01, Mon 01-04.
     assert d["due_at"] == local(2027, 1, 4, 10, 0, 17).isoformat()

@@ -1,12 +1,14 @@
 """The dedup stage on moto: SQS records in, duplicates joined to their master, the rest handed on."""
 from __future__ import annotations
 
+from chalicelib.bootstrap import bootstrap
 import json
 import threading
 from datetime import datetime, timedelta
 
 import pytest
 
+from tests.integration.helpers import save
 from tests.conftest import ROOT
 
 DEV = {r["id"]: r for r in map(json.loads, (ROOT / "tests" / "data" / "dedup-dev.jsonl").read_text("utf-8").splitlines())}
@@ -27,7 +29,7 @@ def take_in(rec: dict, ticket: str | None = None, at: datetime | None = None, ur
                     urgency=Urgency(urgency), content=rec["text"], reported_at=at,
                     location=Location(address=rec["address"]),
                     party=Party(id_number=rec["id_number"], phone=rec["phone"]))
-    return intake.store(cmd, intake.payload_hash([ticket or rec["id"], rec["text"]]), None, at).body["appeal_id"]
+    return intake.store(bootstrap(), cmd, intake.payload_hash([ticket or rec["id"], rec["text"]]), None, at).body["appeal_id"]
 
 
 def dedup_messages(aws) -> dict[str, dict]:
@@ -164,7 +166,7 @@ def test_a_report_joining_a_dispatched_master_tells_its_channel(aws, fixed_now):
     [first] = deliver(aws, MANHOLE[0])
     master = load(first)
     master.move_to(Status.DISPATCHED, fixed_now, "system:dispatch", "dispatched", {"unit_id": "U1"})
-    repository.save_appeal(master, fixed_now)
+    save(master, fixed_now)
     queued(aws, "notify")
     [dup] = deliver(aws, MANHOLE[1])
     notes = [m for m in queued(aws, "notify") if m["appeal_id"] == dup and m["status"] != "accepted"]
@@ -178,7 +180,7 @@ def _close(appeal_id: str, at) -> None:
 
     case = load(appeal_id)
     case.status = Status.CLOSED     # as if rated and archived: the lifecycle itself is tested elsewhere
-    repository.save_appeal(case, at)
+    save(case, at)
 
 
 def test_a_report_after_the_case_closed_is_a_new_appeal_citing_it(aws, fixed_now):
@@ -201,14 +203,16 @@ def test_a_report_after_the_case_closed_is_a_new_appeal_citing_it(aws, fixed_now
 
 def test_status_callbacks_reach_every_joined_appeal(aws, fixed_now):
     from chalicelib.services import outbox
+    from chalicelib.storage.records import to_item
 
     first, *dups = deliver(aws, *MANHOLE[:3])
-    handoffs = outbox.status_handoffs_with_joined(load(first), "dispatched")
+    handoffs = outbox.status_handoffs_with_joined(bootstrap(), load(first), "dispatched")
     got = {(h.message["appeal_id"], h.message["channel"], h.message["ticket_id"], h.message["status"])
            for h in handoffs}
     assert got == {(first, "hotline", "P0008", "dispatched"), (dups[0], "app", "P0010", "dispatched"),
                    (dups[1], "grid", "P0015", "dispatched")}
-    items = outbox.handoff_items(handoffs, fixed_now)
+    # Each notice is stored under the appeal its message names (where notify looks it up).
+    items = [to_item(h, fixed_now) for h in handoffs]
     assert {i.PK for i in items} == {f"APPEAL#{x}" for x in [first, *dups]}
 
 
@@ -223,7 +227,7 @@ def decide_at(rid: str, urgency: str) -> str:
 
     at = datetime.fromisoformat(DEV[rid]["received_at"])
     appeal_id = take_in(DEV[rid], urgency=urgency)
-    dedup.process(appeal_id, Clock(at))
+    dedup.process(bootstrap(clock=Clock(at)), appeal_id)
     return appeal_id
 
 
@@ -234,9 +238,9 @@ def dispatch_and_sign(appeal_id: str, at: datetime) -> None:
     appeal = load(appeal_id)
     appeal.district_code, appeal.street_code = "440303", "440303001"
     appeal.dispatch_to(LEAD, "01.01.001", "test", "440303", at, "system:dispatch", "auto")
-    extra = deadlines.start_clock(appeal, at)
+    extra = deadlines.start_clock(bootstrap(), appeal, at)
     appeal.sign_for(LEAD, at + timedelta(minutes=5), "unit_handler:h1")
-    repository.save_appeal(appeal, at + timedelta(minutes=5), extra_items=extra)
+    save(appeal, at + timedelta(minutes=5), *extra)
 
 
 def sweep_around(instant: datetime) -> list[dict]:
@@ -249,7 +253,7 @@ def sweep_around(instant: datetime) -> list[dict]:
 
     SweepStateItem(keys.SWEEP_DEADLINES_PK, keys.SWEEP_SK, last_bucket=minute_bucket(instant - timedelta(minutes=2)),
                    updated_at="t").save()
-    return [deadlines.sweep(FixedClock(instant + timedelta(minutes=m, seconds=2))) for m in (-1, 0, 1)]
+    return [deadlines.sweep(bootstrap(clock=FixedClock(instant + timedelta(minutes=m, seconds=2))), ) for m in (-1, 0, 1)]
 
 
 def test_an_urgent_report_raises_a_dispatched_masters_urgency_and_its_deadlines(aws):
@@ -262,7 +266,7 @@ def test_an_urgent_report_raises_a_dispatched_masters_urgency_and_its_deadlines(
 
     first = decide_at(MANHOLE[0], "普通")
     dispatch_and_sign(first, local(2026, 4, 3, 9))          # Fri; 清明 04-04..04-06 off
-    v1 = load(first).deadlines["reply"]
+    v1 = load(first).to_dict()["deadlines"]["reply"]
     assert v1["due_at"] == local(2026, 4, 9, 9).isoformat()  # complaint: 3 working days
     dup = decide_at(MANHOLE[1], "急件")                       # joins at 04-03 12:15
 
@@ -270,14 +274,15 @@ def test_an_urgent_report_raises_a_dispatched_masters_urgency_and_its_deadlines(
     assert load(dup).master_id == first and master.urgency.value == "急件"
     [raised] = case_file(first)["urgency_raised"]
     assert (raised.actor, raised.data) == ("system:dedup", {"from": "普通", "to": "急件", "reason": dup})
-    reply = master.deadlines["reply"]
+    reply = master.to_dict()["deadlines"]["reply"]
     # 急件: 3 calendar days from dispatch; the warning at 75 % of Friday's working hours.
     # Supervision one working day after due (Tue 04-07) → its end, Wed 00:00 → Wed 09:00.
     warn, due, sup = local(2026, 4, 3, 15, 45), local(2026, 4, 6, 9), local(2026, 4, 8, 9)
     assert (reply["version"], reply["warn_at"], reply["due_at"], reply["supervise_at"]) == (
         2, warn.isoformat(), due.isoformat(), sup.isoformat())
-    assert master.deadlines["sign"]["version"] == 1 and master.deadlines["sign"]["done_at"]
-    assert master.deadlines["contact"]["version"] == 1
+    sign = master.to_dict()["deadlines"]["sign"]
+    assert sign["version"] == 1 and sign["done_at"]
+    assert master.to_dict()["deadlines"]["contact"]["version"] == 1
     [recomputed] = case_file(first)["deadline_recomputed"]
     assert recomputed.actor == "system:dedup" and recomputed.data["reason"] == dup
     assert recomputed.data["previous"]["due_at"] == v1["due_at"]
@@ -303,12 +308,12 @@ def test_an_undispatched_master_only_takes_the_urgency_and_dispatch_uses_it(aws)
     third = decide_at(MANHOLE[2], "普通")                  # a less urgent report lowers nothing
     master = load(first)
     assert master.duplicates == [second, third] and master.urgency.value == "即办件"
-    assert master.deadlines == {} and "deadline_recomputed" not in case_file(first)
+    assert master.to_dict()["deadlines"] == {} and "deadline_recomputed" not in case_file(first)
     assert [e.data for e in case_file(first)["urgency_raised"]] == [
         {"from": "普通", "to": "即办件", "reason": second}]
     at = datetime(2026, 4, 4, 10, tzinfo=SHANGHAI)
     dispatch_and_sign(first, at)
-    reply = load(first).deadlines["reply"]
+    reply = load(first).to_dict()["deadlines"]["reply"]
     assert reply["limit"] == {"kind": "hours", "amount": 15} and reply["version"] == 1
     assert reply["due_at"] == (at + timedelta(hours=15)).isoformat()
 
@@ -319,7 +324,7 @@ def test_merge_gives_the_target_the_highest_urgency_of_the_moved_reports(aws, fi
     lift_a, _ = decide_at("P0112", "普通"), decide_at("P0114", "普通")
     tiles_a, tiles_b = decide_at(TILES, "普通"), decide_at("P0162", "急件")
     assert load(tiles_b).master_id == tiles_a and load(tiles_a).urgency.value == "急件"
-    dedup.merge(tiles_a, lift_a, "staff:li", "one matter", Clock(fixed_now))
+    dedup.merge(bootstrap(clock=Clock(fixed_now)), tiles_a, lift_a, "staff:li", "one matter")
     target = load(lift_a)
     assert target.urgency.value == "急件"
     [raised] = case_file(lift_a)["urgency_raised"]
@@ -335,12 +340,12 @@ def test_split_puts_a_wrongly_joined_appeal_back_on_its_own(aws, fixed_now):
     first, second, third = deliver(aws, *MANHOLE[:3])
     queued(aws, "dispatch")
     with pytest.raises(ValidationError) as err:
-        dedup.split(second, "staff:wang", "  ", Clock(fixed_now))
+        dedup.split(bootstrap(clock=Clock(fixed_now)), second, "staff:wang", "  ")
     assert err.value.field == "reason"
     with pytest.raises(ConflictError):
-        dedup.split(first, "staff:wang", "not joined", Clock(fixed_now))
+        dedup.split(bootstrap(clock=Clock(fixed_now)), first, "staff:wang", "not joined")
 
-    dup = dedup.split(second, "staff:wang", "another cover, 50 m further", Clock(fixed_now))
+    dup = dedup.split(bootstrap(clock=Clock(fixed_now)), second, "staff:wang", "another cover, 50 m further")
     assert dup.status.value == "pending_dispatch" and dup.master_id is None
     master = load(first)
     assert master.duplicates == [third] and master.weight == 2
@@ -349,7 +354,7 @@ def test_split_puts_a_wrongly_joined_appeal_back_on_its_own(aws, fixed_now):
     assert ev.actor == "staff:wang" and ev.data == {"former_master_id": first, "reason": "another cover, 50 m further"}
     assert case_file(first)["duplicate_split"][0].data["duplicate_id"] == second
     with pytest.raises(ConflictError):
-        dedup.split(second, "staff:wang", "again", Clock(fixed_now))
+        dedup.split(bootstrap(clock=Clock(fixed_now)), second, "staff:wang", "again")
 
 
 def test_merge_moves_a_master_and_its_duplicates_under_another(aws, fixed_now):
@@ -360,13 +365,13 @@ def test_merge_moves_a_master_and_its_duplicates_under_another(aws, fixed_now):
     tiles_a, tiles_b = deliver(aws, TILES, "P0162")      # falling tiles, joined; a different group
     assert load(lift_b).master_id == lift_a and load(tiles_b).master_id == tiles_a
     with pytest.raises(ValidationError):
-        dedup.merge(tiles_a, lift_a, "staff:li", "", Clock(fixed_now))
+        dedup.merge(bootstrap(clock=Clock(fixed_now)), tiles_a, lift_a, "staff:li", "")
     with pytest.raises(ConflictError):
-        dedup.merge(tiles_a, lift_b, "staff:li", "into a duplicate", Clock(fixed_now))
+        dedup.merge(bootstrap(clock=Clock(fixed_now)), tiles_a, lift_b, "staff:li", "into a duplicate")
     with pytest.raises(ConflictError):
-        dedup.merge(tiles_b, lift_a, "staff:li", "a duplicate moves with its master", Clock(fixed_now))
+        dedup.merge(bootstrap(clock=Clock(fixed_now)), tiles_b, lift_a, "staff:li", "a duplicate moves with its master")
 
-    dedup.merge(tiles_a, lift_a, "staff:li", "the shaking lift cracked the facade: one matter", Clock(fixed_now))
+    dedup.merge(bootstrap(clock=Clock(fixed_now)), tiles_a, lift_a, "staff:li", "the shaking lift cracked the facade: one matter")
     master = load(lift_a)
     assert sorted(master.duplicates) == sorted([lift_b, tiles_a, tiles_b]) and master.weight == 4
     moved = load(tiles_a)
@@ -385,27 +390,28 @@ def test_merge_moves_a_master_and_its_duplicates_under_another(aws, fixed_now):
 # --- races and redelivery ----------------------------------------------------------------------
 
 def _race(aws, monkeypatch, a_rec: dict, b_rec: dict, forced: bool) -> tuple[str, str, int]:
-    from chalicelib.storage import dedup_index
+    from chalicelib.domain.errors import ConcurrentUpdate
+    from chalicelib.storage.unit_of_work import UnitOfWork
 
     a, b = take_in(a_rec), take_in(b_rec)
     msgs = dedup_messages(aws)
     start = threading.Barrier(2)
     at_commit = threading.Barrier(2)
     lost = []
-    real_commit = dedup_index.commit
+    real_commit = UnitOfWork.commit
     first_call = threading.local()
 
-    def commit(*args, **kwargs):
+    def commit(uow):
         if forced and not getattr(first_call, "done", False):
             first_call.done = True
             at_commit.wait(timeout=10)   # both decided without seeing the other: one must lose
         try:
-            return real_commit(*args, **kwargs)
-        except dedup_index.Contended:
+            return real_commit(uow)
+        except ConcurrentUpdate:
             lost.append(1)
             raise
 
-    monkeypatch.setattr(dedup_index, "commit", commit)
+    monkeypatch.setattr(UnitOfWork, "commit", commit)
     results = {}
 
     def worker(appeal_id):
@@ -417,7 +423,7 @@ def _race(aws, monkeypatch, a_rec: dict, b_rec: dict, forced: bool) -> tuple[str
         t.start()
     for t in threads:
         t.join(timeout=30)
-    monkeypatch.setattr(dedup_index, "commit", real_commit)
+    monkeypatch.setattr(UnitOfWork, "commit", real_commit)
     assert results == {a: {"batchItemFailures": []}, b: {"batchItemFailures": []}}
     return a, b, len(lost)
 
@@ -453,7 +459,7 @@ def test_a_redelivered_message_changes_nothing(aws):
     from chalicelib.services import dedup
     from chalicelib.services.clock import SYSTEM_CLOCK
 
-    assert dedup.process(appeal_id, SYSTEM_CLOCK).outcome == "already_done"
+    assert dedup.process(bootstrap(clock=SYSTEM_CLOCK), appeal_id).outcome == "already_done"
 
 
 def test_a_poison_record_is_reported_alone(aws):
@@ -468,39 +474,28 @@ def test_a_poison_record_is_reported_alone(aws):
 # --- bounded reads and policy ------------------------------------------------------------------
 
 def test_candidate_reads_are_bounded_per_key_whatever_is_stored(aws):
-    from chalicelib.nlp.matching import blocking_keys
+    from chalicelib.storage.records import to_item
+    from chalicelib.nlp.dedup_features import blocking_keys
+    from chalicelib.policy.runtime import runtime_for
     from chalicelib.services import dedup
+    from chalicelib.domain.records import Posting
     from chalicelib.services.clock import FixedClock
-    from chalicelib.storage import dedup_index
 
     rec = DEV["P0008"]
     at = datetime.fromisoformat(rec["received_at"])
     appeal_id = take_in(rec)
-    feats = dedup.appeal_features(load(appeal_id))
+    feats = dedup.appeal_features(bootstrap(), load(appeal_id))
     keys = blocking_keys(feats, [])
     # 60 unrelated appeals under every place key inside the window, 40 more outside it
     for n in range(100):
         when = at - timedelta(hours=n + 1) if n < 60 else at - timedelta(days=40 + n)
         other = dict(feats.to_dict(), appeal_id=f"X{n}", concepts={"lpg": 1.0}, tokens=["煤气罐"])
         for k in keys:
-            dedup_index.posting(k, f"X{n}", when, other, [], None, 60).save()
-    policy = dedup.load_policy()
-    result = dedup.process(appeal_id, FixedClock(at), policy)
+            to_item(Posting(k, f"X{n}", when, other, (), None, 60), when).save()
+    policy = runtime_for("shenzhen").dedup_policy
+    result = dedup.process(bootstrap(clock=FixedClock(at)), appeal_id, policy)
     assert result.outcome == "new_master"
     per_key = policy.max_candidates_per_key
     assert result.postings_read <= (per_key + 1) * len(result.blocking_keys)
     assert result.candidates <= per_key  # the same 20 newest appeals under each key
     assert len(result.blocking_keys) <= 8
-
-
-def test_region_policy_overrides_the_defaults(tmp_path):
-    from chalicelib.domain.dedup import DEFAULT_POLICY
-    from chalicelib.services import dedup
-
-    (tmp_path / "demo").mkdir()
-    (tmp_path / "demo" / "policy.json").write_text(json.dumps(
-        {"dispatch": {"auto_threshold": 0.4}, "dedup": {"join_threshold": 0.6, "weights": {"content": 0.5}}}))
-    p = dedup.load_policy("demo", str(tmp_path))
-    assert p.join_threshold == 0.6 and p.weights["content"] == 0.5 and p.weights["address"] == 0.30
-    assert p.window_days == DEFAULT_POLICY.window_days
-    assert dedup.load_policy("nowhere", str(tmp_path)) == DEFAULT_POLICY

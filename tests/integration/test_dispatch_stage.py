@@ -9,6 +9,7 @@ import pytest
 from chalice.test import Client
 
 from infra.runner import sqs_event
+from tests.integration.helpers import save
 from tests.conftest import channel_fixture, demo_pack
 from tests.integration.helpers import signed_post
 from tests.integration.staff_fixtures import idp, staff_env  # noqa: F401
@@ -49,8 +50,8 @@ def to_dispatch_stage(appeal_id: str) -> None:
     from chalicelib.storage import repository
 
     appeal = repository.load_appeal(appeal_id)
-    repository.save_appeal(appeal, SYSTEM_CLOCK.now(), [outbox.stage_handoff("dispatch", appeal_id)],
-                           close_outbox=[("dedup", "1")])
+    save(appeal, SYSTEM_CLOCK.now(), handoffs=[outbox.stage_handoff("dispatch", appeal_id)],
+         close=[(appeal_id, "dedup", "1")])
 
 
 def act(client, idp, person, appeal_id, action, body):
@@ -74,8 +75,9 @@ def test_clear_appeal_is_dispatched_automatically_with_deadlines_and_callback(aw
     assert run_dispatch(aws, appeal_id) == {"batchItemFailures": []}
     a = load(appeal_id)
     assert a.status.value == "dispatched" and a.street_code == "440306002"
-    assert a.unit_id and a.catalog_version == demo_pack().catalog_version and a.dispatch_info["how"] == "auto"
-    assert set(a.deadlines) == {"sign", "contact", "reply"}
+    assert a.assignment.unit_id and a.assignment.catalog_version == demo_pack().catalog_version
+    assert a.assignment.dispatch_info["how"] == "auto"
+    assert set(a.to_dict()["deadlines"]) == {"sign", "contact", "reply"}
     statuses = [json.loads(m["Body"])["status"] for m in aws.receive("notify")]
     assert "dispatched" in statuses
     # Redelivery changes nothing.
@@ -90,8 +92,8 @@ def test_vague_appeal_goes_to_the_dispatcher_queue_with_suggestions(aws, client,
     run_dispatch(aws, appeal_id)
     a = load(appeal_id)
     assert a.status.value == "pending_dispatch"
-    assert a.dispatch_info["reason"] and len(a.dispatch_info["suggestions"]) == 3
-    assert all(s["why"] for s in a.dispatch_info["suggestions"])
+    assert a.assignment.dispatch_info["reason"] and len(a.assignment.dispatch_info["suggestions"]) == 3
+    assert all(s["why"] for s in a.assignment.dispatch_info["suggestions"])
     listed = json.loads(client.http.get("/staff/appeals?queue=dispatch", headers=staff_env.headers("dispatcher")).body)
     assert appeal_id in [x["appeal_id"] for x in listed["appeals"]]
 
@@ -105,9 +107,9 @@ def test_an_appeal_no_catalog_item_covers_is_fallback_for_the_dispatcher(aws, cl
     run_dispatch(aws, appeal_id)
     a = load(appeal_id)
     assert runtime_for("shenzhen").classifier.fallback_below > 0  # the Shenzhen pack's policy sets it
-    assert a.status.value == "pending_dispatch" and a.unit_id is None
-    assert a.dispatch_info["reason"].startswith("out of catalogue (兜底)"), a.dispatch_info
-    suggestions = a.dispatch_info["suggestions"]
+    assert a.status.value == "pending_dispatch" and a.assignment.unit_id is None
+    assert a.assignment.dispatch_info["reason"].startswith("out of catalogue (兜底)"), a.assignment.dispatch_info
+    suggestions = a.assignment.dispatch_info["suggestions"]
     assert suggestions[0]["code"] == "99.99.999" and len(suggestions) == 3
 
 
@@ -118,7 +120,7 @@ def test_a_dispatchers_correction_changes_later_decisions(aws, client, staff_env
     first = take_in(aws, client, text, "宝安区西乡街道西乡大道")
     to_dispatch_stage(first)
     run_dispatch(aws, first)
-    guess = load(first).dispatch_info["suggestions"][0]["code"]
+    guess = load(first).assignment.dispatch_info["suggestions"][0]["code"]
     target = "02.01.001" if guess != "02.01.001" else "03.01.001"
     if load(first).status.value == "dispatched":
         return pytest.skip("the model was already confident; nothing to correct")
@@ -130,14 +132,14 @@ def test_a_dispatchers_correction_changes_later_decisions(aws, client, staff_env
     second = take_in(aws, client, text, "宝安区西乡街道西乡大道")
     to_dispatch_stage(second)
     run_dispatch(aws, second)
-    assert load(second).dispatch_info["suggestions"][0]["code"] == target
+    assert load(second).assignment.dispatch_info["suggestions"][0]["code"] == target
 
 
 def test_return_twice_goes_to_arbitration_and_the_named_unit_is_first_handler(aws, client, staff_env):
     appeal_id = take_in(aws, client, *CLEAR)
     to_dispatch_stage(appeal_id)
     run_dispatch(aws, appeal_id)
-    unit = load(appeal_id).unit_id
+    unit = load(appeal_id).assignment.unit_id
     # The handler of another unit may not return it; a missing reason is a 400.
     assert act(client, staff_env, "yuanling_handler", appeal_id, "return", {"reason": "x"}).status_code == 404
     act(client, staff_env, "dispatcher", appeal_id, "dispatch", {"unit_id": "U440306002-JD"})  # 409: not queued
@@ -166,7 +168,7 @@ def test_joint_handling_puts_the_appeal_in_every_units_inbox(aws, client, staff_
     appeal_id = take_in(aws, client, *CLEAR)
     to_dispatch_stage(appeal_id)
     run_dispatch(aws, appeal_id)
-    lead = load(appeal_id).unit_id
+    lead = load(appeal_id).assignment.unit_id
     resp = act(client, staff_env, "dispatcher", appeal_id, "joint", {"assisting_unit_ids": ["U440306002-JD"]})
     if lead == "U440306002-JD":
         assert resp.status_code == 400
@@ -189,7 +191,7 @@ def test_urgent_work_is_flagged_key_and_a_leader_names_the_unit(aws, client, sta
     resp = act(client, staff_env, "baoan_leader", appeal_id, "name_unit",
                {"unit_id": "U440306002-JD", "instruction": "请西乡街道牵头立即处置"})
     assert resp.status_code == 200, resp.body
-    assert load(appeal_id).unit_id == "U440306002-JD" and load(appeal_id).first_handler_locked
+    assert load(appeal_id).assignment.unit_id == "U440306002-JD" and load(appeal_id).assignment.first_handler_locked
 
 
 def test_consultation_outcome_assigns_units(aws, client, staff_env):
@@ -209,7 +211,7 @@ def test_consultation_outcome_assigns_units(aws, client, staff_env):
                 "assisting_unit_ids": ["U440306002-PCS"]})
     assert resp.status_code == 200, resp.body
     a = load(appeal_id)
-    assert a.unit_id == "U440306002-JD" and a.assisting_unit_ids == ["U440306002-PCS"]
+    assert a.assignment.unit_id == "U440306002-JD" and a.assignment.assisting_unit_ids == ["U440306002-PCS"]
     assert a.consultation["minutes"].startswith("会商")
 
 
@@ -222,11 +224,11 @@ def test_a_key_appeal_with_a_city_unit_shows_to_the_leader_of_the_district_it_is
     a = load(appeal_id)  # queued for a dispatcher (as low confidence would), who sends it to a city unit
     a.district_code, a.street_code = "440306", "440306002"
     a.queue_for_dispatcher("440306", SYSTEM_CLOCK.now(), "system:dispatch", "test: low confidence")
-    repository.save_appeal(a, SYSTEM_CLOCK.now())
+    save(a, SYSTEM_CLOCK.now())
     resp = act(client, staff_env, "dispatcher", appeal_id, "dispatch",
                {"unit_id": "U440300-DT", "catalog_code": "03.02.005", "reason": "地铁站出口井盖归地铁集团"})
     assert resp.status_code == 200, resp.body
-    assert load(appeal_id).loop == "440300" and load(appeal_id).district_code == "440306"
+    assert load(appeal_id).assignment.loop == "440300" and load(appeal_id).district_code == "440306"
     assert act(client, staff_env, "dispatcher", appeal_id, "flag_key", {"reason": "夜间有坠落风险"}).status_code == 200
 
     def key_queue(person):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from chalicelib.bootstrap import bootstrap
 from chalicelib.channels.signing import signed_headers
 from tests.integration.staff_fixtures import idp, staff_env  # noqa: F401
 from tests.integration.test_dispatch_stage import CLEAR, _tickets, act, client, load  # noqa: F401
@@ -39,7 +40,7 @@ def test_bad_rating_sends_back_then_supervision_and_good_rating_closes(aws, clie
     resp = rate(client, aws, "hotline", ticket, BAD)
     assert resp.status_code == 200, resp.body
     a = load(appeal_id)
-    assert a.status.value == "redo" and a.redo_count == 1 and a.rating["effect"] == 1
+    assert a.status.value == "redo" and a.evaluation.redo_count == 1 and a.evaluation.rating.scores["effect"] == 1
     assert rate(client, aws, "hotline", ticket, GOOD).status_code == 409  # this answer was rated
     for action, body in (("sign", {}), ("contact", {"note": "再次联系"}), ("reply", {"answer": REDONE})):
         assert act(client, staff_env, "xixiang_handler", appeal_id, action, body).status_code == 200, action
@@ -69,12 +70,12 @@ def test_a_duplicates_citizen_rates_and_every_channel_hears_closed(aws, client, 
 
     master = take_in(aws, client, *CLEAR)
     dup = take_in(aws, client, "坪洲地铁站C出口那个井盖没了，很危险。", "西乡大道坪洲站附近")
-    assert dedup.process(master, SYSTEM_CLOCK).outcome == "new_master"
-    assert dedup.process(dup, SYSTEM_CLOCK).outcome == "joined"
+    assert dedup.process(bootstrap(clock=SYSTEM_CLOCK), master).outcome == "new_master"
+    assert dedup.process(bootstrap(clock=SYSTEM_CLOCK), dup).outcome == "joined"
     from tests.integration.test_dispatch_stage import run_dispatch
 
     run_dispatch(aws, master)
-    if load(master).unit_id != "U440306002-JD":
+    if load(master).assignment.unit_id != "U440306002-JD":
         act(client, staff_env, "dispatcher", master, "assign", {"unit_id": "U440306002-JD", "instruction": "属地"})
     for action, body in (("sign", {}), ("contact", {"note": "已电话联系"}), ("reply", {"answer": ANSWER})):
         assert act(client, staff_env, "xixiang_handler", master, action, body).status_code == 200
@@ -82,7 +83,7 @@ def test_a_duplicates_citizen_rates_and_every_channel_hears_closed(aws, client, 
         pass
     resp = rate(client, aws, "hotline", load(dup).ticket_id, GOOD)
     assert resp.status_code == 200, resp.body
-    assert load(master).status.value == "closed" and load(dup).rating["effect"] == 5
+    assert load(master).status.value == "closed" and load(dup).evaluation.rating.scores["effect"] == 5
     closed = {json.loads(m["Body"])["appeal_id"] for m in aws.receive("notify")
               if json.loads(m["Body"])["status"] == "closed"}
     assert closed == {master, dup}
@@ -118,10 +119,10 @@ def test_notify_holds_a_status_back_until_the_earlier_one_is_delivered(aws, clie
     import pytest
 
     with pytest.raises(notify.EarlierStatusPending):
-        notify.deliver_status(dispatched, SYSTEM_CLOCK, post)
+        notify.deliver_status(bootstrap(clock=SYSTEM_CLOCK), dispatched, post)
     assert sent == []
-    assert notify.deliver_status(accepted, SYSTEM_CLOCK, post) == "delivered"
-    assert notify.deliver_status(dispatched, SYSTEM_CLOCK, post) == "delivered"
+    assert notify.deliver_status(bootstrap(clock=SYSTEM_CLOCK), accepted, post) == "delivered"
+    assert notify.deliver_status(bootstrap(clock=SYSTEM_CLOCK), dispatched, post) == "delivered"
     assert [(b["status"], b["seq"], key) for b, key in sent] == [
         ("accepted", accepted["seq"], accepted["event_id"]), ("dispatched", dispatched["seq"], dispatched["event_id"])]
 

@@ -1,6 +1,7 @@
 """Handling steps, leaders and dedup corrections through the staff API, as staff use them."""
 from __future__ import annotations
 
+from chalicelib.bootstrap import bootstrap
 import json
 
 from tests.integration.staff_fixtures import idp, staff_env  # noqa: F401
@@ -12,7 +13,7 @@ def dispatched_to_xixiang(aws, client, staff_env) -> str:
     appeal_id = take_in(aws, client, *CLEAR)
     to_dispatch_stage(appeal_id)
     run_dispatch(aws, appeal_id)
-    if load(appeal_id).unit_id != "U440306002-JD":
+    if load(appeal_id).assignment.unit_id != "U440306002-JD":
         assert act(client, staff_env, "dispatcher", appeal_id, "assign",
                    {"unit_id": "U440306002-JD", "instruction": "属地处理"}).status_code == 200
     return appeal_id
@@ -46,8 +47,8 @@ def test_steps_in_order_reach_the_channel_and_out_of_order_is_409(aws, client, s
 def test_extension_request_and_approval_move_the_deadline(aws, client, staff_env):
     appeal_id = dispatched_to_xixiang(aws, client, staff_env)
     act(client, staff_env, "xixiang_handler", appeal_id, "sign", {})
-    due = load(appeal_id).deadlines["reply"]["due_at"]
-    version = load(appeal_id).deadlines["reply"]["version"]
+    due = load(appeal_id).to_dict()["deadlines"]["reply"]["due_at"]
+    version = load(appeal_id).to_dict()["deadlines"]["reply"]["version"]
     from datetime import datetime, timedelta
 
     later = (datetime.fromisoformat(due) + timedelta(days=5)).isoformat()
@@ -58,7 +59,7 @@ def test_extension_request_and_approval_move_the_deadline(aws, client, staff_env
     assert resp.status_code == 403
     resp = act(client, staff_env, "dispatcher", appeal_id, "extension_decide", {"approve": True, "reason": "同意"})
     assert resp.status_code == 200, resp.body
-    d = load(appeal_id).deadlines["reply"]
+    d = load(appeal_id).to_dict()["deadlines"]["reply"]
     assert d["due_at"] > due and d["version"] == version + 1
 
 
@@ -68,8 +69,8 @@ def test_dispatcher_splits_a_wrongly_joined_appeal(aws, client, staff_env):
 
     first = take_in(aws, client, *CLEAR)
     second = take_in(aws, client, "坪洲地铁站C出口那个井盖没了，很危险。", "西乡大道坪洲站附近")
-    assert dedup.process(first, SYSTEM_CLOCK).outcome == "new_master"
-    assert dedup.process(second, SYSTEM_CLOCK).outcome == "joined"
+    assert dedup.process(bootstrap(clock=SYSTEM_CLOCK), first).outcome == "new_master"
+    assert dedup.process(bootstrap(clock=SYSTEM_CLOCK), second).outcome == "joined"
     assert load(first).weight == 2
     resp = act(client, staff_env, "dispatcher", second, "split", {})
     assert resp.status_code == 400 and json.loads(resp.body)["error"]["field"] == "reason"
@@ -83,19 +84,20 @@ def test_dispatcher_splits_a_wrongly_joined_appeal(aws, client, staff_env):
 
 
 def test_a_step_that_meets_a_concurrent_change_is_taken_again_on_the_new_version(aws, client, staff_env, monkeypatch):
-    from chalicelib.domain.errors import ConflictError
+    from chalicelib.domain.errors import ConcurrentUpdate
     from chalicelib.storage import repository
+    from chalicelib.storage.unit_of_work import UnitOfWork
 
     appeal_id = dispatched_to_xixiang(aws, client, staff_env)
-    real, tries = repository.save_appeal, []
+    real, tries = UnitOfWork.commit, []
 
-    def save_appeal(appeal, now, *args, **kwargs):
-        tries.append(appeal.version)
+    def commit(uow):
+        tries.append([a.version for a in uow.appeals])
         if len(tries) == 1:  # the dispatch stage (say) saved first: our copy is stale
-            raise ConflictError("the appeal changed meanwhile; retry", field="version", code="concurrent_update")
-        return real(appeal, now, *args, **kwargs)
+            raise ConcurrentUpdate(["ConditionalCheckFailed"])
+        return real(uow)
 
-    monkeypatch.setattr(repository, "save_appeal", save_appeal)
+    monkeypatch.setattr(UnitOfWork, "commit", commit)
     resp = act(client, staff_env, "xixiang_handler", appeal_id, "sign", {})
     assert resp.status_code == 200 and len(tries) == 2
     assert [e.kind for e in repository.load_case_file(appeal_id)].count("signed") == 1

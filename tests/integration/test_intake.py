@@ -1,6 +1,7 @@
 """Intake through the Chalice app on moto: signed, validated, stored once, handed on."""
 from __future__ import annotations
 
+from chalicelib.bootstrap import bootstrap
 import json
 import time
 
@@ -163,12 +164,12 @@ def test_a_failed_handoff_is_repaired_by_the_outbox_sweep(aws, client, monkeypat
     monkeypatch.setattr(queues, "send", real_send)
 
     clock = FixedClock(SYSTEM_CLOCK.now())
-    assert outbox.sweep(clock) == {"resent": 0, "abandoned": 0}  # still inside the grace period
+    assert outbox.sweep(bootstrap(clock=clock), ) == {"resent": 0, "abandoned": 0}  # still inside the grace period
     clock.advance(minutes=6)
-    assert outbox.sweep(clock)["resent"] == 2
+    assert outbox.sweep(bootstrap(clock=clock), )["resent"] == 2
     [msg] = aws.receive("dedup")
     assert json.loads(msg["Body"])["appeal_id"] == json.loads(resp.body)["appeal_id"]
-    assert outbox.sweep(clock)["resent"] == 0  # re-sent ones wait out a fresh grace period
+    assert outbox.sweep(bootstrap(clock=clock), )["resent"] == 0  # re-sent ones wait out a fresh grace period
 
 
 # ------------------------------------------------------------------ issue 14: 12, 13, 15, 16

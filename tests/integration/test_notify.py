@@ -37,8 +37,6 @@ def test_delivered_once_per_status_even_when_redelivered(aws, accepted, monkeypa
     calls = []
     monkeypatch.setattr(notify, "http_post", lambda url, body, headers: calls.append((url, body, headers))
                         or notify.HttpResult(204))
-    # functions/notify binds deliver_status at import; patch the default it passes through.
-    monkeypatch.setattr(notify.deliver_status, "__defaults__", (notify.http_post,))
     [msg] = aws.receive("notify")
     from functions.notify.handler import lambda_handler
     from infra.runner import sqs_event
@@ -56,8 +54,7 @@ def test_a_refusing_partner_gets_retries_with_backoff_then_the_message_goes_to_t
     from chalicelib.services import notify
 
     attempts = []
-    monkeypatch.setattr(notify.deliver_status, "__defaults__",
-                        (lambda url, body, headers: attempts.append(1) or notify.HttpResult(503),))
+    monkeypatch.setattr(notify, "http_post", lambda url, body, headers: attempts.append(1) or notify.HttpResult(503))
     delays = []
     real = notify.backoff_seconds
     monkeypatch.setattr(notify, "backoff_seconds", lambda n: delays.append(real(n)) or 0)

@@ -205,7 +205,7 @@ def test_list_filters(aws, api):
     closed_at = datetime.now(timezone.utc) + timedelta(seconds=5)
     appeal.status = Status.CLOSED
     appeal.record(closed_at, "closed", "test")
-    repository.save_appeal(appeal, closed_at)
+    save(appeal, closed_at)
 
     def ids(**params):
         return [r["service_request_id"] for r in api.geo.get_service_requests(**params)]
@@ -235,7 +235,7 @@ def test_listing_reads_the_asked_window_not_just_the_newest_requests(aws, api, m
     for i, rid in enumerate(made):            # received 10, 40, 70 and 100 days ago
         appeal = repository.load_appeal(rid)
         appeal.received_at = now - timedelta(days=10 + 30 * i)
-        repository.save_appeal(appeal, now)
+        save(appeal, now)
 
     def ids(**params):
         return [r["service_request_id"] for r in api.geo.get_service_requests(**params)]
@@ -381,13 +381,15 @@ def test_updated_datetime_comes_from_the_appeal_without_reading_its_case_file(aw
     later = appeal.received_at + timedelta(minutes=7)
     appeal.record(later, "dispatched", "test", {"unit_id": "U1"})
     appeal.record(later + timedelta(minutes=1), "internal_note", "test", public=False)
-    repository.save_appeal(appeal, later)
+    save(appeal, later)
 
     def no_case_file_reads(*args, **kwargs):
         raise AssertionError("the case file was read")
 
-    monkeypatch.setattr(repository, "newest_public_event_at", no_case_file_reads)
-    monkeypatch.setattr(repository, "load_case_file", no_case_file_reads)
+    from chalicelib.storage.store import DynamoStore
+
+    monkeypatch.setattr(DynamoStore, "newest_public_event_at", staticmethod(no_case_file_reads))
+    monkeypatch.setattr(DynamoStore, "load_case_file", staticmethod(no_case_file_reads))
     view = api.geo.get_service_request(rid)
     assert view["updated_datetime"] == open311._w3(later)      # the newest public event, not the internal one
 
@@ -403,7 +405,7 @@ def test_updated_datetime_of_an_appeal_stored_before_it_was_kept_comes_from_its_
     appeal.record(later, "dispatched", "test", {"unit_id": "U1"})
     appeal.record(later + timedelta(minutes=1), "internal_note", "test", public=False)
     appeal.public_changed_at = None           # as appeals stored before the field existed
-    repository.save_appeal(appeal, later)
+    save(appeal, later)
     assert repository.load_appeal(rid).public_changed_at is None
     assert repository.newest_public_event_at(rid) == later.replace(microsecond=later.microsecond // 1000 * 1000)
     view = api.geo.get_service_request(rid)
@@ -420,3 +422,4 @@ def test_the_open311_sample_form_is_accepted_and_channels_lists_how_open311_auth
     [open311] = [c for c in listed if c["code"] == "open311"]
     assert "api_key" in open311["auth"] and open311["content_type"] == "application/x-www-form-urlencoded"
     assert {c["code"] for c in listed} >= {"hotline", "mediation", "open311"}
+from tests.integration.helpers import save

@@ -7,6 +7,8 @@ import json
 import pytest
 from chalice.test import Client
 
+from chalicelib.bootstrap import bootstrap
+from tests.integration.helpers import save
 from tests.conftest import channel_fixture
 from tests.integration.helpers import signed_post
 from tests.integration.staff_fixtures import AUDIENCE, ISSUER, idp, staff_env  # noqa: F401
@@ -41,8 +43,8 @@ def dispatched_appeal(aws, client, unit_id="U440306002-JD", street="440306002", 
     appeal.district_code, appeal.street_code = street[:6], street
     appeal.queue_for_dispatcher(street[:6], now, "test", "setup")
     who = Principal("sub-dispatcher", "dispatcher", Role.DISPATCHER, "shenzhen", "U440300-SMS", "440300")
-    extra = dispatch.manual_dispatch(appeal, who, now, unit_id, "01.01.001")
-    repository.save_appeal(appeal, now, extra_items=extra)
+    extra = dispatch.manual_dispatch(bootstrap(), appeal, who, now, unit_id, "01.01.001")
+    save(appeal, now, *extra)
     return appeal_id
 
 

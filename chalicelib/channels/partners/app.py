@@ -6,8 +6,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from chalicelib.channels import fields as f
-from chalicelib.channels.base import ChannelPayload
-from chalicelib.channels.registry import register
+from chalicelib.channels.base import ChannelPayload, register
 from chalicelib.domain.appeal import NewAppeal, Urgency
 
 AppealNo = f.formatted(r"ISZ\d{8}[0-9A-Z]{6,12}", "ISZ20260401K7Q2M9")

@@ -6,8 +6,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from chalicelib.channels import fields as f
-from chalicelib.channels.base import ChannelPayload
-from chalicelib.channels.registry import register
+from chalicelib.channels.base import ChannelPayload, register
 from chalicelib.domain.appeal import AppealType, NewAppeal, Urgency
 
 ProposalNo = f.formatted(r"(RD|ZX)\d{4}-\d{4,12}", "RD2026-0123")  # RD 人大, ZX 政协

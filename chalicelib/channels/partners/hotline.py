@@ -6,8 +6,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from chalicelib.channels import fields as f
-from chalicelib.channels.base import ChannelPayload
-from chalicelib.channels.registry import register
+from chalicelib.channels.base import ChannelPayload, register
 from chalicelib.domain.appeal import NewAppeal, Urgency
 
 OrderNo = f.formatted(r"[A-Z]{2}\d{8}\d{6,12}", "SZ20260402000123")

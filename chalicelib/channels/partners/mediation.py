@@ -7,8 +7,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, StringConstraints
 
 from chalicelib.channels import fields as f
-from chalicelib.channels.base import ChannelPayload
-from chalicelib.channels.registry import register
+from chalicelib.channels.base import ChannelPayload, register
 from chalicelib.domain.appeal import AppealType, NewAppeal, Urgency
 from chalicelib.domain.errors import ValidationError
 

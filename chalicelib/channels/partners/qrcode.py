@@ -6,8 +6,7 @@ from typing import Annotated, ClassVar
 from pydantic import Field, StringConstraints
 
 from chalicelib.channels import fields as f
-from chalicelib.channels.base import ChannelPayload
-from chalicelib.channels.registry import register
+from chalicelib.channels.base import ChannelPayload, register
 from chalicelib.domain.appeal import AppealType, NewAppeal, Urgency
 
 FeedbackId = f.formatted(r"[0-9a-f]{32}", "3f9c0a7e5b1d4c2a8e6f0b9d7c5a3e1f")

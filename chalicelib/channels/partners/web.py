@@ -6,8 +6,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from chalicelib.channels import fields as f
-from chalicelib.channels.base import ChannelPayload
-from chalicelib.channels.registry import register
+from chalicelib.channels.base import ChannelPayload, register
 from chalicelib.domain.appeal import AppealType, NewAppeal, Urgency
 
 SubmissionNo = f.formatted(r"WEB\d{8}\d{6,12}", "WEB20260404000031")

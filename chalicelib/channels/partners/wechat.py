@@ -6,8 +6,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, StrictInt
 
 from chalicelib.channels import fields as f
-from chalicelib.channels.base import ChannelPayload
-from chalicelib.channels.registry import register
+from chalicelib.channels.base import ChannelPayload, register
 from chalicelib.domain.appeal import NewAppeal, Urgency
 
 SerialNo = f.formatted(r"WX\d{14}\d{4,12}", "WX202604051905000017")
