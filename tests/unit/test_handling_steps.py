@@ -9,6 +9,7 @@ from chalicelib.domain.appeal import Appeal, AppealType, NewAppeal, Status, Urge
 from chalicelib.domain.calendar import SHANGHAI
 from chalicelib.domain.deadlines import Deadline, DeadlinePolicy, compute_deadline
 from chalicelib.domain.errors import ConflictError, ValidationError
+from chalicelib.domain.handling_clock import StepClock
 from chalicelib.policy.calendar_source import official_calendar
 
 T0 = datetime(2026, 5, 6, 10, 0, tzinfo=SHANGHAI)  # a Wednesday
@@ -27,10 +28,11 @@ def dispatched(cal, appeal_type=AppealType.COMPLAINT, at=T0) -> Appeal:
     a = Appeal.take_in(cmd, "A1", "shenzhen", at)
     a.dispatch_to(LEAD, "01.01.001", "v1", "440303", at, "system:dispatch", "auto")
     policy = DeadlinePolicy.default()
-    for step in ("sign", "contact", "reply"):
-        a.deadlines[step] = compute_deadline(policy, cal, step, appeal_type.value, "普通", at).to_dict()
-    a.assisting_unit_ids = [HELPER]
+    a.start_clock([compute_deadline(policy, cal, step, appeal_type.value, "普通", at)
+                   for step in ("sign", "contact", "reply")], at, "system:deadlines")
+    a.set_joint(LEAD, [HELPER], at, "dispatcher:d1")
     a.pull_events()
+    a.pull_domain_events()
     return a
 
 
@@ -51,14 +53,15 @@ def contacted(a):
 def test_sign_contact_reply_in_order_stop_each_clock(cal):
     a = dispatched(cal)
     a.sign_for(LEAD, T0 + timedelta(minutes=5), ACTOR)
-    assert a.status == Status.SIGNED and a.deadlines["sign"]["done_at"]
-    assert not a.deadlines["contact"].get("done_at")
+    assert a.status == Status.SIGNED and a.handling_clock.get("sign").done_at
+    assert a.handling_clock.get("contact").running
     a.contact_citizen(LEAD, "电话已联系，约定明日上门", T0 + timedelta(minutes=20), ACTOR)
-    assert a.status == Status.CONTACTED and a.deadlines["contact"]["done_at"]
+    assert a.status == Status.CONTACTED and a.handling_clock.get("contact").done_at
     a.reply_to_citizen(LEAD, ANSWER, ["https://files.example.cn/a.jpg"], T0 + timedelta(hours=3), ACTOR)
     assert a.status == Status.REPLIED and a.public_status() == "replied"
-    assert a.deadlines["reply"]["done_at"] == (T0 + timedelta(hours=3)).isoformat()
-    assert a.reply["answer"] == ANSWER and a.reply["attachments"] == ["https://files.example.cn/a.jpg"]
+    assert a.handling_clock.get("reply").done_at == T0 + timedelta(hours=3)
+    reply = a.evaluation.reply
+    assert reply.answer == ANSWER and reply.attachments == ("https://files.example.cn/a.jpg",)
     assert kinds(a) == ["signed", "contacted", "replied"]
     replied = a.new_events[-1]
     assert replied.public and replied.data["answer"] == ANSWER
@@ -78,7 +81,7 @@ def test_a_contact_that_was_not_possible_is_recorded_with_why_and_lets_the_unit_
     a = dispatched(cal)
     a.sign_for(LEAD, T0, ACTOR)
     a.contact_citizen(LEAD, "匿名来电，未留联系方式", T0, ACTOR, how="not_possible")
-    assert a.new_events[-1].data["how"] == "not_possible" and a.deadlines["contact"]["done_at"]
+    assert a.new_events[-1].data["how"] == "not_possible" and a.handling_clock.get("contact").done_at
     a.reply_to_citizen(LEAD, ANSWER, [], T0, ACTOR)
     assert a.status == Status.REPLIED
 
@@ -137,14 +140,15 @@ def test_signing_twice_and_contacting_after_reply_are_409(cal):
 def test_a_redo_is_signed_contacted_and_replied_again(cal):
     a = contacted(dispatched(cal))
     a.reply_to_citizen(LEAD, ANSWER, [], T0, ACTOR)
-    a.status = Status.REDO  # set by the evaluation stage after a bad rating
+    a.conclude(True, T0, "citizen:hotline", "a bad rating")  # by the evaluation stage
+    assert a.status == Status.REDO
     redone = "重新安排维修班组更换整段线路，经回访确认已亮灯"
     with pytest.raises(ConflictError) as exc:
         a.reply_to_citizen(LEAD, redone, [], T0 + timedelta(days=1), ACTOR)
     assert exc.value.code == "contact_required"
     contacted(a)
     a.reply_to_citizen(LEAD, redone, [], T0 + timedelta(days=1), ACTOR)
-    assert a.status == Status.REPLIED and a.reply["answer"] == redone
+    assert a.status == Status.REPLIED and a.evaluation.reply.answer == redone
 
 
 # -- who may do what --------------------------------------------------------------------------
@@ -159,7 +163,7 @@ def test_only_the_lead_unit_signs_and_replies(cal):
         with pytest.raises(ConflictError) as exc:
             a.reply_to_citizen(unit, "answer", [], T0, ACTOR)
         assert exc.value.code == "not_lead_unit"
-    assert a.status == Status.SIGNED and not a.reply
+    assert a.status == Status.SIGNED and a.evaluation.reply is None
 
 
 def test_assisting_units_may_add_notes_others_may_not(cal):
@@ -206,22 +210,23 @@ def test_contact_needs_a_note(cal):
 def test_extension_request_then_approval_makes_a_new_version_and_keeps_every_version(cal):
     a = dispatched(cal)
     a.sign_for(LEAD, T0, ACTOR)
-    v1 = dict(a.deadlines["reply"])
-    new_due = datetime.fromisoformat(v1["due_at"]) + timedelta(days=2)
+    v1 = a.handling_clock.deadline("reply")
+    new_due = v1.due_at + timedelta(days=2)
     a.request_extension(LEAD, "需协调供电局更换线路", new_due, T0 + timedelta(hours=1), ACTOR)
-    assert a.status == Status.SIGNED and a.pending_extension()["new_due_at"] == new_due.isoformat()
+    assert a.status == Status.SIGNED and a.pending_extension().new_due_at == new_due
     with pytest.raises(ConflictError) as exc:
         a.request_extension(LEAD, "again", new_due + timedelta(days=1), T0 + timedelta(hours=2), ACTOR)
     assert exc.value.code == "extension_pending"
-    a.alerts.append("reply:warning")
+    a.raise_alert("reply", 1, "warning", T0 + timedelta(hours=2), "system:deadlines")
     d = a.decide_extension(True, cal, T0 + timedelta(hours=3), "dispatcher:d1", "同意")
     assert isinstance(d, Deadline) and d.version == 2 and d.due_at == new_due
-    assert a.deadlines["reply"]["version"] == 2 and "pending_extension" not in a.deadlines["reply"]
-    assert a.deadlines["reply"]["extensions"][0]["previous_due_at"] == v1["due_at"]
-    assert "reply:warning" not in a.alerts  # the new version raises its own alerts
+    assert a.handling_clock.get("reply") == StepClock(d) and a.pending_extension() is None
+    assert d.extensions[0].previous_due_at == v1.due_at
+    assert "reply:warning" not in a.handling_clock.alerts  # the new version raises its own alerts
     approved = a.new_events[-1]
     assert approved.kind == "extension_approved"
-    assert approved.data["previous"]["version"] == 1 and approved.data["previous"]["due_at"] == v1["due_at"]
+    assert approved.data["previous"]["version"] == 1 and approved.data["previous"]["due_at"] == v1.due_at.isoformat()
+    assert approved.data["previous"]["alerted"] == ["warning"]
     assert approved.data["deadline"]["version"] == 2
     # A second extension builds version 3 on top of version 2.
     a.request_extension(LEAD, "材料未到", new_due + timedelta(days=1), T0 + timedelta(hours=4), ACTOR)
@@ -234,13 +239,13 @@ def test_extension_request_then_approval_makes_a_new_version_and_keeps_every_ver
 def test_extension_refusal_needs_a_reason_and_keeps_the_deadline(cal):
     a = dispatched(cal)
     a.sign_for(LEAD, T0, ACTOR)
-    v1 = dict(a.deadlines["reply"])
-    a.request_extension(LEAD, "reason", datetime.fromisoformat(v1["due_at"]) + timedelta(days=1), T0, ACTOR)
+    v1 = a.handling_clock.get("reply")
+    a.request_extension(LEAD, "reason", v1.deadline.due_at + timedelta(days=1), T0, ACTOR)
     with pytest.raises(ValidationError) as exc:
         a.decide_extension(False, cal, T0, "dispatcher:d1", "")
     assert exc.value.field == "reason"
     assert a.decide_extension(False, cal, T0, "dispatcher:d1", "理由不充分") is None
-    assert a.deadlines["reply"] == v1 and a.pending_extension() is None
+    assert a.handling_clock.get("reply") == v1 and a.pending_extension() is None
     assert a.new_events[-1].kind == "extension_refused"
     with pytest.raises(ConflictError) as exc:
         a.decide_extension(True, cal, T0, "dispatcher:d1")
@@ -252,7 +257,7 @@ def test_extension_request_validation(cal):
     with pytest.raises(ConflictError, match="dispatched"):   # sign first
         a.request_extension(LEAD, "r", T0 + timedelta(days=9), T0, ACTOR)
     a.sign_for(LEAD, T0, ACTOR)
-    due = datetime.fromisoformat(a.deadlines["reply"]["due_at"])
+    due = a.handling_clock.deadline("reply").due_at
     with pytest.raises(ValidationError) as exc:
         a.request_extension(LEAD, "", due + timedelta(days=1), T0, ACTOR)
     assert exc.value.field == "reason"
@@ -273,7 +278,7 @@ def test_raise_alert_records_once_per_version_and_rejects_stale_versions(cal):
     a = dispatched(cal)
     ev = a.raise_alert("sign", 1, "overdue", T0 + timedelta(minutes=16), "system:deadlines", {"unit_id": LEAD})
     assert ev.kind == "red_alert" and not ev.public
-    assert a.alerts == ["sign:overdue"] and a.deadlines["sign"]["alerted"] == ["overdue"]
+    assert a.handling_clock.alerts == ["sign:overdue"] and a.handling_clock.get("sign").alerted == ("overdue",)
     with pytest.raises(ConflictError):
         a.raise_alert("sign", 2, "overdue", T0, "system:deadlines")
 
@@ -325,23 +330,23 @@ def test_a_more_urgent_report_raises_the_urgency_and_recomputes_running_deadline
     a.sign_for(LEAD, fri + timedelta(minutes=5), ACTOR)
     a.request_extension(LEAD, "需协调供电局", datetime(2026, 3, 18, 10, tzinfo=SHANGHAI),
                         fri + timedelta(minutes=6), ACTOR)
-    a.alerts.append("reply:warning")
-    sign, contact, v1 = (dict(a.deadlines[s]) for s in ("sign", "contact", "reply"))
+    a.raise_alert("reply", 1, "warning", fri + timedelta(minutes=7), "system:deadlines")
+    sign, contact, v1 = (a.to_dict()["deadlines"][s] for s in ("sign", "contact", "reply"))
     a.pull_events()
 
     new = a.raise_urgency(Urgency.URGENT, fri + timedelta(hours=1), "system:dedup", "A2",
                           DeadlinePolicy.default(), cal)
     assert a.urgency is Urgency.URGENT
-    reply = a.deadlines["reply"]
+    reply = a.to_dict()["deadlines"]["reply"]
     assert [d.step for d in new] == ["reply"] and new[0].to_dict() == {
         k: v for k, v in reply.items() if k != "pending_extension"}
     # 急件: 3 calendar days from the same start (Mon 03-09 10:00), as version 2.
     assert (reply["version"], reply["start"], reply["due_at"], reply["limit"]) == (
         2, v1["start"], datetime(2026, 3, 9, 10, tzinfo=SHANGHAI).isoformat(), {"kind": "days", "amount": 3})
     assert reply["pending_extension"] == v1["pending_extension"]      # the unit's request stays
-    assert a.deadlines["sign"] == sign                                 # done: untouched
-    assert a.deadlines["contact"] == contact                           # no urgency limit: same version
-    assert "reply:warning" not in a.alerts                             # version 2 raises its own
+    assert a.to_dict()["deadlines"]["sign"] == sign                    # done: untouched
+    assert a.to_dict()["deadlines"]["contact"] == contact              # no urgency limit: same version
+    assert "reply:warning" not in a.handling_clock.alerts              # version 2 raises its own
     raised, recomputed = a.new_events
     assert (raised.kind, raised.actor, raised.data) == (
         "urgency_raised", "system:dedup", {"from": "普通", "to": "急件", "reason": "A2"})
@@ -362,13 +367,13 @@ def test_urgency_order_and_a_raise_never_gives_a_step_more_time(cal):
     policy = DeadlinePolicy.default()
     a.raise_urgency("即办件", T0 + timedelta(hours=1), "system:dedup", "A2", policy, cal)
     assert a.urgency is Urgency.IMMEDIATE
-    assert a.deadlines["reply"]["version"] == 2
-    assert a.deadlines["reply"]["due_at"] == (T0 + timedelta(hours=15)).isoformat()
+    assert a.handling_clock.deadline("reply").version == 2
+    assert a.handling_clock.deadline("reply").due_at == T0 + timedelta(hours=15)
     # 急件 ranks above 即办件, but its 3 days would end later than the 15 hours running: kept.
     assert a.raise_urgency("急件", T0 + timedelta(hours=2), "system:dedup", "A3", policy, cal) == []
     assert a.urgency is Urgency.URGENT
-    assert a.deadlines["reply"]["version"] == 2
-    assert a.deadlines["reply"]["due_at"] == (T0 + timedelta(hours=15)).isoformat()
+    assert a.handling_clock.deadline("reply").version == 2
+    assert a.handling_clock.deadline("reply").due_at == T0 + timedelta(hours=15)
     assert [e.data["to"] for e in a.new_events if e.kind == "urgency_raised"] == ["即办件", "急件"]
 
 
@@ -377,5 +382,5 @@ def test_before_dispatch_only_the_urgency_changes(cal):
                     content="井盖破损", reported_at=T0)
     a = Appeal.take_in(cmd, "A9", "shenzhen", T0)
     assert a.raise_urgency(Urgency.IMMEDIATE, T0, "system:dedup", "A10") == []
-    assert a.urgency is Urgency.IMMEDIATE and a.deadlines == {}
+    assert a.urgency is Urgency.IMMEDIATE and a.handling_clock.steps == {}
     assert a.new_events[-1].kind == "urgency_raised"
