@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
+from chalicelib.api import wiring
 from chalicelib.api.errors import json_response, route
 from chalicelib.channels.registry import channel_codes, payload_model
 from chalicelib.channels.signing import signed_path
 from chalicelib.domain.errors import UnsupportedMediaTypeError
-from chalicelib.api import wiring
-from chalicelib.services import evaluation, intake
+from chalicelib.services import evaluation, intake, open311
 
 bp = Blueprint(__name__)
 
@@ -53,7 +53,8 @@ def submit(channel: str):
 def rate(channel: str, ticket_id: str):
     """评价 (F-EV-1): the citizen's four-dimension rating, sent by their channel, signed like intake."""
     req = bp.current_request
-    payload_model(channel)  # 404 for an unknown channel
+    if channel != open311.OPEN311:
+        payload_model(channel)  # 404 for an unknown channel (Open311 takes appeals in by its form)
     result = evaluation.rate(
         wiring.PLATFORM,
         intake.ChannelRequest(channel=channel, method=req.method,

@@ -23,7 +23,13 @@ def loop_for(model: RegionRuntime, unit_level: str, district_code: str | None) -
 
 
 def process(p, appeal_id: str) -> str:
-    """The dispatch stage: classify, resolve the place, pick the unit, or queue for a dispatcher."""
+    """The dispatch stage: classify, resolve the place, pick the unit, or queue for a dispatcher.
+    When the appeal changed meanwhile (a report joined it), it is decided again on the new
+    version at once, not left to the queue's visibility timeout."""
+    return work.on_fresh_copy(lambda: _process_once(p, appeal_id))
+
+
+def _process_once(p, appeal_id: str) -> str:
     appeal = p.store.load_appeal(appeal_id)
     pending = p.store.get_outbox(appeal_id, "dispatch", "1")
     if pending is None or pending.done_at or appeal.status not in (Status.RECEIVED, Status.PENDING_DISPATCH):

@@ -76,10 +76,6 @@ LIFE_KINDS = {"accepted", "dedup_checked", "queued_for_dispatcher", "joined_mast
               "dispatched", "signed", "contacted", "replied", "rated", "closed"}
 
 
-class RatingRouteMissing(Exception):
-    """The channel has no rating route (its citizen cannot rate, so the appeal cannot close)."""
-
-
 class Platform:
     """The running stack as a partner, a citizen's channel and staff use it: HTTP only."""
 
@@ -133,8 +129,6 @@ class Platform:
     def rate(self, channel: str, ticket_id: str) -> dict:
         resp = self.signed(channel, f"/channels/{channel}/appeals/{ticket_id}/rating",
                            {"speed": 5, "effect": 5, "service": 4, "reply_quality": 5, "comment": "处理及时，满意。"})
-        if resp.status_code == 404 and resp.json()["error"]["field"] == "channel":
-            raise RatingRouteMissing(f"{channel}: POST /channels/{channel}/appeals/{{ticket}}/rating is 404")
         assert resp.status_code == 200, resp.text
         return resp.json()
 
@@ -186,10 +180,7 @@ def test_the_platform_lists_the_channels_whose_life_is_tested(platform):
     assert len(CHANNELS) <= len(EVENTS), "add an event to EVENTS for the new channel"
 
 
-@pytest.mark.parametrize("channel", [
-    pytest.param(c, marks=pytest.mark.xfail(raises=RatingRouteMissing, strict=True,
-                                            reason="no rating route for Open311 appeals (api/intake.py rate)"))
-    if c == "open311" else c for c in CHANNELS])
+@pytest.mark.parametrize("channel", CHANNELS)
 def test_the_whole_life_of_an_appeal(platform, channel):
     i = CHANNELS.index(channel)
     first, second, address, code = EVENTS[i]

@@ -353,3 +353,28 @@ def _told_in_outbox(p) -> set[str]:
     """Appeals with a stored `dispatched` status notice."""
     return {i.appeal_id for i in p.store.items_of("outbox")
             if i.SK.startswith("OUT#status#") and i.SK.endswith(".dispatched")}
+
+
+def test_dispatch_that_loses_a_race_with_a_joining_report_decides_again_at_once(p):
+    """A report joins the master between dispatch's read and its commit: the version guard
+    refuses the commit, and dispatch decides again on the new version in the same call (before,
+    the message waited out the queue's visibility timeout, about 3 minutes)."""
+    master_id = take_in(p, hotline(*CLEAR)).body["appeal_id"]
+    dup_id = take_in(p, hotline(*SAME_EVENT)).body["appeal_id"]
+    to_dispatch_stage(p, master_id)
+
+    def join():
+        master, dup = p.store.load_appeal(master_id), p.store.load_appeal(dup_id)
+        dup.join_master(master_id, p.now(), "system:dedup", {"score": 1.0})
+        master.absorb(dup, None, p.now(), "system:dedup", {"score": 1.0})
+        uow = p.store.unit_of_work(p.now())
+        uow.track(dup, master)
+        uow.commit()
+
+    p.store.before_next_commit(join)
+    outcome = dispatch.process(p, master_id)
+    master = p.store.load_appeal(master_id)
+    told = sorted(h.message["appeal_id"] for h in p.publisher.published
+                  if h.topic == "status" and h.message["status"] == "dispatched")
+    assert (outcome, master.status, master.weight, told) == ("dispatched", Status.DISPATCHED, 2,
+                                                             sorted([master_id, dup_id]))
