@@ -46,7 +46,6 @@ from chalicelib.domain.errors import appeal_not_found
 from chalicelib.domain.privacy import mask_id_number, mask_name, mask_phone
 from chalicelib.domain.records import (
     AlertRecord,
-    CalendarAlert,
     Channel,
     DueEntry,
     FeedEntry,
@@ -66,7 +65,6 @@ from chalicelib.storage.queues import QueuePublisher
 from chalicelib.storage.models import (
     AppealItem,
     AuditItem,
-    CalendarAlertItem,
     ChannelItem,
     FeedItem,
     Item,
@@ -381,8 +379,11 @@ class MemoryStore:
             for item in self._query(keys.outbox_gsi_pk(shard), below=cutoff, limit=limit_per_shard, index=1):
                 yield rec.outbox_entry(item)
 
+    def put_once(self, record, now: datetime) -> bool:
+        return self._put(rec.to_item(record, now), Item.PK.does_not_exist())
+
     def put_handoffs_once(self, handoffs: list[Handoff], now: datetime) -> list[Handoff]:
-        return [h for h in handoffs if self._put(rec.to_item(h, now), OutboxItem.PK.does_not_exist())]
+        return [h for h in handoffs if self.put_once(h, now)]
 
     def outbox_resent(self, entry: OutboxEntry, now: datetime) -> None:
         def resent(raw: Raw) -> None:
@@ -444,9 +445,6 @@ class MemoryStore:
     def move_sweep_mark(self, last_bucket: str, now: datetime) -> None:
         item = SweepStateItem(keys.SWEEP_DEADLINES_PK, keys.SWEEP_SK, last_bucket=last_bucket, updated_at=iso(now))
         self._put(item, SweepStateItem.PK.does_not_exist() | (SweepStateItem.last_bucket < last_bucket))
-
-    def record_calendar_alert(self, alert: CalendarAlert) -> bool:
-        return self._put(rec.to_item(alert, alert.at), CalendarAlertItem.PK.does_not_exist())
 
     def alerts_of_day(self, region: str, local_day: str, limit: int = 200) -> list[AlertRecord]:
         items = self._query(keys.alerts_day_pk(region, local_day), forward=False, limit=limit, index=2)

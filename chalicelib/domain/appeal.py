@@ -13,7 +13,7 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from chalicelib.domain import events as ev
 from chalicelib.domain.assignment import Assignment
@@ -188,6 +188,35 @@ class Appeal(HandlingSteps):
             self.last_report_at = dup.received_at
         self._emit(ev.DuplicateAbsorbed(self.appeal_id, at, dup.appeal_id, self.weight))
         return self.record(at, "duplicate_joined", actor, {"duplicate_id": dup.appeal_id, **decision})
+
+    def locate(self, district_code: str | None, street_code: str | None) -> None:
+        """Where the appeal is about, as dispatch resolved it (district and street codes)."""
+        self.district_code, self.street_code = district_code, street_code
+
+    def change_master(self, master_id: str, at: datetime, actor: str, reason: str) -> CaseEvent:
+        """A merge by hand moved this duplicate's group under another master: it stays JOINED,
+        only its master changes (a JoinedMaster of the new master, for its channel to hear)."""
+        if self.status != Status.JOINED or not self.master_id:
+            raise ConflictError(f"appeal is {self.status.value}, not joined", field="status", code="invalid_state")
+        former, self.master_id = self.master_id, master_id
+        self._emit(ev.JoinedMaster(self.appeal_id, at, master_id))
+        return self.record(at, "master_changed", actor, {"former_master_id": former, "master_id": master_id,
+                                                         "reason": reason})
+
+    def hand_over_duplicates(self, master_id: str, at: datetime, actor: str, reason: str) -> list[str]:
+        """A master merged into another gives its duplicates over (they change master) and counts
+        as one report again; returns the ids handed over."""
+        moved, self.duplicates, self.weight = list(self.duplicates), [], 1
+        if moved:
+            self.record(at, "duplicates_moved", actor, {"master_id": master_id, "reason": reason,
+                                                        "duplicate_ids": moved})
+        return moved
+
+    def add_reporters(self, hashes: Iterable[str]) -> None:
+        """Distinct people (keyed hashes, no personal data) who reported this event."""
+        for h in hashes:
+            if h and h not in self.reporter_hashes:
+                self.reporter_hashes.append(h)
 
     def outranked_by(self, urgency: Urgency | str) -> bool:
         """Whether ``urgency`` is higher than this appeal's (急件 > 即办件 > 普通)."""

@@ -11,6 +11,7 @@ from chalicelib.domain.deadlines import Deadline, compute_deadline, minute_bucke
 from chalicelib.domain.errors import AlreadyCreated, ConflictError, NotFoundError
 from chalicelib.domain.records import AlertRecord, CalendarAlert, DueEntry, SupervisionCopy
 from chalicelib.observability import logger, metrics
+from chalicelib.services import work
 
 CLOCK_STEPS = ("sign", "contact", "reply")
 ALERTS = (("warning", "warn_at"), ("overdue", "due_at"), ("supervise", "supervise_at"))
@@ -94,7 +95,7 @@ def alert_calendar_missing(p, region: str, years, now: datetime, appeal_id: str 
     newly = []
     for year in sorted({int(y) for y in years}):
         try:
-            if not p.store.record_calendar_alert(CalendarAlert(region, year, now, appeal_id)):
+            if not p.store.put_once(CalendarAlert(region, year, now, appeal_id), now):
                 continue
         except Exception:  # noqa: BLE001 - an alert about alerts must never stop the work itself
             logger.exception("could not record the missing-calendar alert", extra={"region": region, "year": year})
@@ -190,7 +191,7 @@ def _raise_for_appeal(p, appeal_id: str, dues: list[DueEntry], now: datetime, co
             uow = p.store.unit_of_work(now)
             _apply_alert(p, uow, appeal, due, now)
             try:
-                uow.commit()
+                work.commit(p, uow)
             except AlreadyCreated:
                 counts["duplicate"] += 1     # an overlapping sweep raised it first
                 appeal = None

@@ -125,9 +125,8 @@ def _decide_and_commit(p, snap: _Snapshot, now: datetime, policy: DedupPolicy, r
         master.absorb(appeal, hashes[0] if hashes else None, now, ACTOR, evidence)
         # The master takes the highest urgency of its reports; running deadlines follow it.
         uow.add(*deadlines.raise_urgency(p, master, appeal.urgency, now, ACTOR, appeal.appeal_id))
-        # The citizen already heard "accepted"; if the master is further on, say so now (F-IN-3).
-        if master.public_status() != appeal.public_status():
-            uow.hand_off(outbox.status_handoff(appeal, master.public_status(), source=master))
+        # The citizen already heard "accepted"; if the master is further on, they hear so now
+        # (F-IN-3: derived from the JoinedMaster event by work.commit).
         uow.add(*_postings(block, appeal, feats, hashes, master.appeal_id, keep_days))
         uow.track(appeal, master)
         result.outcome, result.master_id = "joined", master.appeal_id
@@ -139,8 +138,8 @@ def _decide_and_commit(p, snap: _Snapshot, now: datetime, policy: DedupPolicy, r
             # new report; the new appeal is handled on its own and its case file cites the old one.
             info["recurrence_of"] = closed
         appeal.record(now, "dedup_checked", ACTOR, info, public=False)
-        if hashes and not appeal.reporter_hashes:
-            appeal.reporter_hashes = [hashes[0]]   # the master's own reporter counts among distinct people
+        if not appeal.reporter_hashes:
+            appeal.add_reporters(hashes[:1])   # the master's own reporter counts among distinct people
         uow.hand_off(outbox.stage_handoff("dispatch", appeal.appeal_id))
         uow.add(*_postings(block, appeal, feats, hashes, None, keep_days))
         uow.track(appeal)
@@ -255,25 +254,15 @@ def merge(p, appeal_id: str, into_master_id: str, actor: str, reason: str) -> Ap
             uow.close(moving.appeal_id, TOPIC, "1")
         moving.join_master(target.appeal_id, now, actor, {**evidence, "moved_duplicates": list(moving.duplicates)})
         for dup in dups:
-            # The duplicate stays JOINED; only its master changes (recorded in its case file).
-            dup.master_id = target.appeal_id
-            dup.record(now, "master_changed", actor, {"former_master_id": moving.appeal_id,
-                                                      "master_id": target.appeal_id, "reason": reason})
+            dup.change_master(target.appeal_id, now, actor, reason)
             target.absorb(dup, None, now, actor, evidence)
-        if dups:
-            moving.record(now, "duplicates_moved", actor, {"master_id": target.appeal_id, "reason": reason,
-                                                           "duplicate_ids": [x.appeal_id for x in dups]})
-        moving.duplicates, moving.weight = [], 1
+        moving.hand_over_duplicates(target.appeal_id, now, actor, reason)
         target.absorb(moving, None, now, actor, evidence)
-        for h in moving.reporter_hashes:
-            if h not in target.reporter_hashes:
-                target.reporter_hashes.append(h)
+        target.add_reporters(moving.reporter_hashes)
         # The target takes the highest urgency of the reports it now holds.
         top = max([moving, *dups], key=lambda a: URGENCY_RANK[a.urgency])
         uow.add(*deadlines.raise_urgency(p, target, top.urgency, now, actor, top.appeal_id))
-        status = target.public_status()
-        if status != "accepted":
-            uow.hand_off(*[outbox.status_handoff(a, status, source=target) for a in [moving, *dups]])
+        # Each moved citizen hears the target's status (derived from their JoinedMaster events).
         uow.track(target, moving, *dups)
         work.commit(p, uow)
         return target

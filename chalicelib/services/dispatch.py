@@ -12,7 +12,7 @@ from chalicelib.domain.units import choose_unit
 from chalicelib.domain.records import AssistEntry, Correction, KeyMarker
 from chalicelib.observability import logger, metrics
 from chalicelib.policy.runtime import RegionRuntime
-from chalicelib.services import deadlines, outbox, work
+from chalicelib.services import deadlines, work
 
 SYSTEM_ACTOR = "system:dispatch"
 
@@ -40,7 +40,7 @@ def _process_once(p, appeal_id: str) -> str:
     loc = appeal.location
     where = model.gazetteer.resolve(loc.address, text=appeal.content, lat=loc.lat, lng=loc.lng,
                                     grid_code=loc.grid_code)
-    appeal.district_code, appeal.street_code = where.district_code, where.street_code
+    appeal.locate(where.district_code, where.street_code)
     result = model.classifier.classify(f"{appeal.title} {appeal.content}".strip())
     suggestions = [asdict(s) for s in result.suggestions[:3]]
     info = {"confidence": round(result.confidence, 4), "suggestions": suggestions,
@@ -52,7 +52,6 @@ def _process_once(p, appeal_id: str) -> str:
         appeal.dispatch_to(choice.unit.unit_id, item.code, model.version,
                            loop_for(model, item.unit_level, where.district_code), now, SYSTEM_ACTOR, "auto",
                            {**info, "unit_reason": choice.reason, "fallback_unit": choice.fallback})
-        uow.hand_off(*outbox.status_handoffs_with_joined(p, appeal, "dispatched"))
         uow.add(*deadlines.start_clock(p, appeal, now))
         metrics.add_metric(name="AutoDispatched", unit="Count", value=1)
         outcome = "dispatched"

@@ -10,7 +10,7 @@ from chalicelib.channels.fields import has_control_characters
 from chalicelib.domain.appeal import Status, is_unsatisfied, validate_rating
 from chalicelib.domain.errors import AlreadyCreated, AuthenticationError, ConflictError, NotFoundError, ValidationError
 from chalicelib.domain.records import Nonce
-from chalicelib.services import deadlines, intake, outbox, work
+from chalicelib.services import deadlines, intake, work
 
 
 def rate(p, req: intake.ChannelRequest, ticket_id: str) -> dict:
@@ -48,12 +48,9 @@ def _rate_once(p, req: intake.ChannelRequest, ticket_id: str) -> dict:
     appeal.record_rating(scores, comment, now, actor, master.evaluation.redo_count)
     unsatisfied = is_unsatisfied(scores)
     if master.status == Status.REPLIED:
-        before = master.public_status()
         master.conclude(unsatisfied, now, actor, f"rating by the citizen of {appeal.appeal_id}")
         if master.status == Status.REDO:
             uow.add(*deadlines.start_clock(p, master, now))
-        if master.public_status() != before:
-            uow.hand_off(*outbox.status_handoffs_with_joined(p, master, master.public_status()))
     if master is not appeal:
         # The unit that must redo reads why on its own appeal: the comment as the duplicate kept it.
         master.record(now, "duplicate_rated", actor, {"duplicate_id": appeal.appeal_id, **scores,

@@ -26,7 +26,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.records import Channel, Nonce, Ticket
 from chalicelib.domain.timefmt import iso
 from chalicelib.observability import logger, metrics
-from chalicelib.services import outbox
+from chalicelib.services import outbox, work
 from chalicelib.services.ids import new_appeal_id
 
 
@@ -207,9 +207,9 @@ def _create(p, cmd: NewAppeal, body_hash: str, nonce_key: str | None, now: datet
     uow.create(appeal)
     if not cmd.party.is_empty():
         uow.add(p.sealer.seal(cmd.party, appeal.appeal_id))
-    uow.hand_off(outbox.stage_handoff("dedup", appeal.appeal_id), outbox.status_handoff(appeal, "accepted"))
+    uow.hand_off(outbox.stage_handoff("dedup", appeal.appeal_id))   # "accepted" comes from AppealReceived
     try:
-        uow.commit()
+        work.commit(p, uow)
     except AlreadyCreated as exc:
         if isinstance(exc.record, Nonce):
             raise AuthenticationError("nonce already used", field="X-Jiesu-Nonce", code="replayed_nonce") from None
@@ -217,7 +217,6 @@ def _create(p, cmd: NewAppeal, body_hash: str, nonce_key: str | None, now: datet
         return _replay(p, p.store.get_ticket(cmd.channel, cmd.ticket_id), body_hash, nonce_key, now)
     logger.info("appeal accepted", extra={"appeal_id": appeal.appeal_id, "channel": cmd.channel})
     metrics.add_metric(name="AppealsAccepted", unit="Count", value=1)
-    p.publisher.publish(uow.handoffs)
     return IntakeResult(201, response)
 
 
@@ -236,14 +235,8 @@ def _replay(p, ticket: Ticket, body_hash: str, nonce_key: str | None, now: datet
 def spend_nonce(p, nonce_key: str | None, now: datetime) -> None:
     """A signed request's nonce is spent once (a request outside intake's transaction)."""
     nonce = nonce_record(p, nonce_key, now)
-    if nonce is None:
-        return
-    uow = p.store.unit_of_work(now)
-    uow.add_once(nonce)
-    try:
-        uow.commit()
-    except AlreadyCreated:
-        raise AuthenticationError("nonce already used", field="X-Jiesu-Nonce", code="replayed_nonce") from None
+    if nonce is not None and not p.store.put_once(nonce, now):
+        raise AuthenticationError("nonce already used", field="X-Jiesu-Nonce", code="replayed_nonce")
 
 
 def nonce_record(p, nonce_key: str | None, now: datetime) -> Nonce | None:

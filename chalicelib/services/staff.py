@@ -10,7 +10,7 @@ from chalicelib.domain.appeal import Appeal
 from chalicelib.domain.errors import NotFoundError, ValidationError
 from chalicelib.domain.privacy import mask_deep, mask_free_text
 from chalicelib.domain.records import AuditEntry
-from chalicelib.services import dedup, dispatch, handling, outbox, work
+from chalicelib.services import dedup, dispatch, handling, work
 
 # field name -> (type, required)
 Fields = dict[str, tuple[type, bool]]
@@ -109,14 +109,10 @@ def _perform_once(p, appeal_id: str, name: str, who: Principal, body: Any) -> Ap
         load_visible(p, appeal_id, who)
         return action.custom(p, appeal_id, who, **args)
     appeal = load_visible(p, appeal_id, who)
-    before = appeal.public_status()
     now = p.now()
     uow = p.store.unit_of_work(now)
     uow.add(*action.apply(p, appeal, who, now, **args))
-    after = appeal.public_status()
-    if after != before:
-        uow.hand_off(*outbox.status_handoffs_with_joined(p, appeal, after))
-    uow.track(appeal)
+    uow.track(appeal)       # a changed public status is told to the channels by work.commit
     work.commit(p, uow)
     return appeal
 
@@ -186,7 +182,7 @@ def _unmask_once(p, appeal_id: str, who: Principal, reason: str) -> dict:
     uow.track(appeal)
     uow.add(AuditEntry(appeal.region, appeal_id, who.actor, who.subject, "party.unmask", reason.strip(),
                        tuple(fields), now))
-    uow.commit()   # the audit entry is written before anything is shown
+    work.commit(p, uow)   # the audit entry is written before anything is shown
     clear = p.sealer.unseal(party)
     return {"appeal_id": appeal_id, "name": clear.name, "id_number": clear.id_number, "phone": clear.phone,
             "confidential": appeal.anonymous, "title": appeal.title, "content": appeal.content,

@@ -3,13 +3,19 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from chalicelib.domain.appeal import Appeal
 from chalicelib.domain.errors import ConflictError
+from chalicelib.domain.events import AppealReceived, JoinedMaster, PublicStatusChanged
+from chalicelib.domain.lifecycle import Status
 from chalicelib.domain.records import Handoff
+from chalicelib.services import outbox
 
 
 def commit(p, uow) -> list[Handoff]:
-    """Commit `uow` (all or nothing) and send its hand-offs; a send that fails stays in the outbox
-    for the repair sweep. Returns the hand-offs committed."""
+    """Commit `uow` (all or nothing) with the status notices its appeals' domain events call for,
+    then send its hand-offs; a send that fails stays in the outbox for the repair sweep. Returns
+    the hand-offs committed."""
+    uow.hand_off(*status_notices(p, uow.appeals))
     uow.commit()
     p.publisher.publish(uow.handoffs)
     return uow.handoffs
@@ -28,3 +34,30 @@ def on_fresh_copy(step: Callable[[], Any]) -> Any:
         except ConflictError as exc:
             if exc.code != "concurrent_update" or attempt == FRESH_COPY_TRIES:
                 raise
+
+
+def status_notices(p, appeals: list[Appeal]) -> list[Handoff]:
+    """What each channel must hear of a change (F-IN-3), from the domain events the aggregates
+    recorded (pulled here, once):
+
+    - AppealReceived: "accepted";
+    - PublicStatusChanged of a master (not of a joined duplicate): the status it ends at, to its
+      own channel and to every duplicate joined to it (several changes in one unit of work are
+      one notice of where it ended; none if it ended where it began);
+    - JoinedMaster: the joined appeal's channel hears its master's status, unless "accepted"
+      (which it heard already)."""
+    tracked = {a.appeal_id: a for a in appeals}
+    notices: list[Handoff] = []
+    for appeal in appeals:
+        events = appeal.pull_domain_events()
+        changes = [e for e in events if isinstance(e, PublicStatusChanged)]
+        for event in events:
+            if isinstance(event, AppealReceived):
+                notices.append(outbox.status_handoff(appeal, "accepted"))
+            elif isinstance(event, JoinedMaster):
+                master = tracked.get(event.master_id) or p.store.load_appeal(event.master_id)
+                if master.public_status() != "accepted":
+                    notices.append(outbox.status_handoff(appeal, master.public_status(), source=master))
+        if changes and changes[0].before != changes[-1].after and appeal.status != Status.JOINED:
+            notices += outbox.status_handoffs_with_joined(p, appeal, changes[-1].after)
+    return notices

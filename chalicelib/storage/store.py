@@ -7,13 +7,13 @@ GetItem, a BatchGetItem or a bounded Query (never a Scan); the key templates are
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Iterator
+from typing import Any, Iterator
 
 from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.domain.appeal import Appeal
 from chalicelib.domain.errors import appeal_not_found
-from chalicelib.domain.records import AlertRecord, CalendarAlert, DueEntry, FeedEntry, Handoff, KeyRead, OutboxEntry
+from chalicelib.domain.records import AlertRecord, DueEntry, FeedEntry, Handoff, KeyRead, OutboxEntry
 from chalicelib.domain.timefmt import iso
 from chalicelib.storage import keys, repository
 from chalicelib.storage import records as rec
@@ -22,7 +22,6 @@ from chalicelib.storage.models import (
     AlertItem,
     AppealItem,
     AuditItem,
-    CalendarAlertItem,
     DueItem,
     FeedItem,
     Item,
@@ -93,18 +92,21 @@ class DynamoStore:
     def pending_outbox(self, older_than: datetime, limit_per_shard: int = 100) -> Iterator[OutboxEntry]:
         return (rec.outbox_entry(i) for i in repository.pending_outbox(older_than, limit_per_shard))
 
+    def put_once(self, record: Any, now: datetime) -> bool:
+        """Store one record (domain.records) unless its key exists: one conditional PutItem, no
+        transaction (half the write units). False if it existed."""
+        try:
+            rec.to_item(record, now).save(condition=Item.PK.does_not_exist())
+            return True
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+
     def put_handoffs_once(self, handoffs: list[Handoff], now: datetime) -> list[Handoff]:
         """Each hand-off as its own outbox row unless its row exists (a delivered notice stays
         delivered); returns the ones written."""
-        written = []
-        for h in handoffs:
-            try:
-                rec.to_item(h, now).save(condition=OutboxItem.PK.does_not_exist())
-                written.append(h)
-            except PutError as exc:
-                if exc.cause_response_code != "ConditionalCheckFailedException":
-                    raise
-        return written
+        return [h for h in handoffs if self.put_once(h, now)]
 
     def outbox_resent(self, entry: OutboxEntry, now: datetime) -> None:
         """Count a re-send and restart the grace period, so the next sweep does not send it at once."""
@@ -180,16 +182,6 @@ class DynamoStore:
         except PutError as exc:
             if exc.cause_response_code != "ConditionalCheckFailedException":
                 raise
-
-    def record_calendar_alert(self, alert: CalendarAlert) -> bool:
-        """Store the alert if it is the first for its region and year; False if it existed."""
-        try:
-            rec.to_item(alert, alert.at).save(condition=CalendarAlertItem.PK.does_not_exist())
-            return True
-        except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
 
     def alerts_of_day(self, region: str, local_day: str, limit: int = 200) -> list[AlertRecord]:
         """A region's alerts of one local day, newest first (the city dashboard's read)."""
