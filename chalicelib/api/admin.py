@@ -4,11 +4,11 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib import auth
+from chalicelib.api import wiring
 from chalicelib.api.errors import json_response, route
 from chalicelib.domain.access import require
 from chalicelib.domain.errors import ValidationError
 from chalicelib.services import intake, region_admin
-from chalicelib.services.clock import SYSTEM_CLOCK
 
 bp = Blueprint(__name__)
 
@@ -36,7 +36,7 @@ def load(region: str):
     dry_run = body.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise ValidationError("dry_run must be true or false", field="dry_run")
-    result = region_admin.load(files, who.actor, dry_run=dry_run, clock=SYSTEM_CLOCK, region=region)
+    result = region_admin.load(files, who.actor, dry_run=dry_run, clock=wiring.PLATFORM.clock, region=region)
     return json_response(result.to_dict(), 200 if dry_run or result.noop else 201)
 
 
@@ -52,4 +52,4 @@ def rollback(region: str):
     version = _body().get("version")
     if isinstance(version, bool) or not isinstance(version, int):
         raise ValidationError("send {\"version\": <whole number>}", field="version")
-    return json_response(region_admin.rollback(region, version, who.actor, SYSTEM_CLOCK).to_dict())
+    return json_response(region_admin.rollback(region, version, who.actor, wiring.PLATFORM.clock).to_dict())

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from chalicelib.domain.errors import ConflictError, NotFoundError, ValidationError
+from chalicelib.domain.records import Channel
 from chalicelib.observability import logger
 from chalicelib.policy.pack.diff import PackDiff, diff, empty_diff
 from chalicelib.policy.pack.model import ChannelSpec, PackError, RegionPack
@@ -28,7 +29,7 @@ from chalicelib.policy.region import fetch_pack
 from chalicelib.services.clock import SYSTEM_CLOCK, Clock
 from chalicelib.settings import get_settings
 from chalicelib.storage import region_store
-from chalicelib.storage.region_store import ChannelRegistration, LivePointer, PackObjects, PointerMoved, StoredVersion
+from chalicelib.storage.region_store import LivePointer, PackObjects, PointerMoved, StoredVersion
 
 PackSource = Union[str, Path, Mapping[str, Union[str, bytes]], RegionPack]
 
@@ -234,14 +235,15 @@ def _commit(pack: RegionPack, live: Optional[LivePointer], target: StoredVersion
                                   "(another admin?); check `versions` and try again", field="region") from None
 
 
-def _channel_registrations(pack: RegionPack, stage: str, previous: Optional[RegionPack]) -> list[ChannelRegistration]:
+def _channel_registrations(pack: RegionPack, stage: str, previous: Optional[RegionPack]) -> list[Channel]:
     """The same registration save_channel writes, for every channel; channels dropped are disabled."""
-    out = [ChannelRegistration(ch.code, ch.name, ch.key_id, channel_secret_ref(ch, stage), ch.callback_url)
-           for ch in pack.channels]
+    def registration(ch: ChannelSpec, enabled: bool) -> Channel:
+        return Channel(ch.code, ch.name, {ch.key_id: channel_secret_ref(ch, stage)}, ch.callback_url, ch.key_id,
+                       enabled)
+
+    out = [registration(ch, True) for ch in pack.channels]
     if previous is not None:
-        out += [ChannelRegistration(ch.code, ch.name, ch.key_id, channel_secret_ref(ch, stage), ch.callback_url,
-                                    enabled=False)
-                for ch in previous.channels if ch.code not in pack.channels_by_code]
+        out += [registration(ch, False) for ch in previous.channels if ch.code not in pack.channels_by_code]
     return out
 
 

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
-from chalicelib.storage import keys
+from chalicelib.domain.records import Channel
 from chalicelib.storage.models import ChannelItem
+from chalicelib.storage.records import to_item
 
 
 def secret_ref(prefix: str, key_id: str) -> str:
@@ -18,7 +20,7 @@ def read_channels(pack_dir: Path) -> list[dict]:
 
 def save_channel(code: str, name: str, key_id: str, ref: str, callback_url: str | None,
                  callback_key_id: str | None = None) -> ChannelItem:
-    item = ChannelItem(keys.channel_pk(code), keys.CHANNEL_SK, code=code, name=name, key_ids={key_id: ref},
-                       callback_url=callback_url, callback_key_id=callback_key_id or key_id, enabled=True)
+    item = to_item(Channel(code, name, {key_id: ref}, callback_url, callback_key_id or key_id, True),
+                   datetime.now(timezone.utc))
     item.save()
     return item

@@ -157,6 +157,12 @@ def head_condition(h: r.HeadBump):
     return DedupHeadItem.PK.does_not_exist() if h.seen is None else DedupHeadItem.n == h.seen
 
 
+@to_item.register
+def _(c: r.Channel, now: datetime) -> ChannelItem:
+    return ChannelItem(keys.channel_pk(c.code), keys.CHANNEL_SK, code=c.code, name=c.name, key_ids=dict(c.key_ids),
+                       callback_url=c.callback_url, callback_key_id=c.callback_key_id, enabled=c.enabled)
+
+
 def ticket(item: TicketItem) -> r.Ticket:
     _, channel, ticket_id = item.PK.split("#", 2)
     return r.Ticket(channel, ticket_id, item.appeal_id, item.payload_hash, dict(item.response), int(item.status_code))

@@ -16,14 +16,17 @@ S3 and Secrets Manager go through `PackObjects`: the process's clients, or a giv
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Optional
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.aws import client
+from chalicelib.domain.records import Channel
 from chalicelib.storage import keys
-from chalicelib.storage.models import ChannelItem, Item
+from chalicelib.storage.models import Item
+from chalicelib.storage.records import to_item
 from chalicelib.storage.region_models import RegionAuditItem, RegionLiveItem, RegionVersionItem
 
 
@@ -52,18 +55,6 @@ class LivePointer:
     s3_version_id: Optional[str]
     latest: int
     seq: int
-
-
-@dataclass(frozen=True)
-class ChannelRegistration:
-    """A channel as the table registers it: who signs (key id -> secret reference), where callbacks go."""
-
-    code: str
-    name: str
-    key_id: str
-    secret_ref: str
-    callback_url: Optional[str]
-    enabled: bool = True
 
 
 class PointerMoved(Exception):
@@ -112,7 +103,7 @@ def _version(it: RegionVersionItem) -> StoredVersion:
 # --- the one write ------------------------------------------------------------------------------
 
 def move_pointer(region: str, live: Optional[LivePointer], target: StoredVersion, action: str, actor: str, now: str,
-                 channels: Iterable[ChannelRegistration], new_version: bool = False,
+                 channels: Iterable[Channel], new_version: bool = False,
                  diff_summary: Optional[Mapping[str, Any]] = None) -> None:
     """One transaction: [register `target` as a new VERSION], LIVE -> target (conditional on the
     `seq` of `live`, or on there being no pointer), an AUDIT row, and every channel registration.
@@ -140,9 +131,7 @@ def move_pointer(region: str, live: Optional[LivePointer], target: StoredVersion
                 tx.save(version_item, condition=RegionVersionItem.PK.does_not_exist())
             tx.save(audit, condition=RegionAuditItem.PK.does_not_exist())
             for ch in channels:
-                tx.save(ChannelItem(keys.channel_pk(ch.code), keys.CHANNEL_SK, code=ch.code, name=ch.name,
-                                    key_ids={ch.key_id: ch.secret_ref}, callback_url=ch.callback_url,
-                                    callback_key_id=ch.key_id, enabled=ch.enabled))
+                tx.save(to_item(ch, datetime.now(timezone.utc)))
     except TransactWriteError as exc:
         if any(r and r.code == "ConditionalCheckFailed" for r in (exc.cancellation_reasons or [])):
             raise PointerMoved(region) from None

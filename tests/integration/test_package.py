@@ -87,21 +87,38 @@ with mock_aws():
     in_process_stack(session)
     from infra.demo_region import load_demo_region
     from pathlib import Path
-    load_demo_region(session, "test", Path(root) / "regions" / "shenzhen")
-    import app  # the bundle's chalice is the runtime only (no chalice.test): an API Gateway event
-    event = {"resource": "/open311/v2/{resource}", "path": "/open311/v2/services.json", "httpMethod": "GET",
-             "headers": {"Accept": "application/json"}, "multiValueHeaders": {}, "queryStringParameters": None,
-             "multiValueQueryStringParameters": None, "pathParameters": {"resource": "services.json"},
-             "stageVariables": None, "body": None, "isBase64Encoded": False,
-             "requestContext": {"resourcePath": "/open311/v2/{resource}", "httpMethod": "GET", "stage": "api",
-                                "requestId": "r-1", "identity": {"sourceIp": "127.0.0.1"}}}
-    resp = app.app(event, None)
-    print(json.dumps({"status": resp["statusCode"], "services": len(json.loads(resp["body"]))}))
+    creds = load_demo_region(session, "test", Path(root) / "regions" / "shenzhen")
+    import app  # the bundle's chalice is the runtime only (no chalice.test): API Gateway events
+
+    def call(method, resource, path, params, body=None, ctype="application/json"):
+        event = {"resource": resource, "path": path, "httpMethod": method,
+                 "headers": {"Accept": "application/json", "Content-Type": ctype}, "multiValueHeaders": {},
+                 "queryStringParameters": None, "multiValueQueryStringParameters": None,
+                 "pathParameters": params, "stageVariables": None, "body": body, "isBase64Encoded": False,
+                 "requestContext": {"resourcePath": resource, "httpMethod": method, "stage": "api",
+                                    "requestId": "r-1", "identity": {"sourceIp": "127.0.0.1"}}}
+        resp = app.app(event, None)
+        return resp["statusCode"], json.loads(resp["body"])
+
+    status, services = call("GET", "/open311/v2/{resource}", "/open311/v2/services.json",
+                            {"resource": "services.json"})
+    from urllib.parse import urlencode
+    key_id, secret = creds["open311"]
+    form = urlencode({"api_key": f"{key_id}.{secret}", "service_code": "01.01", "lat": "22.5431",
+                      "long": "114.0579", "description": "路边垃圾堆了三天没人清运，气味很大。"})
+    created, [request] = call("POST", "/open311/v2/{resource}", "/open311/v2/requests.json",
+                              {"resource": "requests.json"}, form, "application/x-www-form-urlencoded")
+    rid = request["service_request_id"]
+    shown, [view] = call("GET", "/open311/v2/requests/{request_file}", f"/open311/v2/requests/{rid}.json",
+                         {"request_file": f"{rid}.json"})
+    print(json.dumps({"status": status, "services": len(services), "created": created, "shown": shown,
+                      "view": {k: view[k] for k in ("service_request_id", "status", "service_code")}}))
 """
 
 
-def test_open311_services_are_served_from_the_packaged_bundle_and_the_live_pack(packages, tmp_path):
-    """What `make package` ships has no regions/ folder: the API must read the live pack."""
+def test_open311_services_and_a_public_view_are_served_from_the_packaged_bundle(packages, tmp_path):
+    """What `make package` ships has no regions/ folder: the API must read the live pack, for the
+    services list and for a request's public view."""
     bundle = tmp_path / "bundle"
     with zipfile.ZipFile(packages["dev"] / "deployment.zip") as z:
         z.extractall(bundle)
@@ -110,4 +127,6 @@ def test_open311_services_are_served_from_the_packaged_bundle_and_the_live_pack(
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["status"] == 200 and result["services"] > 50
+    assert (result["status"], result["services"] > 50, result["created"], result["shown"]) == (200, True, 201, 200)
+    assert result["view"] == {"service_request_id": result["view"]["service_request_id"], "status": "open",
+                              "service_code": "01.01"}

@@ -319,6 +319,16 @@ def test_add_once_refuses_a_stored_key_with_the_record_and_writes_nothing_of_its
 
 # --- a big event: more joined reports than one transaction holds -------------------------------
 
+def join(p, master_id: str, dup_id: str) -> None:
+    """A report joined to its master, committed as the dedup stage commits a join."""
+    master, dup = p.store.load_appeal(master_id), p.store.load_appeal(dup_id)
+    dup.join_master(master_id, p.now(), "system:dedup", {"score": 1.0})
+    master.absorb(dup, None, p.now(), "system:dedup", {"score": 1.0})
+    uow = p.store.unit_of_work(p.now())
+    uow.track(dup, master)
+    uow.commit()
+
+
 def test_a_master_with_150_joined_reports_is_dispatched_and_every_citizen_hears_of_it(p):
     """One status change of a master writes a notice per joined duplicate: 150 of them are more
     than DynamoDB's 100 actions. The change commits with the notices it has room for and ONE
@@ -329,12 +339,7 @@ def test_a_master_with_150_joined_reports_is_dispatched_and_every_citizen_hears_
     master_id = take_in(p, hotline(*CLEAR)).body["appeal_id"]
     dup_ids = [take_in(p, hotline(*SAME_EVENT)).body["appeal_id"] for _ in range(150)]
     for dup_id in dup_ids:        # joined one by one, as the dedup stage joins them
-        master, dup = p.store.load_appeal(master_id), p.store.load_appeal(dup_id)
-        dup.join_master(master_id, p.now(), "system:dedup", {"score": 1.0})
-        master.absorb(dup, None, p.now(), "system:dedup", {"score": 1.0})
-        uow = p.store.unit_of_work(p.now())
-        uow.track(dup, master)
-        uow.commit()
+        join(p, master_id, dup_id)
     to_dispatch_stage(p, master_id)
 
     assert dispatch.process(p, master_id) == "dispatched"
@@ -363,15 +368,7 @@ def test_dispatch_that_loses_a_race_with_a_joining_report_decides_again_at_once(
     dup_id = take_in(p, hotline(*SAME_EVENT)).body["appeal_id"]
     to_dispatch_stage(p, master_id)
 
-    def join():
-        master, dup = p.store.load_appeal(master_id), p.store.load_appeal(dup_id)
-        dup.join_master(master_id, p.now(), "system:dedup", {"score": 1.0})
-        master.absorb(dup, None, p.now(), "system:dedup", {"score": 1.0})
-        uow = p.store.unit_of_work(p.now())
-        uow.track(dup, master)
-        uow.commit()
-
-    p.store.before_next_commit(join)
+    p.store.before_next_commit(lambda: join(p, master_id, dup_id))
     outcome = dispatch.process(p, master_id)
     master = p.store.load_appeal(master_id)
     told = sorted(h.message["appeal_id"] for h in p.publisher.published
