@@ -77,8 +77,6 @@ CATCH_UP_LIMIT = timedelta(hours=24)   # older buckets are given up (logged + me
 BUCKETS_PER_RUN = 60                   # a longer gap is caught up over successive runs, oldest first
 SAVE_ATTEMPTS = 3
 ALERT_ATTR = dict(ALERTS)
-# Who gets a copy of a supervision notice (督办函) by default: the government of the level above.
-DEFAULT_COPY_UNIT_TYPES = ("街道办事处", "区政务服务数据管理局")
 
 
 def due_items_from(appeal_id: str, deadline: Deadline, now: datetime) -> list[DueEntry]:
@@ -115,7 +113,9 @@ def supervision_copies(model, unit_id: str | None) -> tuple[list[str], str]:
         return [centre], "city command centre (unit unknown)"
     code = unit.jurisdiction_code
     parent = code[:-3] if len(code) > 6 else None   # community → street → district; district → city
-    types = tuple(model.policy.get("supervision", {}).get("copy_unit_types", DEFAULT_COPY_UNIT_TYPES))
+    # The region names which of the level above's units get the copy (its policy.json, supervision);
+    # a region that names none copies its command centre.
+    types = tuple(model.policy.get("supervision", {}).get("copy_unit_types", ()))
     if parent and parent != model.city_code:
         found = sorted(u.unit_id for u in model.units.units
                        if u.jurisdiction_code == parent and u.unit_type in types and u.unit_id != unit_id)

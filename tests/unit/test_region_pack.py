@@ -364,3 +364,17 @@ def test_bad_lexicon_rows_are_named_by_file_line_and_field(sz_files):
     assert errors_of(sz_files, **{"lexicon.csv": "code,words\n"}) == [
         "lexicon.csv:1: phrases: bad header (missing column(s) phrases, situations; unexpected column(s) words); "
         "expected code,phrases,situations"]
+
+
+def test_supervision_copies_name_unit_types_of_the_pack(sz_files):
+    """The units a supervision notice is copied to are the region's choice (policy.json,
+    supervision.copy_unit_types), checked against units.csv like every other unit type."""
+    good = json.dumps({"supervision": {"copy_unit_types": ["街道办事处"]}}, ensure_ascii=False)
+    assert errors_of(sz_files, **{"policy.json": good}) == []
+    bad = '{\n  "supervision": {"copy_unit_types": ["街道办", 3], "cc": true}\n}'
+    assert errors_of(sz_files, **{"policy.json": bad}) == [
+        "policy.json:2: supervision.cc: unknown key (allowed: copy_unit_types, note)",
+        "policy.json:2: supervision.copy_unit_types: must be a list of unit types"]
+    unknown = '{\n  "supervision": {\n    "copy_unit_types": ["街道办"]\n  }\n}'
+    assert errors_of(sz_files, **{"policy.json": unknown}) == [
+        "policy.json:3: supervision.copy_unit_types: no unit of type '街道办' in units.csv"]

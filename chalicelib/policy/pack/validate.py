@@ -30,7 +30,8 @@ _KEY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
 _SECRET_REF_RE = re.compile(r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$")
 _UNIT_ID_RE = re.compile(r"^U\d{6,15}-[A-Za-z0-9]+$")
 _LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
-_POLICY_KEYS = {"dispatch", "dedup", "deadlines", "note", "_comment"}
+_POLICY_KEYS = {"dispatch", "dedup", "deadlines", "supervision", "note", "_comment"}
+_SUPERVISION_KEYS = {"copy_unit_types", "note"}
 _DISPATCH_KEYS = {"auto_threshold", "fallback_below", "gaps_to_fallback", "out_of_scope", "note"}
 
 
@@ -273,6 +274,7 @@ class _Validator:
                 if t not in types:
                     self.errors.append(PackError(f, _json_line(self.p, f, t), "dispatch.gaps_to_fallback",
                                                  f"unknown unit type {t!r}"))
+        self._supervision(f, pol.get("supervision", {}))
         self._dedup(pol.get("dedup", {}))
         deadlines = pol.get("deadlines", {})
         try:
@@ -283,6 +285,25 @@ class _Validator:
                                          fld, exc.message))
         except (TypeError, ValueError, KeyError) as exc:
             self.errors.append(PackError(f, _json_line(self.p, f, "deadlines"), "deadlines", f"invalid: {exc}"))
+
+    def _supervision(self, f: str, sup: Any) -> None:
+        """Who a supervision notice (督办函) is copied to: units of these types one level above."""
+        if not isinstance(sup, dict):
+            self.errors.append(PackError(f, _json_line(self.p, f, "supervision"), "supervision", "must be an object"))
+            return
+        for k in sorted(set(sup) - _SUPERVISION_KEYS):
+            self.errors.append(PackError(f, _json_line(self.p, f, k), f"supervision.{k}",
+                                         f"unknown key (allowed: {', '.join(sorted(_SUPERVISION_KEYS))})"))
+        types = sup.get("copy_unit_types", [])
+        known = {u.unit_type for u in self.p.units}
+        if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+            self.errors.append(PackError(f, _json_line(self.p, f, "copy_unit_types"), "supervision.copy_unit_types",
+                                         "must be a list of unit types"))
+            return
+        for t in types:
+            if t not in known:
+                self.errors.append(PackError(f, _json_line(self.p, f, t), "supervision.copy_unit_types",
+                                             f"no unit of type {t!r} in units.csv"))
 
     def examples(self) -> None:
         """Every example's code is a catalog code (the classifier would silently drop it)."""
