@@ -12,6 +12,7 @@ reads and writes themselves are chalicelib.storage.region_store's.
 """
 from __future__ import annotations
 
+import dataclasses
 import secrets as _secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,15 +52,9 @@ class ConcurrentLoadError(ConflictError):
 
 
 @dataclass(frozen=True)
-class VersionInfo:
-    region: str
-    version: int
-    content_hash: str
-    s3_key: str
-    actor: str
-    created_at: str
-    counts: Mapping[str, int] = field(default_factory=dict)
-    s3_version_id: Optional[str] = None
+class VersionInfo(StoredVersion):
+    """A stored version as the admin API shows it: whether it is the live one, too."""
+
     live: bool = False
 
     @property
@@ -119,9 +114,7 @@ def check_region_code(region: str) -> str:
 # --- reads ------------------------------------------------------------------------------------
 
 def _version_info(v: StoredVersion, live: Optional[int] = None) -> VersionInfo:
-    return VersionInfo(region=v.region, version=v.version, content_hash=v.content_hash, s3_key=v.s3_key,
-                       actor=v.actor, created_at=v.created_at, counts=v.counts, s3_version_id=v.s3_version_id,
-                       live=live == v.version)
+    return VersionInfo(**dataclasses.asdict(v), live=live == v.version)
 
 
 def versions(region: str) -> list[VersionInfo]:
