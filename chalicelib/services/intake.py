@@ -14,6 +14,7 @@ from chalicelib.channels.base import parse_payload
 from chalicelib.channels.registry import payload_model
 from chalicelib.channels.signing import H_KEY_ID, read_headers, verify
 from chalicelib.domain.appeal import Appeal, NewAppeal
+from chalicelib.domain.canonical import canonical_json
 from chalicelib.domain.errors import (
     AlreadyCreated,
     AuthenticationError,
@@ -155,8 +156,7 @@ def decode_object(body: bytes, *, empty: dict[str, Any] | None = None) -> dict[s
 
 
 def payload_hash(body: Any) -> str:
-    return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                                     default=str).encode()).hexdigest()
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
 def take_in(p, req: ChannelRequest) -> IntakeResult:

@@ -5,7 +5,6 @@ exposes these reads to the services."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from datetime import datetime
 from typing import Any, Iterator
 
@@ -180,5 +179,4 @@ def newest_public_event_at(appeal_id: str) -> datetime | None:
     return next((parse_iso(i.at) for i in items if i.public), None)
 
 
-def to_json(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+

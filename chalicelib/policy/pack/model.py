@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Mapping, Optional
 
+from chalicelib.domain.canonical import canonical_json
 from chalicelib.domain.catalog import CatalogItem
 from chalicelib.domain.units import Unit
 from chalicelib.nlp.classifier import LEXICON_COLUMNS
@@ -273,13 +273,13 @@ def canonical_calendar(cal: Mapping[str, Any]) -> dict:
 
 # --- identity ---------------------------------------------------------------------------------
 
-def canonical_json(pack: RegionPack) -> bytes:
-    return json.dumps(pack.to_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+def pack_json(pack: RegionPack) -> bytes:
+    return canonical_json(pack.to_dict()).encode("utf-8")
 
 
 def content_hash(pack: RegionPack) -> str:
     """sha256 of the canonical content (hex)."""
-    return hashlib.sha256(canonical_json(pack)).hexdigest()
+    return hashlib.sha256(pack_json(pack)).hexdigest()
 
 
 # --- the unit tree -------------------------------------------------------------------------------

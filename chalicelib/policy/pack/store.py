@@ -8,14 +8,14 @@ import json
 from pathlib import Path
 from typing import Optional
 
+from chalicelib.domain.canonical import canonical_json
 from chalicelib.policy.pack.model import CSV_FILES, EXAMPLE_FILE_RE, LIST_COLUMNS, OPTIONAL_CSV, RegionPack, content_hash
 
 
 def encode_pack(pack: RegionPack) -> bytes:
     """The one stored object: gzip (mtime 0, so identical packs give identical bytes) of the JSON."""
     body = {"content_hash": content_hash(pack), "pack": pack.to_dict()}
-    return gzip.compress(json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-                         .encode("utf-8"), compresslevel=6, mtime=0)
+    return gzip.compress(canonical_json(body).encode("utf-8"), compresslevel=6, mtime=0)
 
 
 def decode_pack(blob: bytes, version: Optional[int] = None, expected_hash: Optional[str] = None) -> RegionPack:
