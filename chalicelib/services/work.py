@@ -5,17 +5,21 @@ from typing import Any, Callable
 
 from chalicelib.domain.appeal import Appeal
 from chalicelib.domain.errors import ConflictError
-from chalicelib.domain.events import AppealReceived, JoinedMaster, PublicStatusChanged
+from chalicelib.domain.events import AppealReceived, DomainEvent, JoinedMaster, PublicStatusChanged
 from chalicelib.domain.lifecycle import Status
 from chalicelib.domain.records import Handoff
 from chalicelib.services import outbox
 
 
 def commit(p, uow) -> list[Handoff]:
-    """Commit `uow` (all or nothing) with the status notices its appeals' domain events call for,
-    then send its hand-offs; a send that fails stays in the outbox for the repair sweep. Returns
-    the hand-offs committed."""
-    uow.hand_off(*status_notices(p, uow.appeals))
+    """Commit `uow` (all or nothing) with what its appeals' domain events call for (pulled here,
+    once): the status notices, and the writes of every reaction in REACTIONS (the public views,
+    the return-visit candidates); then send its hand-offs. A send that fails stays in the outbox
+    for the repair sweep. Returns the hand-offs committed."""
+    events = {a.appeal_id: a.pull_domain_events() for a in uow.appeals}
+    uow.hand_off(*status_notices(p, uow.appeals, events))
+    for react in REACTIONS:
+        react(p, uow, events)
     uow.commit()
     p.publisher.publish(uow.handoffs)
     return uow.handoffs
@@ -36,9 +40,15 @@ def on_fresh_copy(step: Callable[[], Any]) -> Any:
                 raise
 
 
-def status_notices(p, appeals: list[Appeal]) -> list[Handoff]:
+# fn(p, uow, events by appeal id): adds the writes a change's domain events call for to `uow`,
+# before it commits. Listed here, so every entry point that commits runs them all; a reaction's
+# module must not import this one.
+REACTIONS: tuple[Callable[[Any, Any, dict[str, list[DomainEvent]]], None], ...] = ()
+
+
+def status_notices(p, appeals: list[Appeal], events: dict[str, list[DomainEvent]]) -> list[Handoff]:
     """What each channel must hear of a change (F-IN-3), from the domain events the aggregates
-    recorded (pulled here, once):
+    recorded (`events`, by appeal id):
 
     - AppealReceived: "accepted";
     - PublicStatusChanged of a master (not of a joined duplicate): the status it ends at, to its
@@ -49,9 +59,8 @@ def status_notices(p, appeals: list[Appeal]) -> list[Handoff]:
     tracked = {a.appeal_id: a for a in appeals}
     notices: list[Handoff] = []
     for appeal in appeals:
-        events = appeal.pull_domain_events()
-        changes = [e for e in events if isinstance(e, PublicStatusChanged)]
-        for event in events:
+        changes = [e for e in events[appeal.appeal_id] if isinstance(e, PublicStatusChanged)]
+        for event in events[appeal.appeal_id]:
             if isinstance(event, AppealReceived):
                 notices.append(outbox.status_handoff(appeal, "accepted"))
             elif isinstance(event, JoinedMaster):

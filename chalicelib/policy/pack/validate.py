@@ -30,7 +30,7 @@ _KEY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
 _SECRET_REF_RE = re.compile(r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$")
 _UNIT_ID_RE = re.compile(r"^U\d{6,15}-[A-Za-z0-9]+$")
 _LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
-_POLICY_KEYS = {"dispatch", "dedup", "deadlines", "supervision", "note", "_comment"}
+_POLICY_KEYS = {"dispatch", "dedup", "deadlines", "supervision", "public_record", "return_visit", "note", "_comment"}
 _SUPERVISION_KEYS = {"copy_unit_types", "note"}
 _DISPATCH_KEYS = {"auto_threshold", "fallback_below", "gaps_to_fallback", "out_of_scope", "note"}
 
