@@ -6,7 +6,7 @@ STAGE  ?= dev
 
 UV_VERSION := 0.13.9
 
-.PHONY: run reset test install lock package deploy eval-dedup eval-dispatch bench clean
+.PHONY: run reset test install browser lock package deploy eval-dedup eval-dispatch bench clean
 
 # One install of the pinned lock: uv (from PyPI) installs it in parallel with no resolver pass;
 # pip's own resolve-download-compile of the same set took 3x as long (README, "First start").
@@ -33,8 +33,24 @@ run: install
 reset:
 	rm -rf .local
 
-## Unit, integration and end-to-end tests (e2e starts its own local stack).
-test: install
+## The browser tests' (tests/browser/) headless browser: Debian's chromium, installed with apt
+## (as root, else through sudo) when no `chromium` is on PATH; does nothing when it is there.
+## JIESU_CHROMIUM=/path/to/chromium overrides it: then only that file is checked.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+browser:
+	@if [ -n "$$JIESU_CHROMIUM" ]; then \
+	  [ -x "$$JIESU_CHROMIUM" ] || { echo "JIESU_CHROMIUM=$$JIESU_CHROMIUM is not an executable file" >&2; exit 1; }; \
+	elif ! command -v chromium >/dev/null 2>&1; then \
+	  command -v apt-get >/dev/null 2>&1 || { echo "no chromium and no apt-get: install chromium yourself and set JIESU_CHROMIUM to its path" >&2; exit 1; }; \
+	  $(if $(SUDO),command -v sudo >/dev/null 2>&1 || { echo "no chromium and not root and no sudo: run apt-get install chromium as root" >&2; exit 1; };) \
+	  echo "Installing Debian's chromium for the browser tests (apt-get$(if $(SUDO), via sudo))"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	fi
+
+## Unit, integration, end-to-end and browser tests (e2e starts its own local stack).
+test: install browser
 	$(PY) -m pytest -q tests
 
 ## Deployable template for a region stack: make package STAGE=dev|shenzhen

@@ -1,0 +1,77 @@
+"""A real headless browser for the browser tests: Debian's chromium driven by Playwright.
+
+`make test` installs the `chromium` apt package when it is missing (Makefile target `browser`);
+`JIESU_CHROMIUM=/path/to/chromium` names another executable. Playwright's own browser download
+(`playwright install`) is not used. One browser per test session (starting it costs about a
+second) for all of them; every test gets a fresh phone-sized context of its own.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "zh-CN",
+    "timezone_id": "Asia/Shanghai",
+}
+# A missing element should fail a test in seconds, not after Playwright's default 30 s.
+TIMEOUT_MS = 10_000
+
+
+def chromium_path() -> str:
+    """The chromium the tests launch: JIESU_CHROMIUM, else `chromium` on PATH (/usr/bin/chromium)."""
+    override = os.environ.get("JIESU_CHROMIUM")
+    if override:
+        if not (Path(override).is_file() and os.access(override, os.X_OK)):
+            pytest.fail(f"JIESU_CHROMIUM={override} is not an executable file", pytrace=False)
+        return override
+    found = shutil.which("chromium")
+    if not found:
+        pytest.fail("no chromium for the browser tests: `make test` installs Debian's `chromium` "
+                    "package (apt-get install chromium, as root or with sudo), or set "
+                    "JIESU_CHROMIUM to a chromium executable", pytrace=False)
+    return found
+
+
+# Started once, by the first browser test, and closed after the last test under tests/browser/
+# (package scope; they run one after another, so that is once per session), not at the end of
+# the session: while Playwright's sync API is connected the main thread has a running asyncio
+# loop, so any later test calling asyncio.run() would fail ("cannot be called from a running
+# event loop"), and chromium's memory would stay taken for the rest of the suite.
+@pytest.fixture(scope="package")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    with sync_playwright() as pw:
+        # Playwright launches chromium without its sandbox unless asked (chromium_sandbox=False,
+        # i.e. --no-sandbox), which running as root, as CI does, requires anyway.
+        browser = pw.chromium.launch(executable_path=executable, headless=True, chromium_sandbox=False)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(**PHONE)
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def dom_text(page) -> str:
+    """The rendered DOM's full HTML followed by its visible text (innerText), for scanning."""
+    html = page.content()
+    text = page.evaluate("() => document.body ? document.body.innerText : ''")
+    return html + "\n" + text
