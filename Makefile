@@ -33,20 +33,22 @@ run: install
 reset:
 	rm -rf .local
 
-## The browser tests' (tests/browser/) headless browser: Debian's chromium, installed with apt
-## (as root, else through sudo) when no `chromium` is on PATH; does nothing when it is there.
+## The browser tests' (tests/browser/) headless browser: Debian's chromium and a Chinese font
+## (WenQuanYi Micro Hei, for pages and screenshots that show Chinese), installed with apt (as
+## root, else through sudo) when either is missing; does nothing when both are there.
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 ## JIESU_CHROMIUM=/path/to/chromium overrides it: then only that file is checked.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 browser:
 	@if [ -n "$$JIESU_CHROMIUM" ]; then \
 	  [ -x "$$JIESU_CHROMIUM" ] || { echo "JIESU_CHROMIUM=$$JIESU_CHROMIUM is not an executable file" >&2; exit 1; }; \
-	elif ! command -v chromium >/dev/null 2>&1; then \
+	elif ! command -v chromium >/dev/null 2>&1 || [ ! -e $(CJK_FONT) ]; then \
 	  command -v apt-get >/dev/null 2>&1 || { echo "no chromium and no apt-get: install chromium yourself and set JIESU_CHROMIUM to its path" >&2; exit 1; }; \
 	  $(if $(SUDO),command -v sudo >/dev/null 2>&1 || { echo "no chromium and not root and no sudo: run apt-get install chromium as root" >&2; exit 1; };) \
 	  echo "Installing Debian's chromium for the browser tests (apt-get$(if $(SUDO), via sudo))"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-wqy-microhei; \
 	fi
 
 ## Unit, integration, end-to-end and browser tests (e2e starts its own local stack).
