@@ -34,6 +34,9 @@ class Settings:
     signature_window_s: int = 300
     outbox_grace_s: int = 300   # a hand-off still open after this is re-sent by the sweep
     outbox_max_resends: int = 5
+    # Where citizens open their tracking links (https://12345.example.gov.cn, or the API's URL
+    # with its stage): the links in intake answers and callbacks start with it.
+    public_base_url: str = "http://127.0.0.1:8000"
 
     def queue_url(self, name: str) -> str:
         try:
@@ -63,4 +66,5 @@ def get_settings() -> Settings:
         oidc_max_token_lifetime_s=int(env.get("JIESU_OIDC_MAX_TOKEN_LIFETIME_S", 12 * 3600)),
         city_code=env.get("JIESU_CITY_CODE", "440300"),
         body_limit_bytes=int(env.get("JIESU_BODY_LIMIT", 64 * 1024)),
+        public_base_url=env.get("JIESU_PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
     )

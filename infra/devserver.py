@@ -120,6 +120,7 @@ class Stack:
 
         self.identity = create_demo_pool(self.session, self.standin.url)
         os.environ.update(self.identity.env())
+        os.environ["JIESU_PUBLIC_BASE_URL"] = self.api_url   # tracking links open this API's pages
         (self.state_dir / "identity.json").write_text(json.dumps({
             "endpoint": self.standin.url, "identity": self.identity.__dict__}))
 
@@ -269,6 +270,8 @@ class Stack:
         lines = [
             "Jiesu is running on the embedded stand-in (moto). Ctrl-C stops everything.",
             f"  API (Chalice)         {self.api_url}    e.g. GET {self.api_url}/channels",
+            f"  public record (web)   {self.api_url}/public   (rankings refresh every 15 min); each intake "
+            "answer and callback carries the citizen's tracking_url",
             f"  AWS stand-in (moto)   {self.standin.url}",
             f"  state kept in         {self.state_dir}   (make reset wipes it)",
         ]

@@ -17,6 +17,7 @@ DEMO_USERS: dict[str, tuple[str, str, str]] = {
     "baoan_leader": ("leader", "", "440306"),
     "admin1": ("admin", "", "440300"),
     "auditor1": ("auditor", "", "440300"),
+    "visitor1": ("visitor", "U440300-SMS", "440300"),      # 回访员 of the command centre
 }
 
 

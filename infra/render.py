@@ -79,7 +79,9 @@ def _alarm(queue_id: str, metric: str, threshold: int, description: str) -> dict
 def _env(spec: Spec) -> dict:
     env = {"JIESU_TABLE": {"Ref": spec.table.logical_id}, "JIESU_PII_KEY_ID": {"Ref": spec.pii_key_logical_id},
            spec.region_bucket_env: {"Ref": spec.region_bucket_logical_id},
-           "JIESU_HASH_KEY_SECRET": {"Ref": "HashKeySecret"}}
+           "JIESU_HASH_KEY_SECRET": {"Ref": "HashKeySecret"},
+           # Where citizens open their tracking links (the links in intake answers and callbacks).
+           "JIESU_PUBLIC_BASE_URL": {"Ref": "PublicBaseUrl"}}
     for q in spec.queues:
         env[q.env_var] = {"Ref": q.logical_id}
     return env
@@ -171,7 +173,12 @@ def merge_template(stage: str, region_code: str, spec: Spec = SPEC) -> dict:
     for fn in spec.functions:
         resources[fn.logical_id] = _function(spec, fn)
     return {
-        "Parameters": {"Stage": {"Type": "String", "Default": stage, "AllowedPattern": "[a-z0-9-]+"}},
+        "Parameters": {"Stage": {"Type": "String", "Default": stage, "AllowedPattern": "[a-z0-9-]+"},
+                       "PublicBaseUrl": {"Type": "String", "Default": stage_config(stage)["public_base_url"],
+                                         "AllowedPattern": "https://[^/\\s]+(/\\S*)?",
+                                         "Description": "The citizen-facing URL of this stack's API (a custom "
+                                                        "domain, with its base path): tracking links start "
+                                                        "with it"}},
         "Resources": resources,
         "Outputs": {"TableName": {"Value": {"Ref": spec.table.logical_id}},
                     **{f"{q.logical_id}Url": {"Value": {"Ref": q.logical_id}} for q in spec.queues}},

@@ -5,7 +5,7 @@ Lambda's event source mappings and EventBridge do: it long-polls each queue and 
 `functions/<name>/handler.py` with real SQS event records (batches of up to 10), deletes only
 the records not reported in `batchItemFailures` (the rest reappear after their visibility
 timeout and moto's redrive moves them to the DLQ after maxReceiveCount), and fires each
-schedule with a real EventBridge "Scheduled Event" payload on the minute.
+schedule with a real EventBridge "Scheduled Event" payload at its rate (on the minute).
 """
 from __future__ import annotations
 
@@ -182,10 +182,11 @@ class Runner:
         return load_handler(fn)(scheduled_event(arn, self.region, at), LambdaContext(fn, self.region, self.partition))
 
     def _schedule_loop(self, fn: Function) -> None:
-        # rate(1 minute): fire at the top of every minute (EventBridge's own granularity).
+        # rate(N minutes): fire at the top of every N-th minute (EventBridge's own granularity).
+        period = SPEC.schedule(fn.trigger_schedule).period_s
         while not self.stop_event.is_set():
             now = time.time()
-            if self.stop_event.wait(60 - now % 60):
+            if self.stop_event.wait(period - now % period):
                 return
             try:
                 self.fire(fn)

@@ -57,6 +57,12 @@ class Schedule:
     logical_id: str
     expression: str             # EventBridge schedule expression
 
+    @property
+    def period_s(self) -> int:
+        """The period of a ``rate(N unit)`` expression in seconds (the local runner fires on it)."""
+        n, unit = self.expression.removeprefix("rate(").removesuffix(")").split()
+        return int(n) * {"minute": 60, "hour": 3600, "day": 86400}[unit.rstrip("s")]
+
 
 @dataclass(frozen=True)
 class Function:
@@ -120,6 +126,8 @@ SPEC = Spec(
     schedules=(
         Schedule("deadlines", "DeadlineSweepRule", "rate(1 minute)"),
         Schedule("outbox", "OutboxSweepRule", "rate(1 minute)"),
+        Schedule("visits", "ReturnVisitPlanRule", "rate(15 minutes)"),
+        Schedule("public_record", "PublicRecordRule", "rate(15 minutes)"),
     ),
     functions=(
         Function("dedup", "DedupFunction", trigger_queue="dedup", sends_to=("dispatch", "notify"),
@@ -130,6 +138,10 @@ SPEC = Spec(
         Function("deadlines", "DeadlinesFunction", trigger_schedule="deadlines", sends_to=("notify",)),
         Function("outbox", "OutboxFunction", trigger_schedule="outbox",
                  sends_to=("dedup", "dispatch", "notify")),
+        # 回访: reads hour buckets of answered rounds, puts visit tasks; sends nothing.
+        Function("visits", "VisitsFunction", trigger_schedule="visits", timeout_s=60),
+        # 一网晒单: sums the units' counters, writes the rankings and units' records; sends nothing.
+        Function("public_record", "PublicRecordFunction", trigger_schedule="public_record", timeout_s=120),
     ),
     api_sends_to=("dedup", "dispatch", "notify"),
 )

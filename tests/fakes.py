@@ -26,6 +26,7 @@ Nothing here creates a boto3 or botocore client: PynamoDB models are built and s
 """
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import hmac
@@ -71,9 +72,12 @@ from chalicelib.storage.models import (
     MarkerItem,
     OutboxItem,
     PartyItem,
+    PublicViewItem,
     SweepStateItem,
 )
 from chalicelib.storage.unit_of_work import UnitOfWork
+from chalicelib.domain.return_visit import VisitCandidate, VisitTask
+from chalicelib.storage.models import VisitCandidateItem, VisitTaskItem
 
 ROOT = Path(__file__).resolve().parent.parent
 SHENZHEN_DIR = ROOT / "regions" / "shenzhen"
@@ -130,6 +134,22 @@ def holds(condition: Any, raw: Raw | None) -> bool:
         v, low, high = (_operand(x, raw) for x in values)
         return v is not None and low <= v <= high
     raise NotImplementedError(f"tests/fakes.py cannot evaluate the condition operator {op!r}")
+
+
+def apply_update(raw: Raw, actions: list) -> Raw:
+    """UpdateItem's SET (of a value) and ADD (to a number, 0 when missing), as DynamoDB applies
+    them; raises for any other action rather than guessing."""
+    for action in actions:
+        path, operand = action.values
+        name = ".".join(path.path)
+        (kind, value), = operand.value.items()
+        if action.format_string.startswith("{0} = {1}") and not hasattr(operand, "path"):
+            raw[name] = {kind: value}
+        elif action.format_string.startswith("{0} {1}") and kind == "N":   # ADD
+            raw[name] = {"N": str(Decimal((raw.get(name) or {"N": "0"})["N"]) + Decimal(value))}
+        else:
+            raise NotImplementedError(f"tests/fakes.py cannot apply the update action {action!r}")
+    return raw
 
 
 class TransactionCancelled(TransactWriteError):
@@ -248,6 +268,9 @@ class MemoryStore:
         for act, key in zip(actions, keys_):
             if act.op == "delete":
                 self.items.pop(key, None)
+            elif act.op == "update":
+                raw = self.items.get(key) or {"PK": {"S": key[0]}, "SK": {"S": key[1]}}
+                self.items[key] = apply_update(copy.deepcopy(raw), act.actions)
             else:
                 self.items[key] = act.item.serialize()
         self.transactions.append(Transaction(keys_, "committed", []))
@@ -450,6 +473,63 @@ class MemoryStore:
         items = self._query(keys.alerts_day_pk(region, local_day), forward=False, limit=limit, index=2)
         return [rec.alert_record(i) for i in items]
 
+    # --- return visits -----------------------------------------------------------------------
+
+    def visit_candidates(self, region: str, bucket: str) -> list[VisitCandidate]:
+        return [rec.visit_candidate(i) for i in self._query(keys.visit_candidates_pk(region, bucket))
+                if isinstance(i, VisitCandidateItem)]
+
+    def visit_tasks(self, appeal_id: str) -> list[VisitTask]:
+        return [rec.visit_task(i) for i in self._query(keys.appeal_pk(appeal_id), prefix=keys.VISIT_SK_PREFIX)
+                if isinstance(i, VisitTaskItem)]
+
+    def visit_queue(self, region: str, limit: int) -> list[VisitTask]:
+        return [rec.visit_task(i) for i in self._query(keys.visit_queue(region), limit=limit, index=1)
+                if isinstance(i, VisitTaskItem)]
+
+    def visit_mark(self, region: str) -> str | None:
+        item = self._get(keys.visit_mark_pk(region), keys.SWEEP_SK)
+        return item.last_bucket if item else None
+
+    def move_visit_mark(self, region: str, last_bucket: str, now: datetime) -> None:
+        item = SweepStateItem(keys.visit_mark_pk(region), keys.SWEEP_SK, last_bucket=last_bucket, updated_at=iso(now))
+        self._put(item, SweepStateItem.PK.does_not_exist() | (SweepStateItem.last_bucket < last_bucket))
+
+    # --- what the citizen and the public see -------------------------------------------------
+
+    def get_tracking(self, token_hash: str):
+        item = self._get(keys.tracking_pk(token_hash), keys.TRACKING_SK)
+        return rec.tracking_link(item) if item else None
+
+    def get_view(self, appeal_id: str):
+        item = self._get(keys.view_pk(appeal_id), keys.VIEW_SK)
+        return rec.public_view(item) if item else None
+
+    def load_views(self, appeal_ids: list[str], consistent: bool = False) -> dict:
+        views = (self.get_view(i) for i in dict.fromkeys(appeal_ids))
+        return {v.appeal_id: v for v in views if v is not None}
+
+    def open311_views(self, region: str, month: str, low: str, high: str, limit: int) -> list:
+        items = self._query(keys.open311_month_pk(region, month), low=low, high=high + "#\uffff", forward=False,
+                            limit=limit, index=2)
+        return [rec.public_view(i) for i in items if isinstance(i, PublicViewItem)]
+
+    def public_records(self, region: str, facet: str, value: str, partition: str, low: str, below: str,
+                       limit: int) -> list:
+        items = self._query(keys.public_record_pk(region, facet, value, partition), low=low, below=below,
+                            forward=False, limit=limit)
+        return [rec.public_record_row(i) for i in items]
+
+    def unit_stats(self, region: str, period: str, key: str) -> list:
+        return [rec.unit_stats(i) for i in self._query(keys.stats_pk(region, period, key))]
+
+    def get_snapshot(self, region: str, name: str):
+        item = self._get(keys.snapshot_pk(region), name)
+        return rec.snapshot(item) if item else None
+
+    def put_snapshot(self, snapshot, now: datetime) -> None:
+        self._put(rec.to_item(snapshot, now))
+
     # --- de-duplication index ----------------------------------------------------------------
 
     def read_key(self, key: str, since: datetime, limit: int) -> KeyRead:
@@ -536,6 +616,10 @@ class FakeSealer:
     def keyed_hash(self, kind: str, value: str) -> str:
         normalised = value.strip().upper().replace(" ", "")
         return hmac.new(self.HASH_KEY, f"{kind}:{normalised}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def derive_token(self, purpose: str, value: str) -> str:
+        digest = hmac.new(self.HASH_KEY, f"token:{purpose}:{value}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     def seal(self, party: Party, appeal_id: str) -> SealedParty:
         self.sealed += 1

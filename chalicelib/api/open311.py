@@ -9,10 +9,11 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from chalicelib.api import wiring
+from chalicelib.api.caching import PUBLIC, cached
 from chalicelib.api.errors import route
 from chalicelib.api.open311_render import Reply, Result, answer
 from chalicelib.domain.errors import MethodNotAllowedError
-from chalicelib.services import open311
+from chalicelib.services import open311, open311_read
 
 bp = Blueprint(__name__)
 
@@ -24,6 +25,13 @@ _ANY = ["application/json", "text/plain", "application/octet-stream", "applicati
 
 def _http(reply: Reply) -> Response:
     return Response(body=reply.body, status_code=reply.status, headers={"Content-Type": reply.content_type})
+
+
+def _public(reply: Reply) -> Response:
+    """A read's answer: cacheable (ETag, Cache-Control) when it succeeded."""
+    if reply.status != 200:
+        return _http(reply)
+    return cached(bp.current_request.headers, reply.body, reply.content_type, PUBLIC)
 
 
 def _params() -> dict[str, str]:
@@ -38,9 +46,9 @@ def _refuse_post() -> Result:
 @route(bp, "/open311/v2/{resource}", methods=["GET"], content_types=_ANY)
 def read(resource: str):
     params, p = _params(), wiring.PLATFORM
-    return _http(answer(resource, {
+    return _public(answer(resource, {
         "services": lambda: Result(200, "services", open311.service_list(p, params)),
-        "requests": lambda: Result(200, "requests", open311.find_requests(p, params, p.now())),
+        "requests": lambda: Result(200, "requests", open311_read.find_requests(p, params, p.now())),
     }))
 
 
@@ -57,10 +65,10 @@ def submit(resource: str):
 @route(bp, "/open311/v2/requests/{request_file}", methods=["GET"], content_types=_ANY)
 def read_request(request_file: str):
     p = wiring.PLATFORM
-    return _http(answer(request_file, lambda request_id: Result(200, "requests", open311.get_request(p, request_id))))
+    return _public(answer(request_file, lambda request_id: Result(200, "requests", open311_read.get_request(p, request_id))))
 
 
 @route(bp, "/open311/v2/services/{service_file}", methods=["GET"], content_types=_ANY)
 def read_service(service_file: str):
     params, p = _params(), wiring.PLATFORM
-    return _http(answer(service_file, lambda code: Result(200, "services", open311.service_definition(p, code, params))))
+    return _public(answer(service_file, lambda code: Result(200, "services", open311.service_definition(p, code, params))))

@@ -44,7 +44,14 @@ def render(fmt: str, kind: str, rows: list[dict[str, Any]], status: int = 200) -
         for row in rows:
             item = ET.SubElement(root, item_tag)
             for name, value in row.items():
-                ET.SubElement(item, name).text = _xml_text(value)
+                element = ET.SubElement(item, name)
+                if isinstance(value, list):         # notes: <notes><note>...</note></notes>
+                    for entry in value:
+                        child = ET.SubElement(element, name[:-1] if name.endswith("s") else "item")
+                        for key, text in entry.items():
+                            ET.SubElement(child, key).text = _xml_text(text)
+                else:
+                    element.text = _xml_text(value)
         body = XML_DECLARATION + ET.tostring(root, encoding="unicode")
     else:
         body = json.dumps(rows, ensure_ascii=False)

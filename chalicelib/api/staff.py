@@ -70,6 +70,17 @@ def act(appeal_id: str, action: str):
     return json_response(result if isinstance(result, dict) else {"result": result})
 
 
+@route(bp, "/staff/visits", methods=["GET"])
+def visit_queue():
+    """回访: the visitors' queue, oldest due first (record a call with the action `visit`)."""
+    who = _who()
+    try:
+        limit = int(_query().get("limit", 50))
+    except ValueError:
+        raise ValidationError("limit must be a whole number", field="limit") from None
+    return json_response(staff.visit_queue(wiring.PLATFORM, who, limit))
+
+
 @route(bp, "/staff/audit", methods=["GET"])
 def audit():
     who = _who()

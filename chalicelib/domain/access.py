@@ -16,13 +16,16 @@ class Role(str, enum.Enum):
     LEADER = "leader"                # instruct (批示), follow, name units for key appeals
     ADMIN = "admin"                  # operate the stack: region packs, versions
     AUDITOR = "auditor"              # read-only, including the audit trail
+    VISITOR = "visitor"              # 回访员: the command centre's return-visit staff
 
 
 # Every staff action, and the roles that may take it. One table, checked in one place.
 ACTIONS: dict[str, frozenset[Role]] = {
-    "appeal.read": frozenset({Role.DISPATCHER, Role.UNIT_HANDLER, Role.UNIT_MANAGER, Role.LEADER, Role.AUDITOR}),
+    "appeal.read": frozenset({Role.DISPATCHER, Role.UNIT_HANDLER, Role.UNIT_MANAGER, Role.LEADER, Role.AUDITOR,
+                              Role.VISITOR}),
     "appeal.list": frozenset({Role.DISPATCHER, Role.UNIT_HANDLER, Role.UNIT_MANAGER, Role.LEADER, Role.AUDITOR}),
-    "party.unmask": frozenset({Role.DISPATCHER, Role.UNIT_HANDLER, Role.UNIT_MANAGER}),
+    # (a visitor calls the citizen back: the number, with a reason, audited)
+    "party.unmask": frozenset({Role.DISPATCHER, Role.UNIT_HANDLER, Role.UNIT_MANAGER, Role.VISITOR}),
     # A confidential (匿名/保密) appeal's identity: the dispatch centre only, with a reason, audited.
     # (also who sees even the masked hints of a confidential appeal's citizen)
     "party.unmask_confidential": frozenset({Role.DISPATCHER}),
@@ -43,6 +46,10 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "leader.instruct": frozenset({Role.LEADER}),
     "leader.follow": frozenset({Role.LEADER}),
     "leader.name_unit": frozenset({Role.LEADER}),
+    # 回访 (F-EV-3): the visitors' queue and recording a call
+    "tracking.renew": frozenset({Role.DISPATCHER}),  # the citizen's link was seen by others: a new one
+    "visit.list": frozenset({Role.VISITOR, Role.DISPATCHER}),
+    "visit.record": frozenset({Role.VISITOR, Role.DISPATCHER}),
     "audit.read": frozenset({Role.AUDITOR, Role.ADMIN}),
     "region.load": frozenset({Role.ADMIN}),
     "region.read": frozenset({Role.ADMIN, Role.AUDITOR}),

@@ -3,9 +3,10 @@
 Its parts with a life of their own are components the root changes and delegates to: the
 dispatch record (``assignment``, domain.assignment), the handling clock (``handling_clock``,
 domain.handling_clock) and the outcome (``evaluation``, domain.evaluation); the root's handling
-steps are written in domain.handling_steps. Every change appends a case-file ``CaseEvent``
-(stored) and the typed domain events the pipeline reacts to (domain.events, not stored). Every
-status change goes through ``move_to`` and the one ``TRANSITIONS`` table (domain.lifecycle).
+steps are written in domain.handling_steps, its return visits (回访) in domain.return_visit. Every
+change appends a case-file ``CaseEvent`` (stored) and the typed domain events the pipeline reacts
+to (domain.events, not stored). Every status change goes through ``move_to`` and the one
+``TRANSITIONS`` table (domain.lifecycle).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from chalicelib.domain.lifecycle import (  # noqa: F401
     CHANNEL_STATUSES, PUBLIC_STATUS, TRANSITIONS, CaseEvent, Status,
 )
 from chalicelib.domain.privacy import mask_free_text
+from chalicelib.domain.return_visit import ReturnVisits
 from chalicelib.domain.values import URGENCY_RANK, AppealType, Location, NewAppeal, Party, Urgency  # noqa: F401
 
 
@@ -47,7 +49,7 @@ TRANSIENT = {"transient": True}
 
 
 @dataclass
-class Appeal(HandlingSteps):
+class Appeal(HandlingSteps, ReturnVisits):
     """The aggregate root. State changes go through methods that append case and domain events."""
 
     appeal_id: str
@@ -86,6 +88,7 @@ class Appeal(HandlingSteps):
     notice_base: int = 0       # status notices are numbered after this (raised on a split, see notice_seq)
     public_changed_at: datetime | None = None   # newest public case event (Open311 updated_datetime)
     channel_meta: dict[str, Any] = field(default_factory=dict)
+    tracking_salt: str = ""    # the citizen's tracking link is made from it (services/tracking.py)
     new_events: list[CaseEvent] = field(default_factory=list, repr=False, metadata=TRANSIENT)
     domain_events: list[ev.DomainEvent] = field(default_factory=list, repr=False, metadata=TRANSIENT)
 

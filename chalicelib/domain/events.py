@@ -185,3 +185,17 @@ class KeyFlagged(DomainEvent):
     """重点办: flagged by rule or by hand."""
 
     reason: str
+
+
+@dataclass(frozen=True)
+class Visited(DomainEvent):
+    """回访: a visitor called the citizen about handling round ``round`` (call ``attempt`` of it).
+    ``resolved`` (解决/部分解决/未解决) and ``satisfied`` (满意/基本满意/不满意) are None when the
+    citizen was not reached; ``unsatisfied``: reached, and 未解决 or 不满意 (the work goes back)."""
+
+    round: int
+    attempt: int
+    reached: bool
+    resolved: str | None
+    satisfied: str | None
+    unsatisfied: bool

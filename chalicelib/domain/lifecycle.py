@@ -38,10 +38,12 @@ TRANSITIONS: dict[Status, set[Status]] = {
     # A reply needs a recorded contact (F-HD-1: sign, contact, handle, reply), reached or not.
     Status.SIGNED: {Status.CONTACTED, Status.PENDING_DISPATCH, Status.DISPATCHED},
     Status.CONTACTED: {Status.REPLIED},                 # reply_to_citizen
-    Status.REPLIED: {Status.CLOSED, Status.REDO, Status.SUPERVISED},   # conclude after a rating
+    # conclude after a rating or a reached return visit (record_return_visit, domain.return_visit)
+    Status.REPLIED: {Status.CLOSED, Status.REDO, Status.SUPERVISED},
     Status.REDO: {Status.SIGNED},                       # sign_for: the unit takes it back
     Status.SUPERVISED: {Status.SIGNED},
-    Status.CLOSED: set(),
+    # reopen_after_visit (domain.return_visit): a return visit found it unresolved or unsatisfying
+    Status.CLOSED: {Status.REDO, Status.SUPERVISED},
 }
 
 # What a channel, the citizen and the public see of each status (F-IN-3, F-AR-2).

@@ -236,3 +236,75 @@ class KeyRead:
     head: int | None
     postings: list[Posting] = field(default_factory=list)
     items_read: int = 0
+
+
+# --- what the citizen and the public see (domain.public_view) -----------------------------------
+
+@dataclass(frozen=True)
+class TrackingLink:
+    """A citizen's tracking link (F-AR-2): only the SHA-256 of its token is stored, as the key
+    that finds the appeal; a revoked link finds nothing."""
+
+    token_hash: str
+    appeal_id: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PublicView:
+    """An appeal's public view (domain.public_view.summary) and its timeline, rewritten whole
+    with every change the public sees. `listed_month`: the local month it was received, when it
+    is listed (Open311 lists by it); None keeps it out of every list."""
+
+    appeal_id: str
+    region: str
+    summary: dict[str, Any]
+    timeline: tuple[dict[str, Any], ...]
+    listed_month: str | None = None
+
+
+@dataclass(frozen=True)
+class UnitStatBump:
+    """Counts added to one unit's counters of one local day (`period` "D", key YYYY-MM-DD) or
+    month ("M", YYYY-MM), atomically (an ADD, never read and written back)."""
+
+    region: str
+    period: str
+    key: str
+    unit_id: str
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class UnitStats:
+    """One unit's counters of one day or month, as stored."""
+
+    unit_id: str
+    period: str
+    key: str
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class PublicRecordRow:
+    """One closed, listed appeal in one list of the public record (一网晒单): all of the region's
+    (facet "all"), a unit's, a category's or a district's, partitioned by month or year."""
+
+    region: str
+    facet: str
+    value: str
+    partition: str
+    closed_at: str
+    appeal_id: str
+    summary: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A view a scheduled job computes whole (the rankings, a unit's record): read in one GetItem."""
+
+    region: str
+    name: str
+    body: dict[str, Any]
+    updated_at: datetime

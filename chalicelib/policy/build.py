@@ -17,6 +17,7 @@ from chalicelib.domain.calendar import WorkCalendar
 from chalicelib.domain.catalog import CatalogItem, fallback_unit_type
 from chalicelib.domain.deadlines import DeadlinePolicy
 from chalicelib.domain.dedup import DEFAULT_POLICY, DedupPolicy
+from chalicelib.domain.return_visit import VisitPolicy
 from chalicelib.domain.units import UnitDirectory
 from chalicelib.nlp.calibration import (
     build_calibrator, calibration_path, fingerprint, save_calibration, shipped_calibrator,
@@ -59,6 +60,12 @@ def dedup_policy(doc: Optional[Mapping[str, Any]]) -> DedupPolicy:
     if "weights" in values:
         values["weights"] = {**DEFAULT_POLICY.weights, **values["weights"]}
     return dataclasses.replace(DEFAULT_POLICY, **values)
+
+
+def visit_policy(pack: RegionPack) -> VisitPolicy:
+    """policy.json's "return_visit" section (回访) over the defaults: every answered round, 24 h
+    after its reply, up to 3 tries 4 h apart."""
+    return VisitPolicy.from_dict(pack.policy.get("return_visit") or {})
 
 
 def place_lexicon(pack: RegionPack) -> PlaceLexicon:

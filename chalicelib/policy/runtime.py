@@ -4,7 +4,7 @@ Every consumer (dispatch, handling, staff, deadlines, dedup, Open311) asks::
 
     rt = runtime_for(region)
     rt.catalog[code]; rt.units; rt.gazetteer; rt.calendar; rt.deadline_policy; rt.dedup_policy
-    rt.place_lexicon; rt.classifier; rt.policy; rt.auto_threshold; rt.city_code; rt.areas
+    rt.visit_policy; rt.place_lexicon; rt.classifier; rt.policy; rt.auto_threshold; rt.city_code; rt.areas
 
 `runtime_for` reads the live pack (chalicelib.policy.region: one pointer read a minute) and hands
 back the runtime of that version, building a new one when an admin loads another version. Each
@@ -26,6 +26,8 @@ from chalicelib.domain.calendar import WorkCalendar
 from chalicelib.domain.catalog import CatalogItem
 from chalicelib.domain.deadlines import DeadlinePolicy
 from chalicelib.domain.dedup import DedupPolicy
+from chalicelib.domain.return_visit import VisitPolicy
+from chalicelib.domain.public_view import Names, PublicPolicy
 from chalicelib.domain.units import UnitDirectory
 from chalicelib.nlp.classifier import Classifier
 from chalicelib.nlp.gazetteer import Gazetteer
@@ -77,6 +79,24 @@ class RegionRuntime:
     @cached_property
     def dedup_policy(self) -> DedupPolicy:
         return build.dedup_policy(self.pack.policy.get("dedup"))
+
+    @cached_property
+    def public_policy(self) -> PublicPolicy:
+        """What the public record lists, scrubs and ranks (policy.json `public_record`)."""
+        return PublicPolicy.from_dict(self.policy.get("public_record"))
+
+    @cached_property
+    def names(self) -> Names:
+        """What the region's units, districts, streets and catalog items are called."""
+        p = self.pack
+        return Names(units={u.unit_id: u.name for u in p.units}, districts={d.code: d.name for d in p.districts},
+                     streets={s.code: s.name for s in p.streets},
+                     categories={c.code: (c.level1, c.level2, c.item) for c in p.catalog})
+
+    @cached_property
+    def visit_policy(self) -> VisitPolicy:
+        """Which answered rounds get a return visit (回访), when, and how often it is tried."""
+        return build.visit_policy(self.pack)
 
     @cached_property
     def place_lexicon(self) -> PlaceLexicon:

@@ -6,11 +6,13 @@ redo, or special supervision after an unsatisfying redo); later ratings are reco
 """
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 from chalicelib.channels.fields import has_control_characters
-from chalicelib.domain.appeal import Status, is_unsatisfied, validate_rating
+from chalicelib.domain.appeal import RATING_DIMENSIONS, Status, is_unsatisfied, validate_rating
 from chalicelib.domain.errors import AlreadyCreated, AuthenticationError, ConflictError, NotFoundError, ValidationError
 from chalicelib.domain.records import Nonce
-from chalicelib.services import deadlines, intake, work
+from chalicelib.services import deadlines, intake, tracking, work
 
 
 def rate(p, req: intake.ChannelRequest, ticket_id: str) -> dict:
@@ -24,7 +26,33 @@ def rate(p, req: intake.ChannelRequest, ticket_id: str) -> dict:
 def _rate_once(p, req: intake.ChannelRequest, ticket_id: str) -> dict:
     now = p.now()
     _, nonce_key = intake.authenticate(p, req.channel, req, now)
-    body = intake.decode_object(req.body)
+    scores, comment = read_rating(intake.decode_object(req.body))
+    ticket = p.store.get_ticket(req.channel, ticket_id)
+    if ticket is None:
+        raise NotFoundError("no appeal with this ticket id on this channel", field="ticket_id")
+    return _rate(p, ticket.appeal_id, scores, comment, f"citizen:{req.channel}", intake.nonce_record(p, nonce_key, now),
+                 now)
+
+
+def rate_on_page(p, token: str, form: Mapping[str, Any]) -> dict:
+    """The citizen rates from their tracking page (a form): the same rules as the channel's route
+    (four scores of 1 to 5, once per answer, a bad one sends the work back), the link for the
+    signature."""
+    appeal_id = tracking.resolve(p, token)
+    fields = {k: v for k, v in form.items() if k in (*RATING_DIMENSIONS, "comment")}
+    unknown = sorted(set(form) - set(fields))
+    if unknown:
+        raise ValidationError("the rating form takes no such field", field=unknown[0])
+    for name in RATING_DIMENSIONS:
+        value = fields.get(name)
+        if isinstance(value, str) and value.strip().isdigit():
+            fields[name] = int(value.strip())
+    scores, comment = read_rating(fields)
+    return work.on_fresh_copy(lambda: _rate(p, appeal_id, scores, comment, "citizen:tracking_page", None, p.now()))
+
+
+def read_rating(body: Mapping[str, Any]) -> tuple[dict[str, int], str]:
+    """The four scores and the optional comment of a rating, checked."""
     scores = validate_rating(body)
     comment = body.get("comment") or ""
     if not isinstance(comment, str) or len(comment) > 500:
@@ -32,19 +60,19 @@ def _rate_once(p, req: intake.ChannelRequest, ticket_id: str) -> dict:
     if has_control_characters(comment, free_text=True):
         raise ValidationError("comment must not contain control characters (line breaks and tabs are fine)",
                               field="comment")
-    ticket = p.store.get_ticket(req.channel, ticket_id)
-    if ticket is None:
-        raise NotFoundError("no appeal with this ticket id on this channel", field="ticket_id")
-    appeal = p.store.load_appeal(ticket.appeal_id)
+    return scores, comment
+
+
+def _rate(p, appeal_id: str, scores: dict[str, int], comment: str, actor: str, nonce: Nonce | None,
+          now) -> dict:
+    appeal = p.store.load_appeal(appeal_id)
     master = p.store.load_appeal(appeal.master_id) if appeal.master_id else appeal
     if master.status not in (Status.REPLIED, Status.CLOSED):
         raise ConflictError(f"the appeal cannot be rated before it is answered (it is {master.status.value})",
                             field="status", code="not_answered")
     uow = p.store.unit_of_work(now)
-    nonce = intake.nonce_record(p, nonce_key, now)
     if nonce is not None:
         uow.add_once(nonce)
-    actor = f"citizen:{req.channel}"
     appeal.record_rating(scores, comment, now, actor, master.evaluation.redo_count)
     unsatisfied = is_unsatisfied(scores)
     if master.status == Status.REPLIED:

@@ -27,7 +27,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.records import Channel, Nonce, Ticket
 from chalicelib.domain.timefmt import iso
 from chalicelib.observability import logger, metrics
-from chalicelib.services import outbox, work
+from chalicelib.services import outbox, tracking, work
 from chalicelib.services.ids import new_appeal_id
 
 
@@ -197,9 +197,13 @@ def store(p, cmd: NewAppeal, body_hash: str, nonce_key: str | None, now: datetim
 
 def _create(p, cmd: NewAppeal, body_hash: str, nonce_key: str | None, now: datetime) -> IntakeResult:
     appeal = Appeal.take_in(cmd, new_appeal_id(now), p.settings.region_code, now)
+    link = tracking.issue(p, appeal, now)
+    # Stored with the ticket for retries: everything but the tracking link, whose token is never
+    # stored (a retry makes it again from the appeal, as it is then).
     response = {"appeal_id": appeal.appeal_id, "channel": cmd.channel, "ticket_id": cmd.ticket_id,
                 "status": appeal.public_status(), "received_at": iso(now)}
     uow = p.store.unit_of_work(now)
+    uow.add(link)
     nonce = nonce_record(p, nonce_key, now)
     if nonce is not None:
         uow.add_once(nonce)
@@ -217,7 +221,8 @@ def _create(p, cmd: NewAppeal, body_hash: str, nonce_key: str | None, now: datet
         return _replay(p, p.store.get_ticket(cmd.channel, cmd.ticket_id), body_hash, nonce_key, now)
     logger.info("appeal accepted", extra={"appeal_id": appeal.appeal_id, "channel": cmd.channel})
     metrics.add_metric(name="AppealsAccepted", unit="Count", value=1)
-    return IntakeResult(201, response)
+    return IntakeResult(201, {**response, "tracking_url": tracking.tracking_url(p, appeal.appeal_id,
+                                                                                 appeal.tracking_salt)})
 
 
 def _jittered_pause(attempt: int) -> None:
@@ -229,7 +234,9 @@ def _replay(p, ticket: Ticket, body_hash: str, nonce_key: str | None, now: datet
         raise ConflictError("this ticket id was already used with a different payload", field="ticket_id",
                             code="ticket_conflict")
     spend_nonce(p, nonce_key, now)
-    return IntakeResult(ticket.status_code, dict(ticket.response), replayed=True)
+    appeal = p.store.load_appeal(ticket.appeal_id, consistent=False)
+    return IntakeResult(ticket.status_code, {**ticket.response, "tracking_url": tracking.tracking_url(
+        p, appeal.appeal_id, appeal.tracking_salt)}, replayed=True)
 
 
 def spend_nonce(p, nonce_key: str | None, now: datetime) -> None:

@@ -12,6 +12,7 @@ from chalicelib.batch import RetryLater
 from chalicelib.channels.signing import signed_headers
 from chalicelib.domain.records import SPILL_TOPIC, Handoff
 from chalicelib.observability import logger, metrics
+from chalicelib.services import tracking
 
 CALLBACK_TIMEOUT_S = 5
 
@@ -69,7 +70,9 @@ def deliver_status(p, message: dict, post: Callable[[str, bytes, dict], HttpResu
 
     The body carries `event_id` (also the `Idempotency-Key`), unique per notice, and `seq`, the
     appeal's notice number, increasing: a redo's second `dispatched` is a new event, and a
-    partner can order what it receives. Messages queued before notices were numbered carry only
+    partner can order what it receives; `tracking_url`, the citizen's page, and for `replied`
+    the `answer` (personal data scrubbed), so the partner can tell the citizen everything the
+    page does. Messages queued before notices were numbered carry only
     the status as their key; they keep `<appeal_id>:<status>` as their id.
     """
     appeal_id, key = message["appeal_id"], message["key"]
@@ -86,9 +89,12 @@ def deliver_status(p, message: dict, post: Callable[[str, bytes, dict], HttpResu
     if channel is None or not channel.callback_url:
         p.store.mark_outbox_done(appeal_id, "status", key, now)
         return "no_callback"
-    body = json.dumps({"event_id": event_id, "seq": seq, "appeal_id": appeal_id,
-                       "ticket_id": message["ticket_id"], "channel": message["channel"], "status": status,
-                       "status_at": pending.created_at}, ensure_ascii=False).encode()
+    notice = {"event_id": event_id, "seq": seq, "appeal_id": appeal_id, "ticket_id": message["ticket_id"],
+              "channel": message["channel"], "status": status, "status_at": pending.created_at,
+              "tracking_url": _tracking_url(p, appeal_id, message)}
+    if message.get("answer") is not None:
+        notice["answer"] = message["answer"]
+    body = json.dumps(notice, ensure_ascii=False).encode()
     key_id = channel.callback_key_id
     secret = p.secrets(channel.key_ids[key_id])
     url = channel.callback_url
@@ -104,6 +110,15 @@ def deliver_status(p, message: dict, post: Callable[[str, bytes, dict], HttpResu
     p.store.mark_outbox_done(appeal_id, "status", key, now)
     logger.info("status delivered", extra={"appeal_id": appeal_id, "status": status, "seq": seq})
     return "delivered"
+
+
+def _tracking_url(p, appeal_id: str, message: dict) -> str | None:
+    """The citizen's link, made again from the salt the notice carries (notices queued before
+    links existed carry none: the appeal's own is read)."""
+    salt = message.get("track")
+    if salt is None:
+        salt = p.store.load_appeal(appeal_id, consistent=False).tracking_salt
+    return tracking.tracking_url(p, appeal_id, salt)
 
 
 def backoff_seconds(receive_count: int) -> int:

@@ -5,10 +5,8 @@ What a city's Open311 endpoint offers, on top of our intake:
 * ``GET services.{json,xml}``: the region catalog's level-2 groups (``LL.MM``) as services.
 * ``POST requests.{json,xml}``: a form-encoded service request, authenticated by ``api_key``,
   stored through intake (one transaction: appeal, ticket index, party, outbox).
-* ``GET requests.{json,xml}`` and ``GET requests/<id>.{json,xml}``: the public view of the
-  requests this channel took in. Only requests of the ``open311`` channel are listed (the spec
-  allows listing every public request; appeals of other channels never had Open311's public
-  listing as a premise, so they are left out). Personal data is never part of the view.
+* ``GET requests.{json,xml}`` and ``GET requests/<id>.{json,xml}``: the city's public requests,
+  whatever channel brought them in (services/open311_read.py, from the precomputed public views).
 
 API keys: ``<key_id>.<secret>``, where ``key_id`` is one of the open311 channel registration's key
 ids (``regions/<city>/channels.json``) and ``secret`` is that key's Secrets Manager value, compared
@@ -32,11 +30,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import itertools
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Annotated, Any, Mapping
 from urllib.parse import parse_qsl
 
@@ -44,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic import ValidationError as PydanticValidationError
 
 from chalicelib.channels import fields as f
-from chalicelib.domain.appeal import Appeal, AppealType, NewAppeal, Status, Urgency
+from chalicelib.domain.appeal import AppealType, NewAppeal, Urgency
 from chalicelib.domain.errors import (
     ConflictError,
     ForbiddenError,
@@ -58,20 +55,7 @@ from chalicelib.services import intake
 OPEN311 = "open311"
 FORM = "application/x-www-form-urlencoded"
 
-MAX_RESULTS = 1000          # the spec's cap on one GET requests answer
-# Items read per listing at most: the window's newest first, until MAX_RESULTS match the filters.
-SCAN_LIMIT = 5 * MAX_RESULTS
-DEFAULT_WINDOW = timedelta(days=90)
-MAX_IDS = 100               # service_request_id values in one listing
-
-SERVICE_NOTICE = "已受理，请凭 service_request_id 查询办理进度 (accepted; track it by service_request_id)"
-STATUS_NOTES = {
-    "accepted": "已受理 (accepted)",
-    "dispatched": "已派单办理中 (dispatched to the responsible unit)",
-    "replied": "已办结答复，待评价 (answered, awaiting the citizen's rating)",
-    "closed": "已办结 (closed)",
-}
-
+SERVICE_NOTICE = "已受理，请凭 service_request_id 或 tracking_url 查询办理进度 (accepted; follow it at tracking_url)"
 
 
 # ------------------------------------------------------------------------------ services (catalog)
@@ -114,19 +98,19 @@ def service_by_code(p, code: str) -> Service | None:
 
 
 def service_list(p, params: Mapping[str, str]) -> list[dict[str, Any]]:
-    _check_jurisdiction(p, params)
+    check_jurisdiction(p, params)
     return [s.as_dict() for s in services(p)]
 
 
 def service_definition(p, code: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
     """Every service has metadata=false, so there is no definition to return (spec: 404)."""
-    _check_jurisdiction(p, params)
+    check_jurisdiction(p, params)
     if service_by_code(p, code) is None:
         raise NotFoundError("service_code: no such service", field="service_code")
     raise NotFoundError("service_code: this service has no attributes (metadata is false)", field="service_code")
 
 
-def _check_jurisdiction(p, params: Mapping[str, str]) -> None:
+def check_jurisdiction(p, params: Mapping[str, str]) -> None:
     jid = (params.get("jurisdiction_id") or "").strip()
     if jid and jid != p.settings.region_code:
         raise NotFoundError("jurisdiction_id: this endpoint serves one jurisdiction only", field="jurisdiction_id")
@@ -200,7 +184,7 @@ def create_request(p, body: bytes, content_type: str, headers: Mapping[str, str]
     if content_type.split(";")[0].strip().lower() != FORM:
         raise UnsupportedMediaTypeError(f"Content-Type: send the request as {FORM}", field="Content-Type")
     form = _parse_form(body)
-    _check_jurisdiction(p, form)
+    check_jurisdiction(p, form)
     key_id = authenticate(p, form.get("api_key", ""))
     data = _validate(form)
     service = service_by_code(p, data.service_code)
@@ -216,7 +200,8 @@ def create_request(p, body: bytes, content_type: str, headers: Mapping[str, str]
             raise
         raise ConflictError("Idempotency-Key: already used for a different request", field="Idempotency-Key",
                             code="idempotency_conflict") from None
-    return [{"service_request_id": stored.body["appeal_id"], "service_notice": SERVICE_NOTICE, "account_id": None}]
+    return [{"service_request_id": stored.body["appeal_id"], "service_notice": SERVICE_NOTICE, "account_id": None,
+             "tracking_url": stored.body["tracking_url"]}]
 
 
 def _parse_form(body: bytes) -> dict[str, str]:
@@ -312,178 +297,3 @@ def to_appeal(data: RequestForm, service: Service, ticket_id: str, key_id: str, 
         attachments=(data.media_url,) if data.media_url else (),
         channel_meta=f.meta(service_code=service.code, service_name=service.name, api_key_id=key_id),
     )
-
-
-# ------------------------------------------------------------------------------ GET requests
-
-def find_requests(p, params: Mapping[str, str], now: datetime) -> list[dict[str, Any]]:
-    """GET requests: by service_request_id (overrides the rest), else by code, status and window.
-
-    One query over the window on the channel's time index, newest first, stopping at MAX_RESULTS
-    matches (the spec's cap) or SCAN_LIMIT items read; older parts of a window are reached by
-    asking with an earlier end_date."""
-    _check_jurisdiction(p, params)
-    ids = _csv(params.get("service_request_id"))
-    if ids:
-        if len(ids) > MAX_IDS:
-            raise ValidationError(f"service_request_id: at most {MAX_IDS} ids", field="service_request_id")
-        appeals = [a for a in (_open311_appeal(p, i) for i in ids) if a is not None]
-        return public_views(p, appeals)
-    codes = set(_csv(params.get("service_code"))) or None
-    statuses = set(_csv(params.get("status"))) or None
-    if statuses and not statuses <= {"open", "closed"}:
-        raise ValidationError("status: use open, closed or both", field="status")
-    start, end = _window(params.get("start_date"), params.get("end_date"), now)
-    window = p.store.list_channel_appeals(OPEN311, limit=SCAN_LIMIT, newest_first=True, since=start, until=end)
-    masters: dict[str, Appeal | None] = {}
-    chosen = itertools.islice((a for a in window
-                               if (codes is None or a.channel_meta.get("service_code") in codes)
-                               and (statuses is None or open_or_closed(progress_of(p, a, masters)) in statuses)),
-                              MAX_RESULTS)
-    return public_views(p, list(chosen), masters)
-
-
-def get_request(p, request_id: str) -> list[dict[str, Any]]:
-    appeal = _open311_appeal(p, request_id)
-    if appeal is None:
-        raise NotFoundError("service_request_id: no such service request", field="service_request_id")
-    return public_views(p, [appeal])
-
-
-_ID_SHAPE = re.compile(r"[A-Za-z0-9\-]{1,64}")
-
-
-def _open311_appeal(p, request_id: str) -> Appeal | None:
-    if not _ID_SHAPE.fullmatch(request_id):
-        return None
-    try:
-        appeal = p.store.load_appeal(request_id, consistent=False)
-    except NotFoundError:
-        return None
-    return appeal if appeal.channel == OPEN311 else None
-
-
-def _csv(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
-
-
-def _parse_date(value: str, name: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.strip()) if len(value) <= 40 else None
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise ValidationError(f"{name}: use ISO 8601 with a timezone, e.g. 2026-05-01T00:00:00Z", field=name)
-    return _in_range(parsed, name)
-
-
-def _in_range(moment: datetime, name: str) -> datetime:
-    """A bound the listing can use: representable in UTC too (0001-01-01T00:00+14:00 is not)."""
-    try:
-        moment.astimezone(timezone.utc)
-    except OverflowError:
-        raise ValidationError(f"{name}: out of range; use a date between years 1 and 9999", field=name) from None
-    return moment
-
-
-def _shifted(moment: datetime, delta: timedelta, name: str) -> datetime:
-    """`moment + delta` for the default window; near year 1 or 9999 that leaves the calendar,
-    which is the given parameter's fault (named by `name`)."""
-    try:
-        return _in_range(moment + delta, name)
-    except OverflowError:
-        raise ValidationError(f"{name}: out of range; the default {DEFAULT_WINDOW.days}-day window around it "
-                              "leaves the calendar (years 1 to 9999)", field=name) from None
-
-
-def _window(start_s: str | None, end_s: str | None, now: datetime) -> tuple[datetime, datetime]:
-    start = _parse_date(start_s, "start_date") if start_s else None
-    end = _parse_date(end_s, "end_date") if end_s else None
-    if start is None and end is None:
-        end = now
-    if start is None:
-        start = _shifted(end, -DEFAULT_WINDOW, "end_date")
-    if end is None:
-        end = _shifted(start, DEFAULT_WINDOW, "start_date")
-    if end < start:
-        raise ValidationError("end_date: before start_date", field="end_date")
-    if end - start > DEFAULT_WINDOW:
-        raise ValidationError("end_date: the range may not span more than 90 days", field="end_date")
-    return start, end
-
-
-def open_or_closed(appeal: Appeal) -> str:
-    return "closed" if appeal.public_status() == "closed" else "open"
-
-
-# Personal data a citizen may have typed into the free text; the public view masks it.
-# (Names cannot be recognised reliably and are not masked.)
-_MASKS = (
-    re.compile(r"(?<![0-9A-Za-z])[1-9]\d{16}[\dXx](?![0-9A-Za-z])"),             # ID number
-    re.compile(r"(?<!\d)(?:\+?86[\s\-]?)?1[3-9]\d[\s\-]?\d{4}[\s\-]?\d{4}(?!\d)"),  # mobile
-    re.compile(r"(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)"),                                # landline
-    re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+"),                               # email
-)
-
-
-def mask_personal(text: str) -> str:
-    for pattern in _MASKS:
-        text = pattern.sub("***", text)
-    return text
-
-
-def public_view(p, appeal: Appeal, shown: Appeal) -> dict[str, Any]:
-    """The spec's request fields, and nothing personal (no party, no channel key, no ticket);
-    status, notes and update time follow `shown` (progress_of) too."""
-    code = appeal.channel_meta.get("service_code")
-    service = service_by_code(p, code) if code else None
-    public = shown.public_status()
-    updated = last_public_change(p, appeal)
-    if shown is not appeal:
-        updated = max(updated, last_public_change(p, shown))
-    return {
-        "service_request_id": appeal.appeal_id,
-        "status": open_or_closed(shown),
-        "status_notes": STATUS_NOTES.get(public, public),
-        "service_name": service.name if service else appeal.channel_meta.get("service_name"),
-        "service_code": code,
-        "description": mask_personal(appeal.content),
-        "requested_datetime": _w3(appeal.received_at),
-        "updated_datetime": _w3(updated),
-        "address": mask_personal(appeal.location.address) or None,
-        "lat": appeal.location.lat,
-        "long": appeal.location.lng,
-        "media_url": appeal.attachments[0] if appeal.attachments else None,
-    }
-
-
-def public_views(p, appeals: list[Appeal], masters: dict[str, Appeal | None] | None = None) -> list[dict[str, Any]]:
-    masters = {} if masters is None else masters
-    return [public_view(p, a, progress_of(p, a, masters)) for a in appeals]
-
-
-def progress_of(p, appeal: Appeal, masters: dict[str, Appeal | None]) -> Appeal:
-    """Whose handling a request shows: its own or, once it joined an earlier request of the same
-    problem (并案), its master's, which is what its partner hears in status callbacks. `masters`
-    keeps the masters read (one read each per answer)."""
-    if appeal.status != Status.JOINED or not appeal.master_id:
-        return appeal
-    if appeal.master_id not in masters:
-        try:
-            masters[appeal.master_id] = p.store.load_appeal(appeal.master_id, consistent=False)
-        except NotFoundError:
-            masters[appeal.master_id] = None
-    return masters[appeal.master_id] or appeal
-
-
-def last_public_change(p, appeal: Appeal) -> datetime:
-    """Time of the newest public case event: kept on the appeal itself; appeals stored before
-    it was kept are looked up in their case file."""
-    if appeal.public_changed_at is not None:
-        return appeal.public_changed_at
-    return p.store.newest_public_event_at(appeal.appeal_id) or appeal.received_at
-
-
-def _w3(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
-

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from chalicelib.domain.appeal import Appeal
 from chalicelib.domain.records import Handoff
+from chalicelib.services import public_views
 from chalicelib.observability import logger, metrics
 
 
@@ -15,19 +16,26 @@ def stage_handoff(stage: str, appeal_id: str) -> Handoff:
                    message={"topic": stage, "key": "1", "appeal_id": appeal_id})
 
 
-def status_handoff(appeal: Appeal, status: str, source: Appeal | None = None) -> Handoff:
+def status_handoff(appeal: Appeal, status: str, source: Appeal | None = None, answer: str | None = None) -> Handoff:
     """Tell the appeal's channel of a status it should hear about (F-IN-3).
 
     Every notice is an event of its own: numbered (`seq`, from the case file of `source`, the
     appeal whose change it reports: the appeal itself, or the master a duplicate is joined to)
     and identified (`event_id`), so a redo's second `dispatched` or `replied` is not a replay.
-    The outbox key sorts by seq, which is how notify delivers them in order."""
+    The outbox key sorts by seq, which is how notify delivers them in order.
+
+    The message carries what the callback tells the citizen besides the status: the public
+    `answer` of a reply (scrubbed, services/public_views.public_answer) and `track`, the salt of
+    the citizen's own tracking link (notify makes the link from it; the link is never stored)."""
     seq = (source or appeal).notice_seq()
     key = status_key(seq, status)
-    return Handoff(queue="notify", topic="status", key=key,
-                   message={"topic": "status", "key": key, "appeal_id": appeal.appeal_id, "seq": seq,
-                            "event_id": f"{appeal.appeal_id}:{seq}:{status}",
-                            "channel": appeal.channel, "ticket_id": appeal.ticket_id, "status": status})
+    message = {"topic": "status", "key": key, "appeal_id": appeal.appeal_id, "seq": seq,
+               "event_id": f"{appeal.appeal_id}:{seq}:{status}",
+               "channel": appeal.channel, "ticket_id": appeal.ticket_id, "status": status,
+               "track": appeal.tracking_salt}
+    if answer is not None:
+        message["answer"] = answer
+    return Handoff(queue="notify", topic="status", key=key, message=message)
 
 
 def status_key(seq: int, status: str) -> str:
@@ -72,6 +80,7 @@ def status_handoffs_with_joined(p, master: Appeal, status: str, joined: list[App
     if joined is None:
         joined = p.store.load_appeals(master.duplicates)
     by_id = {a.appeal_id: a for a in joined}
-    return [status_handoff(master, status)] + [status_handoff(by_id[i], status, source=master)
-                                                for i in master.duplicates if i in by_id]
+    answer = public_views.public_answer(p, master) if status == "replied" else None
+    return [status_handoff(master, status, answer=answer)] + [
+        status_handoff(by_id[i], status, source=master, answer=answer) for i in master.duplicates if i in by_id]
 

@@ -10,7 +10,7 @@ from chalicelib.domain.appeal import Appeal
 from chalicelib.domain.errors import NotFoundError, ValidationError
 from chalicelib.domain.privacy import mask_deep, mask_free_text
 from chalicelib.domain.records import AuditEntry
-from chalicelib.services import dedup, dispatch, handling, work
+from chalicelib.services import dedup, dispatch, handling, tracking, visits, work
 
 # field name -> (type, required)
 Fields = dict[str, tuple[type, bool]]
@@ -153,6 +153,8 @@ def staff_view(p, appeal: Appeal, who: Principal | None = None, with_case_file: 
     else:
         view["party"] = {"name": party.name_hint, "id_number": party.id_hint, "phone": party.phone_hint,
                          "masked": True, "confidential": appeal.anonymous}
+    if who is not None and may(who, "tracking.renew"):   # the hotline can give the citizen their link
+        view["tracking_url"] = tracking.tracking_url(p, appeal.appeal_id, appeal.tracking_salt)
     if with_case_file:
         view["case_file"] = [{"seq": e.seq, "at": e.at.isoformat(), "kind": e.kind, "actor": e.actor,
                               "data": mask_deep(e.data)} for e in p.store.load_case_file(appeal.appeal_id)]
@@ -220,12 +222,27 @@ def inbox(p, who: Principal, queue: str | None, status: str | None, limit: int =
             "appeals": [staff_view(p, a, who, with_case_file=False) for a in appeals[:limit]]}
 
 
+def visit_queue(p, who: Principal, limit: int = 50) -> dict:
+    """The visitors' queue (回访): the open return visits of the region, oldest due first, each
+    re-checked against the person's jurisdiction; the appeals in one batch read."""
+    require(who, "visit.list")
+    if not 1 <= limit <= 200:
+        raise ValidationError("limit is 1..200", field="limit")
+    tasks = p.store.visit_queue(who.region, limit)
+    appeals = {a.appeal_id: a for a in p.store.load_appeals(list(dict.fromkeys(t.appeal_id for t in tasks)))}
+    model, now = p.region(who.region), p.now()
+    entries = [visits.queue_entry(t, appeals[t.appeal_id], model, now) for t in tasks
+               if t.appeal_id in appeals and can_see(who, scope(p, appeals[t.appeal_id]))]
+    return {"count": len(entries), "visits": entries}
+
+
 def _districts(p) -> list[str]:
     return sorted(p.region(p.settings.region_code).units.district_codes)
 
 
 def _register_others() -> None:
-    """Handling steps (F-HD) and de-duplication corrections (F-DD-3) join the one registry."""
+    """Handling steps (F-HD), return visits (F-EV-3) and de-duplication corrections (F-DD-3) join
+    the one registry."""
     for name, (permission, fields, fn) in handling.STAFF_ACTIONS.items():
         register(name, Action(permission, fields, fn))
 
@@ -236,6 +253,8 @@ def _register_others() -> None:
         load_visible(p, into_master_id, who)  # both groups must be inside the dispatcher's area
         return dedup.merge(p, appeal_id, into_master_id, who.actor, reason)
 
+    register("visit", Action("visit.record", visits.FIELDS, visits.record))   # 回访 (F-EV-3)
+    register("tracking_renew", Action("tracking.renew", {}, tracking.renew))  # F-AR-2: revoke, issue anew
     register("split", Action("dedup.split", {"reason": (str, True)}, custom=split))
     register("merge", Action("dedup.merge", {"into_master_id": (str, True), "reason": (str, True)}, custom=merge))
 

@@ -8,7 +8,8 @@ from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.events import AppealReceived, DomainEvent, JoinedMaster, PublicStatusChanged
 from chalicelib.domain.lifecycle import Status
 from chalicelib.domain.records import Handoff
-from chalicelib.services import outbox
+from chalicelib.services import outbox, public_views
+from chalicelib.services.visit_candidates import write_visit_candidates
 
 
 def commit(p, uow) -> list[Handoff]:
@@ -43,7 +44,8 @@ def on_fresh_copy(step: Callable[[], Any]) -> Any:
 # fn(p, uow, events by appeal id): adds the writes a change's domain events call for to `uow`,
 # before it commits. Listed here, so every entry point that commits runs them all; a reaction's
 # module must not import this one.
-REACTIONS: tuple[Callable[[Any, Any, dict[str, list[DomainEvent]]], None], ...] = ()
+REACTIONS: tuple[Callable[[Any, Any, dict[str, list[DomainEvent]]], None], ...] = (public_views.project,
+                                                                                   write_visit_candidates)
 
 
 def status_notices(p, appeals: list[Appeal], events: dict[str, list[DomainEvent]]) -> list[Handoff]:
@@ -65,8 +67,10 @@ def status_notices(p, appeals: list[Appeal], events: dict[str, list[DomainEvent]
                 notices.append(outbox.status_handoff(appeal, "accepted"))
             elif isinstance(event, JoinedMaster):
                 master = tracked.get(event.master_id) or p.store.load_appeal(event.master_id)
-                if master.public_status() != "accepted":
-                    notices.append(outbox.status_handoff(appeal, master.public_status(), source=master))
+                status = master.public_status()
+                if status != "accepted":
+                    answer = public_views.public_answer(p, master) if status == "replied" else None
+                    notices.append(outbox.status_handoff(appeal, status, source=master, answer=answer))
         if changes and changes[0].before != changes[-1].after and appeal.status != Status.JOINED:
             notices += outbox.status_handoffs_with_joined(p, appeal, changes[-1].after)
     return notices

@@ -20,7 +20,9 @@ names none. `<at>`, `<received>`, `<created>` and `<flagged>` are UTC ISO instan
 | Channel          | channel        | CHANNEL#<code>            | C                               | –                                                  | –                                          |
 | Correction       | correction     | CORRECTIONS#<region>      | <at>#<id>                       | –                                                  | –                                          |
 | Due instant      | due            | DUE#<minute>#<shard>      | <id>#<step>#<version>#<alert>   | –                                                  | –                                          |
-| Sweep state      | sweep_state    | SWEEP#deadlines           | S                               | –                                                  | –                                          |
+| Sweep state      | sweep_state    | SWEEP#deadlines or SWEEP#visits#<region> | S                | –                                                  | –                                          |
+| Visit candidate  | visit_candidate | VISITC#<region>#<hour>   | <id>#<round:03d>                | –                                                  | –                                          |
+| Visit task       | visit_task     | APPEAL#<id>               | VISIT#<round:03d>               | VISITQ#<region> / <due>#<id> (while open)          | –                                          |
 | Calendar alert   | calendar_alert | CALENDAR#<region>#<year>  | MISSING                         | ADMIN#<region> / <at>#calendar#<year>              | –                                          |
 | Audit entry      | audit          | AUDIT#<region>#<day>      | <at>#<id>#<subject>             | –                                                  | –                                          |
 | Feed entry       | feed           | FEED#<subject>            | <at>#<id>#<seq:06d>             | –                                                  | –                                          |
@@ -29,6 +31,11 @@ names none. `<at>`, `<received>`, `<created>` and `<flagged>` are UTC ISO instan
 | Region version   | region_version | REGION#<code>             | VERSION#<n:06d>                 | –                                                  | –                                          |
 | Region live      | region_live    | REGION#<code>             | LIVE                            | –                                                  | –                                          |
 | Region audit     | region_audit   | REGION#<code>             | AUDIT#<seq:06d>                 | –                                                  | –                                          |
+| Tracking link    | tracking       | TRACK#<sha256 of token>   | T                               | –                                                  | –                                          |
+| Public view      | public_view    | VIEW#<id>                 | V                               | –                                                  | O311#<region>#<YYYY-MM> / <received>#<id> (while listed) |
+| Unit counters    | unit_stats     | STAT#<region>#<D or M>#<day or month> | <unit>              | –                                                  | –                                          |
+| Public record    | public_record  | PUBREC#<region>#<facet>#<value>#<month or year> | <closed>#<id> | –                                           | –                                          |
+| Snapshot         | snapshot       | SNAP#<region>             | <name>                          | –                                                  | –                                          |
 
 Nonces, dedup postings and heads, and feed entries expire by TTL (`expires_at`).
 
@@ -185,6 +192,45 @@ def due_sk(appeal_id: str, step: str, version: int, alert: str) -> str:
     return f"{appeal_id}#{step}#{version}#{alert}"
 
 
+# --- return visits (回访, F-EV-3: services/visit_candidates.py, services/visits.py) ---------------
+#
+# | entity          | PK                       | SK                 | GSI1PK / GSI1SK                          |
+# |-----------------|--------------------------|--------------------|------------------------------------------|
+# | Visit candidate | VISITC#<region>#<hour>   | <id>#<round:03d>   | –                                        |
+# | Visit task      | APPEAL#<id>              | VISIT#<round:03d>  | VISITQ#<region> / <due>#<id> (while open) |
+# | Planner mark    | SWEEP#visits#<region>    | S                  | –                                        |
+#
+# `<hour>` is the UTC hour of the reply (YYYY-MM-DDTHH). Access patterns: an answered round is
+# written as a candidate in the transaction of the reply; the planner reads its mark, then one
+# partition per hour bucket (never the appeals), and puts each task once (conditional put); the
+# visitors' queue is one GSI1 query, oldest due first; an appeal's tasks are one query on its
+# partition (SK begins_with VISIT#). Candidates expire by TTL.
+
+def visit_candidates_pk(region: str, hour: str) -> str:
+    return f"VISITC#{region}#{hour}"
+
+
+def visit_candidate_sk(appeal_id: str, round_: int) -> str:
+    return f"{appeal_id}#{int(round_):03d}"
+
+
+VISIT_SK_PREFIX = "VISIT#"
+
+
+def visit_task_sk(round_: int) -> str:
+    return f"{VISIT_SK_PREFIX}{int(round_):03d}"
+
+
+def visit_queue(region: str) -> str:
+    """The visitors' queue of a region: open visit tasks by due time."""
+    return f"VISITQ#{region}"
+
+
+def visit_mark_pk(region: str) -> str:
+    """Where the return-visit planner of a region got to: the last hour bucket it read."""
+    return f"SWEEP#visits#{region}"
+
+
 # --- region packs (appended by the region admin, F-OP-1) -------------------------------------------
 #
 # | entity          | PK               | SK                | what                                           |
@@ -275,3 +321,42 @@ CALENDAR_ALERT_SK = "MISSING"
 def admin_queue(region: str) -> str:
     """What a region's admins must act on (e.g. a missing official calendar year)."""
     return f"ADMIN#{region}"
+
+
+# --- what the citizen and the public see (services/public_views.py, services/public_record.py) ---
+# A tracking link is found by the SHA-256 of its token (never stored itself). A public view sits
+# in its own partition (not the appeal's: the appeal's partition queries stay as they were) and
+# is in GSI2 by its local month of receipt while listed (Open311's window). Unit counters are
+# one row per unit in a partition per local day or month, so the rankings job reads one
+# partition per day, whatever the number of units. The public record keeps one row per closed,
+# listed appeal in each of its lists: all ("all", by month), a unit's ("unit", by year), a
+# category's ("category", level 1, by month) and a district's ("district", by month).
+
+def tracking_pk(token_hash: str) -> str:
+    return f"TRACK#{token_hash}"
+
+
+TRACKING_SK = "T"
+
+
+def view_pk(appeal_id: str) -> str:
+    return f"VIEW#{appeal_id}"
+
+
+VIEW_SK = "V"
+
+
+def open311_month_pk(region: str, month: str) -> str:
+    return f"O311#{region}#{month}"
+
+
+def stats_pk(region: str, period: str, key: str) -> str:
+    return f"STAT#{region}#{period}#{key}"
+
+
+def public_record_pk(region: str, facet: str, value: str, partition: str) -> str:
+    return f"PUBREC#{region}#{facet}#{value}#{partition}"
+
+
+def snapshot_pk(region: str) -> str:
+    return f"SNAP#{region}"

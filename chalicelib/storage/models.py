@@ -224,10 +224,35 @@ class FeedItem(Item, discriminator="feed"):
 
 
 class SweepStateItem(Item, discriminator="sweep_state"):
-    """Where the deadline sweep got to: the last minute bucket it read completely."""
+    """Where a sweep got to: the last bucket it read completely (the deadline sweep's minute, the
+    return-visit planner's hour)."""
 
     last_bucket = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+
+
+class VisitCandidateItem(Item, discriminator="visit_candidate"):
+    """An answered handling round in the hour bucket of its reply: the return-visit planner reads
+    buckets, never the appeals (expires by TTL)."""
+
+    appeal_id = UnicodeAttribute()
+    region = UnicodeAttribute()
+    round = NumberAttribute()
+    replied_at = UnicodeAttribute()
+
+
+class VisitTaskItem(Item, discriminator="visit_task"):
+    """One round's return visit (回访); in the visitors' queue (GSI1) while open."""
+
+    appeal_id = UnicodeAttribute()
+    region = UnicodeAttribute()
+    round = NumberAttribute()
+    replied_at = UnicodeAttribute()
+    due_at = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    state = UnicodeAttribute()            # open | done | unreached
+    last_called_at = UnicodeAttribute(null=True)
 
 
 class CalendarAlertItem(Item, discriminator="calendar_alert"):
@@ -237,3 +262,51 @@ class CalendarAlertItem(Item, discriminator="calendar_alert"):
     year = NumberAttribute()
     at = UnicodeAttribute()
     appeal_id = UnicodeAttribute(null=True)   # the first appeal whose deadline needed the year
+
+
+class TrackingItem(Item, discriminator="tracking"):
+    """A citizen's tracking link, keyed by the SHA-256 of its token (the token is never stored)."""
+
+    appeal_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    revoked_at = UnicodeAttribute(null=True)
+
+
+class PublicViewItem(Item, discriminator="public_view"):
+    """An appeal's public view: the summary and the timeline the citizen and the public see."""
+
+    appeal_id = UnicodeAttribute()
+    region = UnicodeAttribute()
+    body = JSONAttribute()
+    timeline = JSONAttribute()
+
+
+class UnitStatsItem(Item, discriminator="unit_stats"):
+    """One unit's counters of one local day or month: each is added to, never written back."""
+
+    region = UnicodeAttribute(null=True)
+    unit_id = UnicodeAttribute(null=True)
+    dispatched = NumberAttribute(null=True)
+    returned = NumberAttribute(null=True)
+    replied = NumberAttribute(null=True)
+    late = NumberAttribute(null=True)
+    rated = NumberAttribute(null=True)
+    satisfied = NumberAttribute(null=True)
+    visited = NumberAttribute(null=True)
+    visit_satisfied = NumberAttribute(null=True)
+    closed = NumberAttribute(null=True)
+
+
+class PublicRecordItem(Item, discriminator="public_record"):
+    """A closed, listed appeal in one list of the public record (its row, small enough to list)."""
+
+    appeal_id = UnicodeAttribute()
+    closed_at = UnicodeAttribute()
+    body = JSONAttribute()
+
+
+class SnapshotItem(Item, discriminator="snapshot"):
+    """A view a scheduled job computes whole (rankings, a unit's record)."""
+
+    body = JSONAttribute()
+    updated_at = UnicodeAttribute()

@@ -1,6 +1,7 @@
 """Personal data at rest: envelope encryption under a KMS key, and keyed hashes for matching."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -87,6 +88,14 @@ def keyed_hash(kind: str, value: str) -> str:
     return hmac.new(_key(), f"{kind}:{normalised}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def derive_token(purpose: str, value: str) -> str:
+    """A capability token (a tracking link's): the whole HMAC-SHA256 of `value` under the
+    platform's secret key, URL-safe base64 (256 bits, 43 characters). Only the key holder can
+    make it again; the value alone (an appeal id and a random salt) gives nothing away."""
+    digest = hmac.new(_key(), f"token:{purpose}:{value}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 def party_hashes(party: Party) -> dict[str, str | None]:
     return {
         "id_hash": keyed_hash("id", party.id_number) if party.id_number else None,
@@ -109,6 +118,9 @@ class KmsSealer:
 
     def keyed_hash(self, kind: str, value: str) -> str:
         return keyed_hash(kind, value)
+
+    def derive_token(self, purpose: str, value: str) -> str:
+        return derive_token(purpose, value)
 
 
 def reset_caches() -> None:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from functools import singledispatch
 
 from chalicelib.domain import records as r
+from chalicelib.domain.public_view import COUNTERS as STAT_COUNTERS
 from chalicelib.storage import keys
 from chalicelib.storage.dedup_index import DedupHeadItem, DedupPostingItem
 from chalicelib.storage.models import (
@@ -23,9 +24,16 @@ from chalicelib.storage.models import (
     NonceItem,
     OutboxItem,
     PartyItem,
+    PublicRecordItem,
+    PublicViewItem,
+    SnapshotItem,
     TicketItem,
+    TrackingItem,
+    UnitStatsItem,
 )
 from chalicelib.domain.timefmt import iso
+from chalicelib.domain.return_visit import OPEN, VisitCandidate, VisitTask
+from chalicelib.storage.models import VisitCandidateItem, VisitTaskItem
 
 
 @singledispatch
@@ -92,6 +100,42 @@ def _(d: r.DueEntry, now: datetime) -> DueItem:
 def due_entry(item: DueItem) -> r.DueEntry:
     return r.DueEntry(item.appeal_id, item.step, item.alert, int(item.deadline_version),
                       datetime.fromisoformat(item.at), item.PK.split("#")[1])
+
+
+VISIT_CANDIDATE_KEEP = timedelta(days=60)   # a planner stopped longer than this visits nothing older
+
+
+@to_item.register
+def _(c: VisitCandidate, now: datetime) -> VisitCandidateItem:
+    return VisitCandidateItem(keys.visit_candidates_pk(c.region, c.bucket),
+                              keys.visit_candidate_sk(c.appeal_id, c.round), appeal_id=c.appeal_id, region=c.region,
+                              round=int(c.round), replied_at=iso(c.replied_at),
+                              expires_at=int((c.replied_at + VISIT_CANDIDATE_KEEP).timestamp()))
+
+
+def visit_candidate(item: VisitCandidateItem) -> VisitCandidate:
+    return VisitCandidate(item.region, item.appeal_id, int(item.round), datetime.fromisoformat(item.replied_at))
+
+
+@to_item.register
+def _(t: VisitTask, now: datetime) -> VisitTaskItem:
+    """A task is in the visitors' queue (GSI1) only while open: a done or given-up task is put
+    without the index keys, which takes it out."""
+    due = iso(t.due_at)
+    item = VisitTaskItem(keys.appeal_pk(t.appeal_id), keys.visit_task_sk(t.round), appeal_id=t.appeal_id,
+                         region=t.region, round=int(t.round), replied_at=iso(t.replied_at), due_at=due,
+                         created_at=iso(t.created_at), attempts=int(t.attempts), state=t.state,
+                         last_called_at=iso(t.last_called_at) if t.last_called_at else None)
+    if t.state == OPEN:
+        item.GSI1PK, item.GSI1SK = keys.visit_queue(t.region), keys.time_id_sk(due, t.appeal_id)
+    return item
+
+
+def visit_task(item: VisitTaskItem) -> VisitTask:
+    return VisitTask(item.region, item.appeal_id, int(item.round), datetime.fromisoformat(item.replied_at),
+                     datetime.fromisoformat(item.due_at), datetime.fromisoformat(item.created_at),
+                     int(item.attempts or 0), item.state,
+                     datetime.fromisoformat(item.last_called_at) if item.last_called_at else None)
 
 
 @to_item.register
@@ -182,3 +226,75 @@ def outbox_entry(item: OutboxItem) -> r.OutboxEntry:
     _, topic, key = item.SK.split("#", 2)
     return r.OutboxEntry(item.appeal_id, topic, key, item.queue, dict(item.message), item.created_at, item.done_at,
                          int(item.resends or 0))
+
+
+# --- what the citizen and the public see ---------------------------------------------------------
+
+@to_item.register
+def _(t: r.TrackingLink, now: datetime) -> TrackingItem:
+    return TrackingItem(keys.tracking_pk(t.token_hash), keys.TRACKING_SK, appeal_id=t.appeal_id,
+                        created_at=iso(t.created_at), revoked_at=iso(t.revoked_at) if t.revoked_at else None)
+
+
+def tracking_link(item: TrackingItem) -> r.TrackingLink:
+    return r.TrackingLink(item.PK.split("#", 1)[1], item.appeal_id, datetime.fromisoformat(item.created_at),
+                          datetime.fromisoformat(item.revoked_at) if item.revoked_at else None)
+
+
+@to_item.register
+def _(v: r.PublicView, now: datetime) -> PublicViewItem:
+    listed = {"GSI2PK": keys.open311_month_pk(v.region, v.listed_month),
+              "GSI2SK": keys.time_id_sk(v.summary["received_at"], v.appeal_id)} if v.listed_month else {}
+    return PublicViewItem(keys.view_pk(v.appeal_id), keys.VIEW_SK, appeal_id=v.appeal_id, region=v.region,
+                          body=v.summary, timeline=list(v.timeline), **listed)
+
+
+def public_view(item: PublicViewItem) -> r.PublicView:
+    return r.PublicView(item.appeal_id, item.region, dict(item.body), tuple(item.timeline or ()),
+                        item.GSI2PK.rsplit("#", 1)[1] if item.GSI2PK else None)
+
+
+@to_item.register
+def _(row: r.PublicRecordRow, now: datetime) -> PublicRecordItem:
+    return PublicRecordItem(keys.public_record_pk(row.region, row.facet, row.value, row.partition),
+                            keys.time_id_sk(row.closed_at, row.appeal_id), appeal_id=row.appeal_id,
+                            closed_at=row.closed_at, body=row.summary)
+
+
+def public_record_row(item: PublicRecordItem) -> r.PublicRecordRow:
+    _, region, facet, value, partition = item.PK.split("#", 4)
+    return r.PublicRecordRow(region, facet, value, partition, item.closed_at, item.appeal_id, dict(item.body))
+
+
+@to_item.register
+def _(snap: r.Snapshot, now: datetime) -> SnapshotItem:
+    return SnapshotItem(keys.snapshot_pk(snap.region), snap.name, body=snap.body, updated_at=iso(snap.updated_at))
+
+
+def snapshot(item: SnapshotItem) -> r.Snapshot:
+    return r.Snapshot(item.PK.split("#", 1)[1], item.SK, dict(item.body), datetime.fromisoformat(item.updated_at))
+
+
+
+
+@singledispatch
+def to_update(record, now: datetime):
+    """(item with its key, update actions) of a record written by adding to what is stored."""
+    raise TypeError(f"no update mapping for {type(record).__name__}")
+
+
+@to_update.register
+def _(b: r.UnitStatBump, now: datetime):
+    item = UnitStatsItem(keys.stats_pk(b.region, b.period, b.key), b.unit_id)
+    unknown = set(b.counts) - set(STAT_COUNTERS)
+    if unknown:
+        raise ValueError(f"no such unit counter: {sorted(unknown)}")
+    actions = [UnitStatsItem.kind.set(UnitStatsItem), UnitStatsItem.region.set(b.region),
+               UnitStatsItem.unit_id.set(b.unit_id)]
+    actions += [getattr(UnitStatsItem, name).add(n) for name, n in sorted(b.counts.items()) if n]
+    return item, actions
+
+
+def unit_stats(item: UnitStatsItem) -> r.UnitStats:
+    _, _, period, key = item.PK.split("#", 3)
+    return r.UnitStats(item.SK, period, key, {c: int(getattr(item, c) or 0) for c in STAT_COUNTERS})

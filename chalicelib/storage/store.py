@@ -15,7 +15,7 @@ from chalicelib.domain.appeal import Appeal
 from chalicelib.domain.errors import appeal_not_found
 from chalicelib.domain.records import AlertRecord, DueEntry, FeedEntry, Handoff, KeyRead, OutboxEntry
 from chalicelib.domain.timefmt import iso
-from chalicelib.storage import keys, repository
+from chalicelib.storage import keys, public_store, repository
 from chalicelib.storage import records as rec
 from chalicelib.storage.dedup_index import DedupHeadItem, DedupPostingItem
 from chalicelib.storage.models import (
@@ -31,6 +31,7 @@ from chalicelib.storage.models import (
     SweepStateItem,
 )
 from chalicelib.storage.unit_of_work import UnitOfWork
+from chalicelib.storage import visit_store
 
 
 class DynamoStore:
@@ -187,6 +188,25 @@ class DynamoStore:
         """A region's alerts of one local day, newest first (the city dashboard's read)."""
         items = AlertItem.gsi2.query(keys.alerts_day_pk(region, local_day), scan_index_forward=False, limit=limit)
         return [rec.alert_record(i) for i in items]
+
+    # --- return visits (storage/visit_store.py) ----------------------------------------------
+
+    visit_candidates = staticmethod(visit_store.visit_candidates)
+    visit_tasks = staticmethod(visit_store.visit_tasks)
+    visit_queue = staticmethod(visit_store.visit_queue)
+    visit_mark = staticmethod(visit_store.visit_mark)
+    move_visit_mark = staticmethod(visit_store.move_visit_mark)
+
+    # --- what the citizen and the public see (storage/public_store.py) -----------------------
+
+    get_tracking = staticmethod(public_store.get_tracking)
+    get_view = staticmethod(public_store.get_view)
+    load_views = staticmethod(public_store.load_views)
+    open311_views = staticmethod(public_store.open311_views)
+    public_records = staticmethod(public_store.public_records)
+    unit_stats = staticmethod(public_store.unit_stats)
+    get_snapshot = staticmethod(public_store.get_snapshot)
+    put_snapshot = staticmethod(public_store.put_snapshot)
 
     # --- de-duplication index ----------------------------------------------------------------
 

@@ -8,6 +8,8 @@ A use case loads aggregates, lets them decide, and tells the unit of work what t
     uow.add(DueEntry(...))            # index rows (chalicelib.domain.records), put as they are
     uow.add_once(AlertRecord(...))    # put only if its key is new: else nothing is written and
                                       # AlreadyCreated(record) is raised
+    uow.update(UnitStatBump(...))     # counters added to where they are stored (an ADD, no read)
+    uow.delete(PublicRecordRow(...))  # a row that no longer holds (by its key)
     uow.hand_off(handoff)             # an outbox row, published by the caller after commit
     uow.close(appeal_id, topic, key)  # the consumed hand-off leaves the outbox
     uow.commit()
@@ -44,7 +46,7 @@ from chalicelib.domain.timefmt import iso
 from chalicelib.storage import keys
 from chalicelib.storage.repository import appeal_to_item, event_item
 from chalicelib.storage.models import AppealItem, CaseEventItem, FeedItem, Item, OutboxItem
-from chalicelib.storage.records import head_condition, to_item
+from chalicelib.storage.records import head_condition, to_item, to_update
 
 
 class TransactionTooLarge(ValueError):
@@ -53,10 +55,11 @@ class TransactionTooLarge(ValueError):
 
 @dataclass
 class _Action:
-    op: str                       # save | delete
+    op: str                       # save | delete | update
     item: Item
     condition: Any = None
     once: Any = None              # the add_once record this action stores
+    actions: Any = None           # an update's actions (PynamoDB), for op "update"
 
 
 class UnitOfWork:
@@ -67,6 +70,8 @@ class UnitOfWork:
         self._puts: list[Any] = []
         self._once: list[Any] = []
         self._heads: list[HeadBump] = []
+        self._updates: list[Any] = []
+        self._deletes: list[Any] = []
         self._closed: list[tuple[str, str, str]] = []
         self.handoffs: list[Handoff] = []
         self._transact = transact or _transact
@@ -91,6 +96,12 @@ class UnitOfWork:
 
     def add_once(self, *records: Any) -> None:
         self._once.extend(records)
+
+    def update(self, *records: Any) -> None:
+        self._updates.extend(records)
+
+    def delete(self, *records: Any) -> None:
+        self._deletes.extend(records)
 
     def bump(self, *heads: HeadBump) -> None:
         self._heads.extend(heads)
@@ -146,6 +157,11 @@ class UnitOfWork:
             actions.append(_Action("save", to_item(h, now), head_condition(h)))
         for rec in self._puts:
             actions.append(_Action("save", to_item(rec, now)))
+        for rec in self._deletes:
+            actions.append(_Action("delete", to_item(rec, now)))
+        for rec in self._updates:
+            item, updates = to_update(rec, now)
+            actions.append(_Action("update", item, actions=updates))
         if len(actions) > keys.TRANSACTION_LIMIT:
             actions = self._spill(actions, now)
         room = keys.TRANSACTION_LIMIT - len(actions)
@@ -186,6 +202,8 @@ def _transact(actions: list[_Action]) -> None:
         for act in actions:
             if act.op == "delete":
                 tx.delete(act.item)
+            elif act.op == "update":
+                tx.update(act.item, actions=act.actions, condition=act.condition)
             elif act.condition is not None:
                 tx.save(act.item, condition=act.condition)
             else:

@@ -70,8 +70,8 @@ EVENTS = [
 ]
 EVENTS.insert(MANUAL_AT, MANUAL)
 DISPATCHED_NOTE = "已派单办理中 (dispatched to the responsible unit)"     # Open311 status_notes
-REPLIED_NOTE = "已办结答复，待评价 (answered, awaiting the citizen's rating)"
 ANSWER = "经现场核查，已责令当事人整改并安排人员每日巡查，问题已处理完毕。"
+REPLIED_NOTE = ANSWER           # once answered, status_notes carries the public answer
 LIFE_KINDS = {"accepted", "dedup_checked", "queued_for_dispatcher", "joined_master", "duplicate_joined",
               "dispatched", "signed", "contacted", "replied", "rated", "closed"}
 
@@ -145,6 +145,13 @@ class Platform:
         assert [c["status"] for c in got] == statuses, appeal_id
         return got
 
+    def first_callback(self, appeal_id: str) -> dict:
+        deadline = time.monotonic() + WAIT_S
+        while not (got := self.callbacks(appeal_id)):
+            assert time.monotonic() < deadline, appeal_id
+            time.sleep(0.1)
+        return got[0]
+
     def settled(self, appeal_id: str, not_in: set[str]) -> dict:
         """The staff view once the pipeline has moved the appeal out of `not_in`."""
         deadline = time.monotonic() + WAIT_S
@@ -152,6 +159,12 @@ class Platform:
             assert time.monotonic() < deadline, (appeal_id, view["status"])
             time.sleep(0.1)
         return view
+
+    def tracking(self, url: str) -> dict:
+        """The citizen's tracking page as a partner reads it (JSON)."""
+        resp = requests.get(url, headers={"Accept": "application/json"}, timeout=10)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
 
     def public(self, request_id: str) -> dict:
         resp = requests.get(f"{self.url}/open311/v2/requests/{request_id}.json", timeout=10)
@@ -205,6 +218,7 @@ def test_the_whole_life_of_an_appeal(platform, channel):
 
     # A second citizen reports the same event: it joins the master, and hears where it stands.
     dup = platform.report(channel, seq + 1, second, address, code)
+    dup_link = platform.first_callback(dup)["tracking_url"]
     dup_view = platform.settled(dup, {"received"})
     assert (dup_view["status"], dup_view["master_id"]) == ("joined", master), [
         e["data"] for e in dup_view["case_file"] if e["kind"] == "dedup_checked"]
@@ -226,8 +240,14 @@ def test_the_whole_life_of_an_appeal(platform, channel):
         "status"] == "contacted"
     assert platform.view(master)["status"] == "contacted"
     assert platform.act("xixiang_handler", master, "reply", answer=ANSWER)["status"] == "replied"
-    platform.heard(master, ["accepted", "dispatched", "replied"])
-    platform.heard(dup, ["accepted", "dispatched", "replied"])
+    master_replied = platform.heard(master, ["accepted", "dispatched", "replied"])
+    dup_replied = platform.heard(dup, ["accepted", "dispatched", "replied"])
+    # Every callback carries the citizen's own tracking link; "replied" carries the answer too.
+    for calls, link in ((master_replied, accepted["tracking_url"]), (dup_replied, dup_link)):
+        assert [(c["tracking_url"], c.get("answer")) for c in calls] == [(link, None), (link, None), (link, ANSWER)]
+    page = platform.tracking(dup_link)
+    assert ([e["kind"] for e in page["timeline"]], page["status"],
+            page["handled_with_others"]["timeline"][-1]["answer"]) == (["accepted", "joined_master"], "replied", ANSWER)
     if is_open311:   # the joined request shows the handling of its event, as its partner hears it
         for request in (master, dup):
             assert public_status(platform, request) == ("open", REPLIED_NOTE), request
@@ -252,4 +272,4 @@ def test_the_whole_life_of_an_appeal(platform, channel):
                                  "closed"]
     assert life_kinds(platform.view(dup)) == ["accepted", "joined_master"]
     if is_open311:
-        assert public_status(platform, master) == ("closed", "已办结 (closed)")
+        assert public_status(platform, master) == ("closed", ANSWER)

@@ -29,7 +29,9 @@ def status_notices(appeal_id: str) -> list[dict]:
 
 def save(appeal, now, *records, handoffs=(), close=()) -> None:
     """Store a changed appeal (with the index records and hand-offs given) as a use case would:
-    one unit of work on the real store."""
+    one unit of work on the real store, with the appeal's public view."""
+    from chalicelib.bootstrap import bootstrap
+    from chalicelib.services import public_views
     from chalicelib.storage.store import DynamoStore
 
     uow = DynamoStore().unit_of_work(now)
@@ -38,4 +40,6 @@ def save(appeal, now, *records, handoffs=(), close=()) -> None:
     uow.hand_off(*handoffs)
     for c in close:
         uow.close(*c)
+    # Its public view follows, rebuilt whole (what work.commit's reactions write, without notices).
+    public_views.project(bootstrap(), uow, {appeal.appeal_id: appeal.pull_domain_events()}, every=True)
     uow.commit()

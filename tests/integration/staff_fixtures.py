@@ -24,6 +24,7 @@ PEOPLE = {
     "futian_leader": ("leader", "", "440304"),
     "admin": ("admin", "", "440300"),
     "auditor": ("auditor", "", "440300"),
+    "visitor": ("visitor", "U440300-SMS", "440300"),
 }
 
 

@@ -378,3 +378,46 @@ def test_supervision_copies_name_unit_types_of_the_pack(sz_files):
     unknown = '{\n  "supervision": {\n    "copy_unit_types": ["街道办"]\n  }\n}'
     assert errors_of(sz_files, **{"policy.json": unknown}) == [
         "policy.json:3: supervision.copy_unit_types: no unit of type '街道办' in units.csv"]
+
+
+def test_public_record_policy_is_checked_field_by_field(sz_files):
+    """policy.json public_record (一网晒单): what is kept out of lists, scrubbed and ranked."""
+    good = json.dumps({"public_record": {"non_public_categories": ["04.01", "11.05.003"], "house_numbers": "show",
+                                         "min_volume": 5, "confidence": 0.9, "note": "x"}})
+    assert errors_of(sz_files, **{"policy.json": good}) == []
+    bad = ('{\n  "public_record": {\n    "non_public_categories": ["04.01", "77"],\n    "house_numbers": "blur",\n'
+           '    "min_volume": 0,\n    "confidence": 1.2,\n    "rank_by": "raw"\n  }\n}')
+    assert errors_of(sz_files, **{"policy.json": bad}) == [
+        "policy.json:3: public_record.non_public_categories: '77' is no catalog code nor the start of one",
+        "policy.json:4: public_record.house_numbers: hide or show",
+        "policy.json:5: public_record.min_volume: a whole number of at least 1",
+        "policy.json:6: public_record.confidence: a number from 0.5 up to (not including) 1",
+        "policy.json:7: public_record.rank_by: unknown key (allowed: confidence, house_numbers, min_volume, "
+        "non_public_categories, note)"]
+
+
+def test_return_visit_policy_is_checked_field_by_field(sz_files):
+    """policy.json return_visit (回访): which rounds get a visit, when, how often it is tried."""
+    good = json.dumps({"return_visit": {"select": "sample", "sample_rate": 0.3, "after_hours": 24, "max_attempts": 3,
+                                        "retry_after_hours": 4, "note": "30 %"}})
+    assert errors_of(sz_files, **{"policy.json": good}) == []
+    bad = ('{\n  "return_visit": {\n    "select": "some",\n    "sample_rate": 0.5,\n    "after_hours": "1d",\n'
+           '    "max_attempts": 0,\n    "retry_after_hours": 0,\n    "when": "later"\n  }\n}')
+    assert errors_of(sz_files, **{"policy.json": bad}) == [
+        "policy.json:3: return_visit.select: 'some' is not one of all, sample, unsatisfied",
+        "policy.json:4: return_visit.sample_rate: only with select sample",
+        "policy.json:5: return_visit.after_hours: '1d' must be a number of hours from 0 to 720",
+        "policy.json:6: return_visit.max_attempts: 0 must be a whole number from 1 to 10",
+        "policy.json:7: return_visit.retry_after_hours: 0 must be a number of hours from 0.25 to 168",
+        "policy.json:8: return_visit.when: unknown key (allowed: after_hours, max_attempts, note, retry_after_hours, "
+        "sample_rate, select)"]
+
+
+@pytest.mark.parametrize("section, error", [
+    ({"select": "sample"}, "return_visit.sample_rate: required when select is sample"),
+    ({"select": "sample", "sample_rate": 1.5}, "return_visit.sample_rate: 1.5 must be a number between 0 and 1"),
+    ({"max_attempts": 2.5}, "return_visit.max_attempts: 2.5 must be a whole number from 1 to 10"),
+    ([], "return_visit: must be an object"),
+], ids=["sample_without_rate", "rate_above_1", "fractional_attempts", "not_an_object"])
+def test_a_return_visit_policy_error_names_its_field(sz_files, section, error):
+    assert errors_of(sz_files, **{"policy.json": json.dumps({"return_visit": section})}) == [f"policy.json:1: {error}"]

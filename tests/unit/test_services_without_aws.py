@@ -149,7 +149,7 @@ def test_intake_stores_the_appeal_with_its_ticket_nonce_party_and_hand_offs_and_
     assert (result.status_code, result.replayed, result.body["status"], p.store.kinds(), party,
             [(h.topic, h.message.get("status")) for h in p.publisher.published], p.publisher.unstored) == (
         201, False, "accepted",
-        Counter(channel=1, appeal=1, event=1, ticket=1, nonce=1, party=1, outbox=2),
+        Counter(channel=1, appeal=1, event=1, ticket=1, nonce=1, party=1, outbox=2, tracking=1, public_view=1),
         Party(payload["ldrxm"], payload["zjhm"], payload["lxdh"]),
         [("dedup", None), ("status", "accepted")], [])
 

@@ -15,6 +15,8 @@ from chalicelib.domain.calendar import CalendarError
 from chalicelib.domain.catalog import FALLBACK_CODE
 from chalicelib.domain.deadlines import DeadlinePolicy, PolicyError
 from chalicelib.domain.dedup import DedupPolicy
+from chalicelib.domain.public_view import public_policy_problems
+from chalicelib.domain.return_visit import policy_problems as visit_policy_problems
 from chalicelib.policy.calendar_source import parse_override
 from chalicelib.policy.pack.model import CSV_FILES, REQUIRED_FILES, PackError, RegionPack, jurisdictions
 from chalicelib.policy.pack.parse import Progress, find_line
@@ -275,6 +277,8 @@ class _Validator:
                     self.errors.append(PackError(f, _json_line(self.p, f, t), "dispatch.gaps_to_fallback",
                                                  f"unknown unit type {t!r}"))
         self._supervision(f, pol.get("supervision", {}))
+        self._return_visit(f, pol.get("return_visit", {}))
+        self._public_record(f, pol.get("public_record", {}))
         self._dedup(pol.get("dedup", {}))
         deadlines = pol.get("deadlines", {})
         try:
@@ -304,6 +308,18 @@ class _Validator:
             if t not in known:
                 self.errors.append(PackError(f, _json_line(self.p, f, t), "supervision.copy_unit_types",
                                              f"no unit of type {t!r} in units.csv"))
+
+    def _return_visit(self, f: str, doc: Any) -> None:
+        """Which answered rounds get a return visit (回访) and how it is tried (domain.return_visit)."""
+        for field, message in visit_policy_problems(doc):
+            name = f"return_visit.{field}" if field else "return_visit"
+            self.errors.append(PackError(f, _json_line(self.p, f, field or "return_visit"), name, message))
+
+    def _public_record(self, f: str, doc: Any) -> None:
+        """What the public record keeps out, scrubs and ranks (domain.public_view.PublicPolicy)."""
+        for field, message in public_policy_problems(doc, self.p.catalog_by_code):
+            name = f"public_record.{field}" if field else "public_record"
+            self.errors.append(PackError(f, _json_line(self.p, f, field or "public_record"), name, message))
 
     def examples(self) -> None:
         """Every example's code is a catalog code (the classifier would silently drop it)."""

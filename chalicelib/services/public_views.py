@@ -1,0 +1,118 @@
+"""The public views of appeals, written with every change that commits (a reaction of work.commit).
+
+For each appeal a change saves with something the citizen or the public sees (a new timeline
+entry, or a new appeal) the view is rebuilt from the aggregate: its summary anew, its timeline
+the stored one plus the change's entries (the stored views are read in one strongly consistent
+BatchGetItem; a view rewritten concurrently can only belong to a newer version of the appeal,
+whose version guard then cancels this transaction). An appeal stored before views existed gets
+its whole timeline from its case file, once.
+
+The same change adds to its units' counters (one ADD per unit and local day, and per month) and,
+when a listed appeal closes, writes its rows of the public record; a reopened appeal's rows go.
+This module must not import services.work (work imports it).
+"""
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from typing import Any
+
+from chalicelib.domain import public_view as pv
+from chalicelib.domain.calendar import to_local
+from chalicelib.domain.privacy import scrub_public
+from chalicelib.domain.records import PublicRecordRow, PublicView, UnitStatBump
+from chalicelib.domain.timefmt import parse_iso
+
+RECORD_FACETS = ("all", "unit", "category", "district")
+
+
+def scrubber(p, region: str | None = None) -> pv.Scrub:
+    """The one public-text scrubber with the region's choice on house numbers."""
+    policy = p.region(region or p.settings.region_code).public_policy
+    return functools.partial(scrub_public, hide_house_numbers=policy.hide_house_numbers)
+
+
+def public_answer(p, appeal) -> str | None:
+    """The unit's answer as the citizen's channel and the public read it (scrubbed)."""
+    reply = appeal.evaluation.reply
+    return scrubber(p, appeal.region)(reply.answer[:pv.TEXT_LIMIT]) if reply is not None else None
+
+
+def project(p, uow, events: dict[str, list], every: bool = False) -> None:
+    """Add the change's public views, public-record rows and unit counters to `uow`. `every`:
+    rebuild the view of every appeal the change saves, not only of those with something new to
+    show (a repair, e.g. after the region renamed a unit)."""
+    appeals = uow.appeals
+    if not appeals:
+        return
+    rt = p.region(appeals[0].region)
+    names, policy, scrub = rt.names, rt.public_policy, scrubber(p, appeals[0].region)
+    touched = [(a, entries) for a in appeals
+               if (entries := pv.timeline(a, a.new_events, names, scrub)) or a.version == 0 or every]
+    before = p.store.load_views([a.appeal_id for a, _ in touched], consistent=True) if touched else {}
+    for appeal, entries in touched:
+        old = before.get(appeal.appeal_id)
+        if old is None and appeal.version > 0:   # stored before views existed: its history, once
+            history = p.store.load_case_file(appeal.appeal_id)
+            entries = pv.timeline(appeal, [*history, *appeal.new_events], names, scrub)
+        closed_at = pv.closed_at_of(appeal.new_events, old.summary.get("closed_at") if old else None)
+        summary = pv.summary(appeal, names, policy, scrub, closed_at)
+        view = PublicView(appeal.appeal_id, appeal.region, summary, (*(old.timeline if old else ()), *entries),
+                          to_local(appeal.received_at).strftime("%Y-%m") if pv.in_open311_list(appeal, policy)
+                          else None)
+        uow.add(view)
+        _record_rows(uow, old, view)
+    uow.update(*stat_bumps(appeals, events))
+
+
+def _record_rows(uow, old: PublicView | None, new: PublicView) -> None:
+    """A listed appeal that closes enters the public record; one that reopens or stops being
+    listed leaves it (its rows are keyed by what its old view said)."""
+    was, now = _listed_closed(old), _listed_closed(new)
+    if was and (not now or was.summary["closed_at"] != now.summary["closed_at"]):
+        uow.delete(*record_rows(was))
+    if now and (not was or was.summary["closed_at"] != now.summary["closed_at"]):
+        uow.add(*record_rows(now))
+
+
+def _listed_closed(view: PublicView | None) -> PublicView | None:
+    if view is None or not view.summary.get("listed") or view.summary.get("status") != "closed" \
+            or not view.summary.get("closed_at"):
+        return None
+    return view
+
+
+def record_rows(view: PublicView) -> list[PublicRecordRow]:
+    """The closed appeal's row in each list of the public record."""
+    s = view.summary
+    closed = s["closed_at"]
+    month = to_local(parse_iso(closed)).strftime("%Y-%m")
+    year = month[:4]
+    row = pv.record_summary(s)
+    facets = {"all": ("-", month), "unit": ((s.get("unit") or {}).get("id"), year),
+              "category": (((s.get("category") or {}).get("code") or "")[:2] or None, month),
+              "district": ((s.get("district") or {}).get("code"), month)}
+    return [PublicRecordRow(view.region, facet, value, part, closed, view.appeal_id, row)
+            for facet, (value, part) in facets.items() if value]
+
+
+def stat_bumps(appeals: list, events: dict[str, list]) -> list[UnitStatBump]:
+    """One ADD per unit and local day and one per unit and month, summed over the change."""
+    by_id = {a.appeal_id: a for a in appeals}
+    days: dict[tuple[str, str], Counter] = {}
+    for appeal in appeals:
+        master = by_id.get(appeal.master_id or "")
+        counts = pv.stat_counts(appeal, events.get(appeal.appeal_id, ()),
+                                master.assignment.unit_id if master is not None else None)
+        for key, c in counts.items():
+            days.setdefault(key, Counter()).update(c)
+    months: dict[tuple[str, str], Counter] = {}
+    for (unit, day), c in days.items():
+        months.setdefault((unit, day[:7]), Counter()).update(c)
+    region = appeals[0].region
+    return [UnitStatBump(region, "D", day, unit, dict(c)) for (unit, day), c in sorted(days.items())] + \
+        [UnitStatBump(region, "M", month, unit, dict(c)) for (unit, month), c in sorted(months.items())]
+
+
+def view_json(view: PublicView) -> dict[str, Any]:
+    return {**view.summary, "timeline": list(view.timeline)}

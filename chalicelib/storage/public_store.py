@@ -1,0 +1,68 @@
+"""Reads of what the citizen and the public see: tracking links, public views, the public record,
+unit counters and snapshots. Every read is a GetItem, a BatchGetItem or a Query with a limit: a
+page's reads never grow with the number of stored appeals (bench/public_pages.py)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from chalicelib.domain.records import PublicRecordRow, PublicView, Snapshot, TrackingLink, UnitStats
+from chalicelib.storage import keys
+from chalicelib.storage import records as rec
+from chalicelib.storage.models import PublicRecordItem, PublicViewItem, SnapshotItem, TrackingItem, UnitStatsItem
+
+
+def _get(model, pk: str, sk: str, consistent: bool = False):
+    try:
+        return model.get(pk, sk, consistent_read=consistent)
+    except model.DoesNotExist:
+        return None
+
+
+def get_tracking(token_hash: str) -> TrackingLink | None:
+    item = _get(TrackingItem, keys.tracking_pk(token_hash), keys.TRACKING_SK)
+    return rec.tracking_link(item) if item else None
+
+
+def load_views(appeal_ids: list[str], consistent: bool = False) -> dict[str, PublicView]:
+    """Several appeals' public views in one BatchGetItem (strongly consistent when a change is
+    about to rewrite them)."""
+    ids = list(dict.fromkeys(appeal_ids))
+    if not ids:
+        return {}
+    items = PublicViewItem.batch_get([(keys.view_pk(i), keys.VIEW_SK) for i in ids], consistent_read=consistent)
+    return {v.appeal_id: v for v in (rec.public_view(i) for i in items)}
+
+
+def open311_views(region: str, month: str, low: str, high: str, limit: int) -> list[PublicView]:
+    """The listed views received in one local month, between two instants, newest first."""
+    items = PublicViewItem.gsi2.query(keys.open311_month_pk(region, month),
+                                      PublicViewItem.GSI2SK.between(low, high + "#\uffff"),
+                                      scan_index_forward=False, limit=limit)
+    return [rec.public_view(i) for i in items if isinstance(i, PublicViewItem)]
+
+
+def public_records(region: str, facet: str, value: str, partition: str, low: str, below: str,
+                   limit: int) -> list[PublicRecordRow]:
+    """One list's rows of one partition with low <= sort key < below, newest first."""
+    items = PublicRecordItem.query(keys.public_record_pk(region, facet, value, partition),
+                                   PublicRecordItem.SK.between(low, below), scan_index_forward=False, limit=limit + 1)
+    return [rec.public_record_row(i) for i in items if i.SK < below][:limit]
+
+
+def unit_stats(region: str, period: str, key: str) -> list[UnitStats]:
+    """Every unit's counters of one day or month: one partition, at most one row per unit."""
+    return [rec.unit_stats(i) for i in UnitStatsItem.query(keys.stats_pk(region, period, key))]
+
+
+def get_snapshot(region: str, name: str) -> Snapshot | None:
+    item = _get(SnapshotItem, keys.snapshot_pk(region), name)
+    return rec.snapshot(item) if item else None
+
+
+def put_snapshot(snapshot: Snapshot, now: datetime) -> None:
+    rec.to_item(snapshot, now).save()
+
+
+def get_view(appeal_id: str) -> PublicView | None:
+    item = _get(PublicViewItem, keys.view_pk(appeal_id), keys.VIEW_SK)
+    return rec.public_view(item) if item else None
