@@ -55,7 +55,7 @@ from chalicelib.domain.records import (
     OutboxEntry,
     SealedParty,
 )
-from chalicelib.domain.timefmt import iso, parse_iso
+from chalicelib.domain.timefmt import iso
 from chalicelib.services.clock import Clock, FixedClock
 from chalicelib.settings import Settings
 from chalicelib.storage import keys, repository
@@ -329,20 +329,6 @@ class MemoryStore:
     def load_case_file(self, appeal_id: str) -> list:
         return [repository.item_to_event(i)
                 for i in self._query(keys.appeal_pk(appeal_id), prefix=keys.EVENT_SK_PREFIX)]
-
-    def newest_public_event_at(self, appeal_id: str) -> datetime | None:
-        items = self._query(keys.appeal_pk(appeal_id), prefix=keys.EVENT_SK_PREFIX, forward=False)
-        return next((parse_iso(i.at) for i in items if i.public), None)
-
-    def list_channel_appeals(self, channel: str, limit: int = 50, newest_first: bool = True,
-                             since: datetime | None = None, until: datetime | None = None) -> Iterator[Appeal]:
-        low = high = None
-        if since is not None or until is not None:
-            low = iso(since) if since is not None else ""
-            high = (iso(until) if until is not None else "9999") + "#\uffff"
-        items = self._query(keys.channel_list_pk(channel), low=low, high=high, forward=not newest_first,
-                            limit=limit, index=2)
-        return (repository.item_to_appeal(i) for i in items if isinstance(i, AppealItem))
 
     def earlier_status_pending(self, appeal_id: str, key: str) -> bool:
         upto = keys.outbox_sk("status", key)

@@ -155,28 +155,3 @@ def get_channel(code: str) -> ChannelItem | None:
         return ChannelItem.get(keys.channel_pk(code), keys.CHANNEL_SK)
     except DoesNotExist:
         return None
-
-
-def list_channel_appeals(channel: str, limit: int = 50, newest_first: bool = True,
-                         since: datetime | None = None, until: datetime | None = None) -> Iterator[Appeal]:
-    """A channel's appeals by time of receipt (GSI2), optionally only those received in
-    [since, until]; lazily paged, at most `limit` items read."""
-    cond = None
-    if since is not None or until is not None:
-        low = iso(since) if since is not None else ""
-        high = (iso(until) if until is not None else "9999") + "#\uffff"
-        cond = AppealItem.GSI2SK.between(low, high)
-    items = AppealItem.gsi2.query(keys.channel_list_pk(channel), cond, scan_index_forward=not newest_first,
-                                  limit=limit)
-    return (item_to_appeal(i) for i in items if isinstance(i, AppealItem))
-
-
-def newest_public_event_at(appeal_id: str) -> datetime | None:
-    """When the appeal's newest public case event happened (None if it has none): its case file
-    read newest first, stopping at the first public event, not the whole file."""
-    items = CaseEventItem.query(keys.appeal_pk(appeal_id), CaseEventItem.SK.startswith(keys.EVENT_SK_PREFIX),
-                                scan_index_forward=False, page_size=10)
-    return next((parse_iso(i.at) for i in items if i.public), None)
-
-
-

@@ -44,8 +44,6 @@ class DynamoStore:
 
     load_appeal = staticmethod(repository.load_appeal)
     load_case_file = staticmethod(repository.load_case_file)
-    newest_public_event_at = staticmethod(repository.newest_public_event_at)
-    list_channel_appeals = staticmethod(repository.list_channel_appeals)
     earlier_status_pending = staticmethod(repository.earlier_status_pending)
     mark_outbox_done = staticmethod(repository.mark_outbox_done)
 
