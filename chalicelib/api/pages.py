@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 from typing import Any, Callable
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from chalice import Blueprint, Response
 
@@ -54,14 +54,24 @@ def page(view: Callable[..., Response]) -> Callable[..., Response]:
         except DomainError as exc:
             if wants_json():
                 return error_response(exc.status, exc.code, exc.message, exc.field)
-            return _html(render("error.html", title=TITLES.get(exc.status, "无法完成"), message=exc.message),
+            return _html(page_html("error.html", title=TITLES.get(exc.status, "无法完成"), message=exc.message),
                          exc.status)
         except Exception:  # noqa: BLE001 - ours: logged, answered without details
             logger.exception("unhandled error on a page")
             if wants_json():
                 return error_response(500, "internal", "internal error; it has been logged")
-            return _html(render("error.html", title=TITLES[500], message="页面暂时无法显示，请稍后再试。"), 500)
+            return _html(page_html("error.html", title=TITLES[500], message="页面暂时无法显示，请稍后再试。"), 500)
     return wrapper
+
+
+def base() -> str:
+    """The path the app is served under (an API Gateway stage, a custom domain's base path), from
+    the public base URL: every link and form of a page starts with it."""
+    return urlsplit(wiring.PLATFORM.settings.public_base_url).path.rstrip("/")
+
+
+def page_html(template: str, **context: Any) -> str:
+    return render(template, base=base(), **context)
 
 
 def _html(body: str, status: int = 200, headers: dict | None = None) -> Response:
@@ -73,7 +83,7 @@ def _answer(data: Any, template: str, cache: str, headers: dict | None = None, s
     if wants_json():
         return cached(bp.current_request.headers, json.dumps(data, ensure_ascii=False), JSON, cache, status,
                       headers)
-    return cached(bp.current_request.headers, render(template, **context), HTML, cache, status,
+    return cached(bp.current_request.headers, page_html(template, **context), HTML, cache, status,
                   {**PAGE_HEADERS, **(headers or {})})
 
 
@@ -91,7 +101,7 @@ def track(token: str):
     v = public_record.citizen_view(p, token)
     flash = "感谢您的评价。" if _query().get("rated") == "1" else None
     return _answer(v, "track.html", PRIVATE, TRACK_HEADERS, v=v, flash=flash, error=None,
-                   rate_url=f"/track/{token}/rating")
+                   rate_url=f"{base()}/track/{token}/rating")
 
 
 @bp.route("/track/{token}/rating", methods=["POST"], content_types=[FORM, "application/json"])
@@ -111,9 +121,10 @@ def rate(token: str):
         if isinstance(exc, NotFoundError):
             raise
         v = public_record.citizen_view(p, token)
-        return _html(render("track.html", v=v, flash=None, error=_rating_error(exc), rate_url=f"/track/{token}/rating"),
+        return _html(page_html("track.html", v=v, flash=None, error=_rating_error(exc),
+                               rate_url=f"{base()}/track/{token}/rating"),
                      exc.status, TRACK_HEADERS)
-    return Response(body="", status_code=303, headers={"Location": f"/track/{token}?rated=1", **TRACK_HEADERS})
+    return Response(body="", status_code=303, headers={"Location": f"{base()}/track/{token}?rated=1", **TRACK_HEADERS})
 
 
 def _form(body: bytes) -> dict[str, str]:
@@ -161,7 +172,8 @@ def public_index():
     period = (top.get("periods") or {}).get("30d") or {}
     metrics = [(m.name, period.get("metrics", {}).get(m.name)) for m in ranking.METRICS]
     data = {**listing, "totals": (top.get("totals") or {}).get("30d"), "rankings": top}
-    next_url = f"/public?{urlencode({**listing['filters'], 'before': listing['next']})}" if listing["next"] else None
+    next_url = f"{base()}/public?{urlencode({**listing['filters'], 'before': listing['next']})}" \
+        if listing["next"] else None
     return _answer(data, "public_index.html", PUBLIC, rows=listing["rows"], filters=listing["filters"],
                    next_url=next_url, totals=data["totals"], top_metrics=[(n, m) for n, m in metrics if m],
                    error=None, **_options(p))
@@ -172,7 +184,7 @@ def public_index():
 def public_unit(unit_id: str):
     p = wiring.PLATFORM
     u = public_record.unit_page(p, unit_id)
-    next_url = f"/public?{urlencode({'unit': unit_id, 'before': u['next']})}" if u["next"] else None
+    next_url = f"{base()}/public?{urlencode({'unit': unit_id, 'before': u['next']})}" if u["next"] else None
     return _answer(u, "public_unit.html", PUBLIC, u=u, next_url=next_url)
 
 

@@ -109,3 +109,20 @@ def test_the_scheduled_job_writes_the_rankings_the_public_page_reads(aws, client
     assert (result["units"], result["units_changed"], top["unranked"], top["ranked"]) == (
         len({unit_id} | set(top["unranked"])), result["units"], sorted(top["unranked"]), [])
     assert unit_id in top["unranked"]
+
+
+def test_links_and_forms_start_with_the_base_path_the_stack_is_served_under(aws, client, staff_env, monkeypatch):
+    """Under an API Gateway stage (or a custom domain's base path) every link, form and redirect
+    of a page starts with the public base URL's path."""
+    import dataclasses
+
+    from chalicelib.api import wiring
+
+    appeal_id = handled(aws, client, staff_env)
+    path = track_path(appeal_id)
+    settings = dataclasses.replace(wiring.PLATFORM.settings, public_base_url="https://12345.example.cn/api")
+    monkeypatch.setattr(wiring, "PLATFORM", dataclasses.replace(wiring.PLATFORM, settings_source=lambda: settings))
+    page = client.http.get(path).body.decode()
+    rated = client.http.post(f"{path}/rating", headers=FORM, body="speed=5&effect=5&service=5&reply_quality=5")
+    assert ('action="/api/track/' in page, 'href="/api/static/jiesu.css?v=' in page, 'href="/public' in page,
+            rated.headers["Location"]) == (True, True, False, f"/api{path}?rated=1")
