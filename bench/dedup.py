@@ -151,7 +151,6 @@ def measure(size: int, pool: list[dict], sample: list[dict], seed: int) -> dict:
 
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
-    from chalicelib.bootstrap import bootstrap
         from infra.local import in_process_stack
 
         res = in_process_stack(session)
@@ -159,6 +158,7 @@ def measure(size: int, pool: list[dict], sample: list[dict], seed: int) -> dict:
         from infra.demo_region import load_demo_region
 
         load_demo_region(session, "test", REGION_DIR)
+        from chalicelib.bootstrap import bootstrap
         from chalicelib.domain.appeal import AppealType, Location, NewAppeal, Party, Urgency
         from chalicelib.observability import metrics
         from chalicelib.policy.runtime import runtime_for
