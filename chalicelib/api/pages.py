@@ -194,7 +194,10 @@ def public_rankings():
     p = wiring.PLATFORM
     q = _query()
     period, metric = q.get("period") or "30d", q.get("metric") or "satisfaction"
-    r = public_record.rankings(p, period, metric)
+    page = q.get("page") or "1"
+    if not page.isdigit() or int(page) < 1:
+        raise ValidationError("page: a whole number from 1", field="page")
+    r = public_record.rankings(p, period, metric, int(page))
     labels = [(m.name, m.label) for m in ranking.METRICS]
     return _answer(r, "public_rankings.html", PUBLIC, r=r, period=period, metric=metric, metrics=labels,
                    metric_label=dict(labels)[metric], periods=public_record.PERIODS)

@@ -8,8 +8,11 @@
   number of reports); asked for by its id it shows the handling it shares.
 * ``status_notes`` carries the public answer once there is one; ``notes`` (the GeoReport v2
   updates extension) lists the public timeline: what was done, when.
-* Reads: one query per local month of the window (at most four for 90 days), newest first,
-  stopping at MAX_RESULTS matches or SCAN_LIMIT views read, whatever the number of appeals.
+* Reads: one query per local month of the window (at most four for 90 days) and service code
+  (GSI3 when codes are given), newest first, asking for what the page still needs: a page of
+  `page_size` requests (default 100, at most the spec's 1000) reads about that many views,
+  whatever the number of stored appeals. Older pages: the same query with `end_date` set to the
+  oldest `requested_datetime` of the page before.
 """
 from __future__ import annotations
 
@@ -25,8 +28,11 @@ from chalicelib.services import public_record
 from chalicelib.services.open311 import check_jurisdiction
 
 MAX_RESULTS = 1000          # the spec's cap on one GET requests answer
-# Views read per listing at most: the window's newest first, until MAX_RESULTS match the filters.
+DEFAULT_PAGE = 100          # requests in one answer unless page_size says otherwise
+# Views read per listing at most: the window's newest first, until the page is full.
 SCAN_LIMIT = 5 * MAX_RESULTS
+NARROWED_READS = 4          # views read per request still needed, when the status filter narrows
+MAX_CODES = 10              # service_code values in one listing
 DEFAULT_WINDOW = timedelta(days=90)
 MAX_IDS = 100               # service_request_id values in one listing
 _ID_SHAPE = re.compile(r"[A-Za-z0-9\-]{1,64}")
@@ -51,24 +57,45 @@ def find_requests(p, params: Mapping[str, str], now: datetime) -> list[dict[str,
         shared = _shared(p, list(views.values()))
         return [row(views[i], shared.get(i)) for i in dict.fromkeys(ids)
                 if i in views and shown(views[i], shared.get(i))]
-    codes = set(_csv(params.get("service_code"))) or None
+    codes = sorted(set(_csv(params.get("service_code"))))
+    if len(codes) > MAX_CODES:
+        raise ValidationError(f"service_code: at most {MAX_CODES} codes", field="service_code")
     statuses = set(_csv(params.get("status"))) or None
     if statuses and not statuses <= {"open", "closed"}:
         raise ValidationError("status: use open, closed or both", field="status")
     start, end = _window(params.get("start_date"), params.get("end_date"), now)
+    size = _page_size(params.get("page_size"))
     region = p.settings.region_code
-    window: list[PublicView] = []
+    chosen: list[tuple[PublicView, PublicView | None]] = []
     read = 0
     for month in _months(start, end):
-        if read >= SCAN_LIMIT:
+        if read >= SCAN_LIMIT or len(chosen) >= size:
             break
-        batch = p.store.open311_views(region, month, iso(start), iso(end), SCAN_LIMIT - read)
-        read += len(batch)
-        window += [v for v in batch if codes is None or v.summary.get("service_code") in codes]
-    shared = _shared(p, window)
-    chosen = [v for v in window if statuses is None or
-              open_or_closed((shared.get(v.appeal_id) or v).summary["status"]) in statuses]
-    return [row(v, shared.get(v.appeal_id)) for v in chosen[:MAX_RESULTS]]
+        need = size - len(chosen)
+        # The status is the one filter no list answers: read a few times what is still needed.
+        limit = need * NARROWED_READS if statuses else need
+        batch: list[PublicView] = []
+        for code in codes or [None]:
+            got = p.store.open311_views(region, month, iso(start), iso(end), min(limit, SCAN_LIMIT - read),
+                                        service_code=code)
+            read += len(got)
+            batch += got
+        batch.sort(key=lambda v: v.summary["received_at"], reverse=True)
+        batch = batch[:limit]
+        shared = _shared(p, batch)
+        chosen += [(v, shared.get(v.appeal_id)) for v in batch if statuses is None or
+                   open_or_closed((shared.get(v.appeal_id) or v).summary["status"]) in statuses]
+    return [row(v, m) for v, m in chosen[:size]]
+
+
+def _page_size(value: str | None) -> int:
+    """`page_size` (an extension, as Chicago's Open311 has it): requests per answer, newest first;
+    an older page is asked for with `end_date` set to the oldest requested_datetime seen."""
+    if value is None or not value.strip():
+        return DEFAULT_PAGE
+    if not value.strip().isdigit() or not 1 <= int(value) <= MAX_RESULTS:
+        raise ValidationError(f"page_size: a whole number from 1 to {MAX_RESULTS}", field="page_size")
+    return int(value)
 
 
 def get_request(p, request_id: str) -> list[dict[str, Any]]:

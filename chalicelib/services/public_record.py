@@ -18,10 +18,12 @@ from chalicelib.services import tracking
 
 PAGE = 20                 # rows of the public record per page
 READ_BUDGET = 200         # rows one page reads at most when a filter narrows inside a list
+NARROWED_READS = 4        # rows read per row still needed, when a filter narrows inside a list
 MAX_PARTITIONS = 13       # months (or years) one page walks back at most
 MASTER_HOPS = 3           # a report joined to a master that was merged into another ...
 RANKINGS = "rankings"     # the snapshot of every metric's top of the list
-RANKED_LIST = "ranking:{period}:{metric}"
+RANKED_LIST = "ranking:{period}:{metric}:{page}"
+RANK_PAGE = 50            # units on one page of a ranking
 UNIT = "unit:{unit_id}"
 UNITS = "units"
 PERIODS = {"30d": "近30天", "year": "本年度"}
@@ -124,16 +126,23 @@ def public_list(p, params: Mapping[str, str]) -> dict[str, Any]:
         facet, value = "unit", f["unit"]
         partitions = [str(y) for y in range(newest.year, oldest.year - 1, -1)][:MAX_PARTITIONS]
     else:
-        facet, value = (("district", f["district"]) if f["district"] else
-                        ("category", f["category"][:2]) if f["category"] else ("all", "-"))
+        facet, value = (("street", f["street"]) if f["street"] else ("district", f["district"]) if f["district"]
+                        else ("category", f["category"][:2]) if f["category"] else ("all", "-"))
         partitions = _months_back(newest, oldest)
+    # Filters the list read does not answer itself are applied to its rows: then a page reads a
+    # few times what it still needs (never more than READ_BUDGET); else exactly what it needs.
+    covered = {"unit": {"unit"}, "street": {"street", "district"}, "district": {"district"},
+               "category": {"category"} if f["category"] and len(f["category"]) <= 2 else set(), "all": set()}[facet]
+    narrowed = any(f[k] for k in ("category", "district", "street", "unit") if k not in covered)
     low = _utc_sk(oldest, start=True)
     below = min(_utc_sk(newest, start=False), f["before"] or "~")
     rows, read, cursor = [], 0, None
     for part in partitions:
         if read >= READ_BUDGET or len(rows) > PAGE:
             break
-        batch = p.store.public_records(region, facet, value, part, low, below, READ_BUDGET - read)
+        need = PAGE + 1 - len(rows)
+        batch = p.store.public_records(region, facet, value, part, low, below,
+                                       min(READ_BUDGET - read, need * NARROWED_READS if narrowed else need))
         read += len(batch)
         for row in batch:
             if _matches(row.summary, f):
@@ -185,8 +194,8 @@ def unit_page(p, unit_id: str) -> dict[str, Any]:
             "recent": recent["rows"], "next": recent["next"]}
 
 
-def rankings(p, period: str | None = None, metric: str | None = None) -> dict[str, Any]:
-    """The top of every ranking (a snapshot), or one metric's whole ranking of one period."""
+def rankings(p, period: str | None = None, metric: str | None = None, page: int = 1) -> dict[str, Any]:
+    """The top of every ranking (a snapshot), or one page of one metric's ranking of one period."""
     region = p.settings.region_code
     if metric is None:
         snap = p.store.get_snapshot(region, RANKINGS)
@@ -195,8 +204,11 @@ def rankings(p, period: str | None = None, metric: str | None = None) -> dict[st
         raise ValidationError(f"period: one of {', '.join(PERIODS)}", field="period")
     if metric not in {m.name for m in ranking.METRICS}:
         raise ValidationError(f"metric: one of {', '.join(m.name for m in ranking.METRICS)}", field="metric")
-    snap = p.store.get_snapshot(region, RANKED_LIST.format(period=period, metric=metric))
-    return snap.body if snap else {"label": "", "ranked": [], "unranked": []}
+    snap = p.store.get_snapshot(region, RANKED_LIST.format(period=period, metric=metric, page=page))
+    if snap is None and page != 1:
+        raise NotFoundError("page: this ranking has no such page", field="page")
+    return snap.body if snap else {"label": "", "ranked": [], "unranked_count": 0, "count": 0, "page": 1,
+                                   "pages": 1, "min_volume": p.region(region).public_policy.min_volume}
 
 
 def _period_days(today: date) -> dict[str, tuple[str, list[str]]]:
@@ -230,13 +242,17 @@ def refresh(p) -> dict[str, int]:
         top["totals"][period] = ranking.record(ranking.totals(per_period[period].values()))
         top["periods"][period] = {"label": PERIODS[period], "metrics": {}}
         for metric, r in by_metric.items():
-            named = {**r, "ranked": [{**e, "unit_name": names.units.get(e["unit_id"], e["unit_id"])}
-                                     for e in r["ranked"]]}
-            top["periods"][period]["metrics"][metric] = {**named, "ranked": named["ranked"][:TOP],
-                                                         "count": len(named["ranked"])}
-            p.store.put_snapshot(Snapshot(region, RANKED_LIST.format(period=period, metric=metric),
-                                          {**named, "period": period, "updated_at": stamp}, now), now)
-            written += 1
+            ranked = [{**e, "unit_name": names.units.get(e["unit_id"], e["unit_id"])} for e in r["ranked"]]
+            head = {"label": r["label"], "min_volume": r["min_volume"], "unranked_count": len(r["unranked"]),
+                    "count": len(ranked)}
+            top["periods"][period]["metrics"][metric] = {**head, "ranked": ranked[:TOP]}
+            pages = max(1, -(-len(ranked) // RANK_PAGE))
+            for page in range(1, pages + 1):   # a page of a ranking is one item, whatever the number of units
+                p.store.put_snapshot(Snapshot(region, RANKED_LIST.format(period=period, metric=metric, page=page),
+                                              {**head, "ranked": ranked[(page - 1) * RANK_PAGE:page * RANK_PAGE],
+                                               "page": page, "pages": pages, "period": period,
+                                               "updated_at": stamp}, now), now)
+                written += 1
     p.store.put_snapshot(Snapshot(region, RANKINGS, top, now), now)
     written += 1
     units = sorted({u for t in per_period.values() for u in t})

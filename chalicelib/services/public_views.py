@@ -23,7 +23,7 @@ from chalicelib.domain.privacy import scrub_public
 from chalicelib.domain.records import PublicRecordRow, PublicView, UnitStatBump
 from chalicelib.domain.timefmt import parse_iso
 
-RECORD_FACETS = ("all", "unit", "category", "district")
+RECORD_FACETS = ("all", "unit", "category", "district", "street")
 
 
 def scrubber(p, region: str | None = None) -> pv.Scrub:
@@ -91,9 +91,10 @@ def record_rows(view: PublicView) -> list[PublicRecordRow]:
     row = pv.record_summary(s)
     facets = {"all": ("-", month), "unit": ((s.get("unit") or {}).get("id"), year),
               "category": (((s.get("category") or {}).get("code") or "")[:2] or None, month),
-              "district": ((s.get("district") or {}).get("code"), month)}
-    return [PublicRecordRow(view.region, facet, value, part, closed, view.appeal_id, row)
-            for facet, (value, part) in facets.items() if value]
+              "district": ((s.get("district") or {}).get("code"), month),
+              "street": ((s.get("street") or {}).get("code"), month)}
+    return [PublicRecordRow(view.region, facet, facets[facet][0], facets[facet][1], closed, view.appeal_id, row)
+            for facet in RECORD_FACETS if facets[facet][0]]
 
 
 def stat_bumps(appeals: list, events: dict[str, list]) -> list[UnitStatBump]:

@@ -33,19 +33,26 @@ def load_views(appeal_ids: list[str], consistent: bool = False) -> dict[str, Pub
     return {v.appeal_id: v for v in (rec.public_view(i) for i in items)}
 
 
-def open311_views(region: str, month: str, low: str, high: str, limit: int) -> list[PublicView]:
-    """The listed views received in one local month, between two instants, newest first."""
-    items = PublicViewItem.gsi2.query(keys.open311_month_pk(region, month),
-                                      PublicViewItem.GSI2SK.between(low, high + "#\uffff"),
-                                      scan_index_forward=False, limit=limit)
-    return [rec.public_view(i) for i in items if isinstance(i, PublicViewItem)]
+def open311_views(region: str, month: str, low: str, high: str, limit: int,
+                  service_code: str | None = None) -> list[PublicView]:
+    """The listed views received in one local month between two instants (of one service, when
+    given), newest first, at most `limit`."""
+    if service_code:
+        index, pk = PublicViewItem.gsi3, keys.open311_service_pk(region, service_code, month)
+        cond = PublicViewItem.GSI3SK.between(low, high + "#\uffff")
+    else:
+        index, pk = PublicViewItem.gsi2, keys.open311_month_pk(region, month)
+        cond = PublicViewItem.GSI2SK.between(low, high + "#\uffff")
+    items = index.query(pk, cond, scan_index_forward=False, limit=limit, page_size=limit)
+    return [rec.public_view(i) for i in items if isinstance(i, PublicViewItem)][:limit]
 
 
 def public_records(region: str, facet: str, value: str, partition: str, low: str, below: str,
                    limit: int) -> list[PublicRecordRow]:
     """One list's rows of one partition with low <= sort key < below, newest first."""
     items = PublicRecordItem.query(keys.public_record_pk(region, facet, value, partition),
-                                   PublicRecordItem.SK.between(low, below), scan_index_forward=False, limit=limit + 1)
+                                   PublicRecordItem.SK.between(low, below), scan_index_forward=False, limit=limit + 1,
+                                   page_size=limit + 1)
     return [rec.public_record_row(i) for i in items if i.SK < below][:limit]
 
 

@@ -243,8 +243,13 @@ def tracking_link(item: TrackingItem) -> r.TrackingLink:
 
 @to_item.register
 def _(v: r.PublicView, now: datetime) -> PublicViewItem:
-    listed = {"GSI2PK": keys.open311_month_pk(v.region, v.listed_month),
-              "GSI2SK": keys.time_id_sk(v.summary["received_at"], v.appeal_id)} if v.listed_month else {}
+    listed = {}
+    if v.listed_month:
+        sk = keys.time_id_sk(v.summary["received_at"], v.appeal_id)
+        listed = {"GSI2PK": keys.open311_month_pk(v.region, v.listed_month), "GSI2SK": sk}
+        if v.summary.get("service_code"):
+            listed |= {"GSI3PK": keys.open311_service_pk(v.region, v.summary["service_code"], v.listed_month),
+                       "GSI3SK": sk}
     return PublicViewItem(keys.view_pk(v.appeal_id), keys.VIEW_SK, appeal_id=v.appeal_id, region=v.region,
                           body=v.summary, timeline=list(v.timeline), **listed)
 

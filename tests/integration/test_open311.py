@@ -442,3 +442,16 @@ def test_an_empty_listing_is_valid_json_and_xml_and_cacheable(aws, api):
     assert (as_json.status_code, as_json.json(), as_xml.status_code, root.tag, list(root),
             as_json.headers["Cache-Control"].split(",")[0], again.status_code) == (
         200, [], 200, "service_requests", [], "public", 304)
+
+
+def test_page_size_bounds_an_answer_newest_first_and_a_bad_one_is_400(aws, api):
+    made = [post(api, **good_form(api, description=f"第{i}处路灯不亮，请尽快维修")).json()[0]["service_request_id"]
+            for i in range(3)]
+
+    def ids(**params):
+        resp = requests.get(f"{api.url}/requests.json", params=params, timeout=10)
+        return [r["service_request_id"] for r in resp.json()] if resp.status_code == 200 else resp.status_code
+
+    bad = requests.get(f"{api.url}/requests.json", params={"page_size": "0"}, timeout=10)
+    assert (ids(page_size="2"), ids(page_size="3"), ids(), bad.status_code, bad.json()[0]["description"]) == (
+        made[::-1][:2], made[::-1], made[::-1], 400, "page_size: a whole number from 1 to 1000")

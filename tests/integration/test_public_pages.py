@@ -104,11 +104,16 @@ def test_the_scheduled_job_writes_the_rankings_the_public_page_reads(aws, client
     event = json.loads((EVENTS / "schedule" / "public_record.json").read_text(encoding="utf-8"))
     fn = next(f for f in SPEC.functions if f.name == "public_record")
     result = handler.lambda_handler(event, LambdaContext(fn, "us-east-1", "aws"))
+    from chalicelib.storage import repository
+
     top = json.loads(client.http.get("/public/rankings?period=year&metric=volume", headers=JSON_ACCEPT).body)
-    unit_id = load(appeal_id).assignment.unit_id
-    assert (result["units"], result["units_changed"], top["unranked"], top["ranked"]) == (
-        len({unit_id} | set(top["unranked"])), result["units"], sorted(top["unranked"]), [])
-    assert unit_id in top["unranked"]
+    dispatched_to = {e.data["unit_id"] for e in repository.load_case_file(appeal_id) if e.kind == "dispatched"}
+    unit = json.loads(client.http.get(f"/public/units/{load(appeal_id).assignment.unit_id}",
+                                      headers=JSON_ACCEPT).body)
+    n = len(dispatched_to)          # one dispatch each: under the minimum volume, so none is ranked
+    assert (result["units"], result["units_changed"], top["unranked_count"], top["ranked"],
+            unit["periods"]["year"]["record"]["volume"], unit["periods"]["year"]["ranks"]["volume"]) == (
+        n, n, n, [], 1, None)
 
 
 def test_links_and_forms_start_with_the_base_path_the_stack_is_served_under(aws, client, staff_env, monkeypatch):

@@ -1,0 +1,623 @@
+"""Read cost of the public pages and Open311 listings as the store grows: request units per view.
+
+    python bench/public_pages.py [--sizes 1000,100000] [--views 5] [--real 30] [--seed 11]
+
+The issue: "the public pages and Open311 listings read precomputed views, never scan appeals at
+read time; a page's reads are bounded whatever the number of stored appeals". For each size, in a
+fresh in-process moto stack (infra.local.in_process_stack, the demo region loaded as an admin
+would, infra.demo_region):
+
+1. `--real` appeals go the whole way through the real services, on a clock a few days before the
+   measured instant: signed hotline requests (intake.take_in), dedup.process, dispatch.process,
+   staff.perform sign / contact / reply by a handler of the unit given the appeal, and the
+   citizen's rating on the tracking page (evaluation.rate_on_page), which closes it. One in eight
+   (3 of 30) stop earlier (dispatched, signed, replied and not rated) and stay open; an appeal the
+   model leaves to a dispatcher, or that dedup joins to another, is not counted. Every change writes the
+   appeal's public view, its Open311 listing, its public-record rows and its unit's counters, as
+   in production (services/public_views.py).
+2. The store is filled to the size with clones of those real appeals, written straight into
+   moto's backend (no request): for a closed one its appeal item, its public view (GSI2 listing
+   O311#<region>#<month>) and its four public-record rows; for an open one (6 %, received in the
+   last 20 days) its appeal item and view. Each clone has a new id and every timestamp of every
+   item shifted to a new receipt time spread over the last 12 months (month/year partitions
+   recomputed from the shifted times); its unit counters (STAT#...) are added to the real ones.
+   Then the rankings job runs (public_record.refresh), as scheduled.
+3. Each page is read through the Chalice app in-process (chalice.test.Client, JSON), with
+   chalicelib.api.wiring.PLATFORM on a clock fixed at the measured instant: one warm-up view (not
+   metered), then --views metered views; DynamoDB read request units are counted from the actual
+   requests by bench.capacity (AWS's on-demand rules). Every answer must be a 200 with rows in it
+   (an error page reads nothing and would look cheap).
+
+The last stdout line is one JSON object: per page the RRU and requests per view at each size and
+the ratio largest/smallest size, `max_ratio` (the issue asks <= 1.1), and the fill times; under
+`detail`, per size and page, each request shape (operation, index, partition key with ids masked,
+Limit) with its calls, items returned and RRU per view, which names the read that grows.
+
+moto's artefacts are patched as everywhere else (infra.moto_patches), and one more for the
+measured views only (IndexPartitions below: moto walks the whole table for every page of a GSI
+query; --check-index compares every answer with stock moto). The fill writes straight into moto's
+backend, whose per-item size check is quadratic in attributes: about 2 ms per appeal (~3.5 min at
+100k); the whole 1000,100000 run takes about 10 minutes and 3 GB.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from infra.local import offline_aws_env  # noqa: E402 - must run before chalicelib is imported
+
+offline_aws_env("test", quiet=True)
+
+REGION_DIR = ROOT / "regions" / "shenzhen"
+HISTORY = REGION_DIR / "examples" / "history-train.jsonl"
+HOTLINE = ROOT / "tests" / "events" / "channels" / "hotline.json"
+ACCOUNT = "123456789012"
+LOCAL = timezone(timedelta(hours=8))
+NOW = datetime(2026, 6, 20, 4, 0, tzinfo=timezone.utc)        # the measured instant: 12:00 in Shenzhen
+REAL_START = NOW - timedelta(days=3)                           # the real appeals' clock starts here
+OPEN_SHARE = 0.06                                              # clones still open (views only)
+OPEN_WITHIN = timedelta(days=20)                               # ... received this recently
+SPREAD = timedelta(days=365)                                   # closed clones: received over a year
+ANSWER = "已现场处置完毕，经复查问题已解决，已向诉求人说明处理结果"
+GOOD = {"speed": "5", "effect": "5", "service": "4", "reply_quality": "5"}
+FAIR = {"speed": "3", "effect": "4", "service": "4", "reply_quality": "3"}
+OPEN_STAGES = ("dispatched", "signed", "replied", "contacted")   # where the open real appeals stop
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --- 1. real appeals through the real services ---------------------------------------------------
+
+def make_real(p, clock, creds: dict, n_real: int, rng: random.Random) -> list[dict]:
+    """n_real appeals taken in, de-duplicated, dispatched and handled; the last few stay open."""
+    from chalicelib.channels.signing import signed_headers
+    from chalicelib.domain.access import Principal, Role
+    from chalicelib.services import dedup, dispatch, evaluation, intake, staff
+
+    rt = p.region(p.settings.region_code)
+    history = [json.loads(line) for line in HISTORY.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rng.shuffle(history)
+    template = json.loads(HOTLINE.read_text(encoding="utf-8"))
+    key_id, secret = creds["hotline"]
+    path = "/channels/hotline/appeals"
+    n_open = min(len(OPEN_STAGES), max(1, n_real // 8))
+    made: list[dict] = []
+    tried = 0
+    for h in history:
+        if len(made) >= n_real:
+            break
+        tried += 1
+        if tried > 4 * n_real:
+            raise SystemExit(f"only {len(made)} of {n_real} real appeals could be dispatched automatically")
+        now = clock.now()
+        payload = dict(template, gdbh=f"SZ{now.astimezone(LOCAL):%Y%m%d}{tried:06d}", sqnr=h["text"],
+                       fsdz=h["address"], gdbt=h["text"][:20], jjcd="普通", sqlx=h.get("appeal_type") or "投诉",
+                       ldsj=now.astimezone(LOCAL).isoformat(timespec="seconds"),
+                       lxdh=f"139{rng.randrange(10**8):08d}")
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json",
+                   **signed_headers(key_id, secret, "POST", path, body, now.timestamp())}
+        taken = intake.take_in(p, intake.ChannelRequest("hotline", "POST", path, headers, body))
+        appeal_id, token = taken.body["appeal_id"], taken.body["tracking_url"].rsplit("/", 1)[1]
+        clock.advance(minutes=5)
+        if dedup.process(p, appeal_id).outcome != "new_master":
+            clock.advance(minutes=5)
+            continue
+        clock.advance(minutes=5)
+        dispatch.process(p, appeal_id)
+        appeal = p.store.load_appeal(appeal_id)
+        if appeal.status.value != "dispatched":    # left for a dispatcher: not one of ours
+            clock.advance(minutes=5)
+            continue
+        unit = appeal.assignment.unit_id
+        who = Principal("bench-h1", "handler", Role.UNIT_HANDLER, appeal.region, unit, rt.unit_jurisdictions[unit])
+        left = n_real - len(made)
+        stop = OPEN_STAGES[left - 1] if left <= n_open else None
+        steps = [("sign", {}), ("contact", {"note": "已电话联系诉求人", "how": "direct"}), ("reply", {"answer": ANSWER})]
+        done = "dispatched"
+        for action, fields in steps:
+            if stop == done:
+                break
+            clock.advance(minutes=20)
+            staff.perform(p, appeal_id, action, who, fields)
+            done = {"sign": "signed", "contact": "contacted", "reply": "replied"}[action]
+        if stop is None:
+            clock.advance(minutes=40)
+            evaluation.rate_on_page(p, token, GOOD if rng.random() < 0.8 else FAIR)
+        status = p.store.load_appeal(appeal_id).status.value
+        made.append({"appeal_id": appeal_id, "token": token, "status": status, "unit": unit,
+                     "district": appeal.district_code, "street": appeal.street_code})
+        clock.advance(minutes=10)
+    if len(made) < n_real:
+        raise SystemExit(f"only {len(made)} of {n_real} real appeals were made")
+    return made
+
+
+# --- 2. clones, straight into moto's backend ----------------------------------------------------
+
+_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?")
+
+
+def _shift_stamp(text: str, delta: timedelta) -> str:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00")) + delta
+    frac = text[19:].split("+")[0].split("-")[0].split("Z")[0]
+    spec = "seconds" if not frac else "milliseconds" if len(frac) == 4 else "microseconds"
+    out = moment.isoformat(timespec=spec)
+    return out[:-6] + "Z" if text.endswith("Z") else out
+
+
+class Template:
+    """One real appeal's items, ready to be cloned (low-level AttributeValue form)."""
+
+    def __init__(self, appeal_id: str, appeal: dict, view: dict, rows: list[dict]) -> None:
+        self.appeal_id, self.appeal, self.view, self.rows = appeal_id, appeal, view, rows
+        summary = json.loads(view["body"]["S"])
+        self.closed = summary["status"] == "closed"
+        self.received = datetime.fromisoformat(summary["received_at"])
+        self.closed_at = datetime.fromisoformat(summary["closed_at"]) if self.closed else None
+        self.unit = (summary.get("unit") or {}).get("id")
+        self.satisfied = bool((summary.get("rating") or {}).get("satisfied"))
+        self.replied = summary.get("answer") is not None
+        self.stamps = sorted({m for item in (appeal, view, *rows) for av in item.values() if "S" in av
+                              for m in _STAMP.findall(av["S"])})
+
+    def clone(self, new_id: str, delta: timedelta) -> list[dict]:
+        shifted = {s: _shift_stamp(s, delta) for s in self.stamps}
+        old = self.appeal_id
+
+        def fix(av: dict) -> dict:
+            if "S" not in av:
+                return av
+            s = av["S"]
+            if old in s:
+                s = s.replace(old, new_id)
+            if "T" in s:
+                s = _STAMP.sub(lambda m: shifted.get(m.group(0)) or _shift_stamp(m.group(0), delta), s)
+            return {"S": s}
+
+        items = []
+        for src in (self.appeal, self.view, *self.rows):
+            items.append({k: fix(v) for k, v in src.items()})
+        view = items[1]
+        if "GSI2PK" in view:   # the Open311 listing: the local month of receipt
+            received = datetime.fromisoformat(json.loads(view["body"]["S"])["received_at"])
+            region = view["GSI2PK"]["S"].split("#")[1]
+            view["GSI2PK"] = {"S": f"O311#{region}#{received.astimezone(LOCAL):%Y-%m}"}
+        for row in items[2:]:  # the public record: by local month of closing (a unit's list by year)
+            _, region, facet, value, _ = row["PK"]["S"].split("#", 4)
+            closed = datetime.fromisoformat(row["closed_at"]["S"]).astimezone(LOCAL)
+            part = f"{closed:%Y}" if facet == "unit" else f"{closed:%Y-%m}"
+            row["PK"] = {"S": f"PUBREC#{region}#{facet}#{value}#{part}"}
+        return items
+
+
+def collect_templates(session, table: str, real: list[dict]) -> tuple[list[Template], list[Template], list[dict]]:
+    """The real appeals' items (closed and open templates) and the unit counters stored so far."""
+    ddb = session.client("dynamodb")
+    items, kwargs = [], {"TableName": table}
+    while True:
+        page = ddb.scan(**kwargs)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    by_pk = {(i["PK"]["S"], i["SK"]["S"]): i for i in items}
+    rows = defaultdict(list)
+    for i in items:
+        if i["PK"]["S"].startswith("PUBREC#"):
+            rows[i["appeal_id"]["S"]].append(i)
+    closed, open_ = [], []
+    for r in real:
+        a = by_pk.get((f"APPEAL#{r['appeal_id']}", "A"))
+        v = by_pk.get((f"VIEW#{r['appeal_id']}", "V"))
+        if a is None or v is None:
+            raise SystemExit(f"real appeal {r['appeal_id']} has no appeal item or no public view")
+        summary = json.loads(v["body"]["S"])
+        if "GSI2PK" not in v or summary.get("master_id") or not summary.get("listed"):
+            continue   # clone only what a listed master looks like
+        t = Template(r["appeal_id"], a, v, sorted(rows.get(r["appeal_id"], []), key=lambda i: i["PK"]["S"]))
+        if t.closed:
+            if len(t.rows) != 4:
+                raise SystemExit(f"closed appeal {t.appeal_id} has {len(t.rows)} public-record rows, not 4")
+            closed.append(t)
+        else:
+            open_.append(t)
+    stats = [i for i in items if i["PK"]["S"].startswith("STAT#")]
+    if not closed or not open_:
+        raise SystemExit(f"templates: {len(closed)} closed, {len(open_)} open; need both")
+    return closed, open_, stats
+
+
+def fill(n: int, closed: list[Template], open_: list[Template], stats: list[dict], table: str,
+         rng: random.Random) -> dict:
+    """n clones straight into moto's backend, with their units' counters added to the stored ones."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    from chalicelib.services.ids import new_appeal_id
+    from chalicelib.storage.models import UnitStatsItem
+
+    backend = dynamodb_backends[ACCOUNT]["us-east-1"]
+    counters: dict[tuple[str, str], Counter] = defaultdict(Counter)   # (STAT pk, unit) -> counts
+    region = closed[0].view["region"]["S"]
+    for s in stats:
+        counters[(s["PK"]["S"], s["SK"]["S"])].update(
+            {k: int(v["N"]) for k, v in s.items() if "N" in v})
+
+    def bump(unit: str | None, at: datetime, **counts: int) -> None:
+        if unit:
+            local = at.astimezone(LOCAL)
+            counters[(f"STAT#{region}#D#{local:%Y-%m-%d}", unit)].update(counts)
+            counters[(f"STAT#{region}#M#{local:%Y-%m}", unit)].update(counts)
+
+    written, n_open, t0 = 0, 0, time.perf_counter()
+    for k in range(n):
+        if rng.random() < OPEN_SHARE:
+            t = rng.choice(open_)
+            received = NOW - timedelta(seconds=rng.uniform(3600, OPEN_WITHIN.total_seconds()))
+            n_open += 1
+        else:
+            t = rng.choice(closed)
+            gap = (t.closed_at - t.received).total_seconds()
+            received = NOW - timedelta(seconds=rng.uniform(gap + 600, SPREAD.total_seconds()))
+        received = received.replace(microsecond=0)
+        delta = received - t.received
+        for item in t.clone(new_appeal_id(received), delta):
+            backend.put_item(table, item)
+            written += 1
+        bump(t.unit, received, dispatched=1)
+        if t.replied:
+            bump(t.unit, (t.closed_at or t.received) + delta, replied=1)
+        if t.closed:
+            bump(t.unit, t.closed_at + delta, rated=1, satisfied=int(t.satisfied), closed=1)
+        if (k + 1) % 10000 == 0:
+            log(f"    filled {k + 1:>7}/{n} appeals, {written} items, {time.perf_counter() - t0:.0f}s")
+    for (pk, unit), c in counters.items():
+        item = UnitStatsItem(pk, unit, region=region, unit_id=unit, **{name: n for name, n in c.items() if n})
+        backend.put_item(table, item.serialize())
+        written += 1
+    return {"clones": n, "open_clones": n_open, "items": written, "stat_rows": len(counters)}
+
+
+# --- 3. the pages -------------------------------------------------------------------------------
+
+class RequestLog:
+    """Which reads a page makes: per request shape (operation, index, partition key with ids
+    masked, Limit) the calls, items returned and read units, to name the one that grows. Wraps
+    botocore's one API call path outside bench.capacity's hook; the meter's own shadow reads are
+    not logged."""
+
+    _ID = re.compile(r"\d{8}-[0-9A-Z]{10}")
+    _HASH = re.compile(r"[0-9a-f]{32,64}")
+
+    def __init__(self) -> None:
+        self.entries: dict[str, list[float]] | None = None
+
+    def install(self) -> None:
+        import botocore.client
+
+        from bench import capacity
+
+        capacity.install()
+        inner = botocore.client.BaseClient._make_api_call
+        log = self
+
+        def _make_api_call(client, operation_name, api_params):
+            response = inner(client, operation_name, api_params)
+            if log.entries is not None and not getattr(capacity._local, "shadow", 0) and \
+                    client.meta.service_model.service_name == "dynamodb":
+                log.note(operation_name, api_params, response)
+            return response
+
+        botocore.client.BaseClient._make_api_call = _make_api_call
+
+    def note(self, op: str, params: dict, response: dict) -> None:
+        from bench.capacity import item_size, query_read_units, read_units
+
+        if op == "GetItem":
+            key = params["Key"].get("PK", {}).get("S", "?")
+            item = response.get("Item")
+            n, rru = int(item is not None), read_units(item_size(item), bool(params.get("ConsistentRead")))
+        elif op in ("Query", "Scan"):
+            values = params.get("ExpressionAttributeValues") or {}
+            key = (values.get(":0") or next(iter(values.values()), {})).get("S", "?") if op == "Query" else "(scan)"
+            items = response.get("Items") or []
+            n = len(items)
+            rru = query_read_units([item_size(i) for i in items], bool(params.get("ConsistentRead")))
+            if params.get("IndexName"):
+                key = f"{params['IndexName']}:{key}"
+            if params.get("Limit"):
+                key += f" Limit={params['Limit']}"
+        elif op == "BatchGetItem":
+            got = [i for items in (response.get("Responses") or {}).values() for i in items]
+            keys_ = [k.get("PK", {}).get("S", "?") for r in params["RequestItems"].values() for k in r["Keys"]]
+            key = f"{len(keys_)} keys " + ",".join(sorted({self._mask(k) for k in keys_}))
+            n, rru = len(got), sum(read_units(item_size(i), False) for i in got)
+        else:
+            key, n, rru = "", 0, 0.0
+        row = self.entries.setdefault(f"{op} {self._mask(key)}", [0, 0, 0.0])
+        row[0] += 1
+        row[1] += n
+        row[2] += rru
+
+    def _mask(self, key: str) -> str:
+        return self._HASH.sub("<hash>", self._ID.sub("<id>", key))
+
+    def start(self) -> None:
+        self.entries = {}
+
+    def stop(self, views: int) -> dict[str, dict[str, float]]:
+        entries, self.entries = self.entries or {}, None
+        return {k: {"calls": round(c / views, 2), "items": round(n / views, 1), "rru": round(r / views, 2)}
+                for k, (c, n, r) in sorted(entries.items())}
+
+
+REQUESTS = RequestLog()
+
+
+class IndexPartitions:
+    """A moto artefact removed for the measured views only: moto answers a query on a global
+    secondary index by walking every item of the table, once per page (O(table) per 1 MB page:
+    minutes per Open311 listing at 100k appeals). While active, moto is handed the items of the
+    queried index partition instead (built once, after the fill); it then applies the same key
+    condition, order, Limit and 1 MB paging, so the answers and their items are the same (check
+    with --check-index on a small size: every page's answer both ways). The pages write nothing (WRU per view is checked to
+    be 0), so the partitions stay exact."""
+
+    def __init__(self) -> None:
+        self.parts: dict[tuple[str, str], list] | None = None
+        self.table = None
+        self.hits = 0
+        self._hint = threading.local()
+
+    def install(self) -> None:
+        from moto.dynamodb.models.table import Table
+
+        inner_query, inner_all = Table.query, Table.all_items
+        ix = self
+
+        def query(table, hash_key, *args, **kwargs):
+            index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+            conds = kwargs.get("hash_key_conditions") or []
+            part = None
+            if ix.parts is not None and table is ix.table and index_name and len(conds) == 1:
+                part = ix.parts.get((index_name, conds[0][1].value), [])
+                ix.hits += 1
+            ix._hint.part = part
+            try:
+                return inner_query(table, hash_key, *args, **kwargs)
+            finally:
+                ix._hint.part = None
+
+        def all_items(table):
+            part = getattr(ix._hint, "part", None)
+            return iter(part) if part is not None else inner_all(table)
+
+        Table.query, Table.all_items = query, all_items
+
+    def build(self, table_name: str) -> int:
+        from moto.dynamodb.models import dynamodb_backends
+
+        self.table = dynamodb_backends[ACCOUNT]["us-east-1"].get_table(table_name)
+        hashes = [(gsi.name, k["AttributeName"]) for gsi in self.table.global_indexes for k in gsi.schema
+                  if k["KeyType"] == "HASH"]
+        parts: dict[tuple[str, str], list] = defaultdict(list)
+        for item in self.table.all_items():
+            for name, attr in hashes:
+                v = item.attrs.get(attr)
+                if v is not None:
+                    parts[(name, v.value)].append(item)
+        self.parts = dict(parts)
+        return len(self.parts)
+
+    def drop(self) -> None:
+        self.parts, self.table = None, None
+
+
+INDEXES = IndexPartitions()
+
+def pages(real: list[dict], views: dict[str, dict]) -> dict[str, tuple[str, Callable[[Any], int]]]:
+    """name -> (path, what counts as a non-empty answer: the number of rows it shows)."""
+    closed = [r for r in real if r["status"] == "closed"]
+    districts = Counter(r["district"] for r in closed)
+    district = districts.most_common(1)[0][0]
+    units = Counter(r["unit"] for r in closed)
+    unit = units.most_common(1)[0][0]
+    pick = max(closed, key=lambda r: len(views[r["appeal_id"]]["timeline"]))
+    cat_street = next(r for r in closed if views[r["appeal_id"]]["summary"].get("category"))
+    s = views[cat_street["appeal_id"]]["summary"]
+    category, street = s["category"]["code"][:2], s["street"]["code"]
+    service_code = s["service_code"]
+    return {
+        "track": (f"/track/{pick['token']}", lambda b: len(b["timeline"])),
+        "public": ("/public", lambda b: len(b["rows"])),
+        "public_district": (f"/public?district={district}", lambda b: len(b["rows"])),
+        "public_category_street": (f"/public?category={category}&street={street}", lambda b: len(b["rows"])),
+        "public_unit": (f"/public/units/{unit}", lambda b: len(b["recent"])),
+        "public_rankings": ("/public/rankings?period=30d&metric=satisfaction",
+                            lambda b: len(b.get("ranked") or []) + len(b.get("unranked") or [])),
+        "open311_list": ("/open311/v2/requests.json", lambda b: len(b)),
+        "open311_list_filtered": (f"/open311/v2/requests.json?service_code={service_code}&status=closed",
+                                  lambda b: len(b)),
+        "open311_by_id": (f"/open311/v2/requests/{pick['appeal_id']}.json", lambda b: len(b)),
+    }
+
+
+def view_page(client, name: str, path: str, shown: Callable[[Any], int]) -> tuple[int, Any]:
+    resp = client.http.get(path, headers={"Accept": "application/json"})
+    if resp.status_code != 200:
+        raise SystemExit(f"{name}: GET {path} answered {resp.status_code}: {resp.body[:300]!r}")
+    try:
+        rows = shown(json.loads(resp.body))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"{name}: GET {path}: not the page's JSON ({exc}): {resp.body[:300]!r}") from None
+    if rows <= 0:
+        raise SystemExit(f"{name}: GET {path} shows nothing: {resp.body[:300]!r}")
+    body = json.loads(resp.body)
+    return rows, body.get("rows_read") if isinstance(body, dict) else None
+
+
+# --- one size -----------------------------------------------------------------------------------
+
+def measure(size: int, n_views: int, n_real: int, seed: int, check_index: bool = False) -> dict:
+    import boto3
+    from chalice.test import Client
+    from moto import mock_aws
+
+    from bench.capacity import CapacityMeter
+    from bench.intake import drain_queues
+
+    rng = random.Random(seed)
+    with mock_aws():
+        session = boto3.session.Session(region_name="us-east-1")
+        from infra.demo_region import load_demo_region
+        from infra.local import in_process_stack
+
+        res = in_process_stack(session)
+        creds = load_demo_region(session, "test", REGION_DIR)
+
+        from chalicelib.bootstrap import bootstrap
+        from chalicelib.observability import metrics
+        from chalicelib.services import public_record
+        from chalicelib.services.clock import FixedClock
+
+        t = time.perf_counter()
+        clock = FixedClock(REAL_START)
+        p = bootstrap(clock=clock)
+        real = make_real(p, clock, creds, n_real, rng)
+        if clock.now() >= NOW:
+            raise SystemExit("the real appeals ran past the measured instant")
+        drain_queues(session, res)
+        real_s = time.perf_counter() - t
+        log(f"  {size}: {len(real)} real appeals ({Counter(r['status'] for r in real)}) in {real_s:.0f}s")
+
+        closed, open_, stats = collect_templates(session, res.table_name, real)
+        t = time.perf_counter()
+        filled = fill(max(0, size - len(real)), closed, open_, stats, res.table_name, rng)
+        fill_s = time.perf_counter() - t
+        log(f"  {size}: filled {filled} in {fill_s:.0f}s")
+        at_now = bootstrap(clock=FixedClock(NOW))
+        refreshed = public_record.refresh(at_now)
+        log(f"  {size}: rankings refreshed: {refreshed}")
+
+        views = {}
+        for r in real:
+            v = at_now.store.get_view(r["appeal_id"])
+            views[r["appeal_id"]] = {"summary": v.summary, "timeline": v.timeline}
+
+        INDEXES.build(res.table_name)
+        import app
+        from chalicelib.api import wiring
+
+        wiring.PLATFORM = at_now
+        out: dict[str, dict] = {}
+        with Client(app.app) as client:
+            for name, (path, shown) in pages(real, views).items():
+                rows, rows_read = view_page(client, name, path, shown)   # warm-up, not metered
+                if check_index:
+                    fast = client.http.get(path, headers={"Accept": "application/json"}).body
+                    parts, INDEXES.parts = INDEXES.parts, None
+                    stock = client.http.get(path, headers={"Accept": "application/json"}).body
+                    INDEXES.parts = parts
+                    if fast != stock:
+                        raise SystemExit(f"{name}: the answer differs on stock moto index queries")
+                    log(f"  {size}: {name}: same answer on stock moto index queries")
+                meter = CapacityMeter()
+                t = time.perf_counter()
+                REQUESTS.start()
+                with meter:
+                    for _ in range(n_views):
+                        if view_page(client, name, path, shown) != (rows, rows_read):
+                            raise SystemExit(f"{name}: the page changed between two views")
+                secs = time.perf_counter() - t
+                reads = REQUESTS.stop(n_views)
+                snap = meter.snapshot()
+                if snap["errors"]:
+                    raise SystemExit(f"{name}: DynamoDB errors while metered: {snap['errors']}")
+                if snap["write_units"]:
+                    raise SystemExit(f"{name}: a page view wrote to the table ({snap['requests_by_op']})")
+                out[name] = {
+                    "path": path,
+                    "rows_shown": rows,
+                    "rows_read": rows_read,
+                    "rru_per_view": round(snap["read_units"] / n_views, 3),
+                    "requests_per_view": round(snap["requests"] / n_views, 3),
+                    "requests_by_op": {k: round(v / n_views, 3) for k, v in snap["requests_by_op"].items()},
+                    "rru_by_op": {k: round(v["read"] / n_views, 3) for k, v in snap["units_by_op"].items()},
+                    "wru_per_view": round(snap["write_units"] / n_views, 3),
+                    "approximate": snap["approximate"],
+                    "seconds_per_view": round((secs - snap["hook_seconds"]) / n_views, 3),
+                    "reads": reads,
+                }
+                log(f"  {size}: {name:<24} {out[name]['rru_per_view']:>8} RRU  "
+                    f"{out[name]['requests_per_view']:>6} requests  {rows:>5} rows  "
+                    f"{out[name]['seconds_per_view']:.2f}s/view  {path}")
+        log(f"  {size}: {INDEXES.hits} index queries answered from index partitions")
+        INDEXES.drop()
+        metrics.clear_metrics()
+        return {"stored_appeals": size, "fill_seconds": round(fill_s, 1), "real_seconds": round(real_s, 1),
+                "filled": filled, "pages": out}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1000,100000")
+    ap.add_argument("--views", type=int, default=5, help="metered views per page (after one warm-up)")
+    ap.add_argument("--real", type=int, default=30, help="appeals made through the real services")
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--check-index", action="store_true",
+                    help="also read every page on stock moto index queries and compare (slow: small sizes)")
+    args = ap.parse_args(argv)
+
+    from infra import moto_patches
+
+    moto_patches.apply()
+    REQUESTS.install()
+    INDEXES.install()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    t0 = time.perf_counter()
+    results = []
+    for size in sizes:
+        t = time.perf_counter()
+        log(f"{size} stored appeals:")
+        results.append(measure(size, args.views, args.real, args.seed, args.check_index))
+        log(f"{size} stored appeals: done in {time.perf_counter() - t:.0f}s")
+    lo, hi = results[0], results[-1]
+    summary_pages = {}
+    for name in lo["pages"]:
+        a, b = lo["pages"][name], hi["pages"][name]
+        summary_pages[name] = {
+            "rru_per_view": {str(r["stored_appeals"]): r["pages"][name]["rru_per_view"] for r in results},
+            "requests_per_view": {str(r["stored_appeals"]): r["pages"][name]["requests_per_view"] for r in results},
+            "rows_shown": {str(r["stored_appeals"]): r["pages"][name]["rows_shown"] for r in results},
+            **({"rows_read": {str(r["stored_appeals"]): r["pages"][name]["rows_read"] for r in results}}
+               if a["rows_read"] is not None else {}),
+            "ratio": round(b["rru_per_view"] / a["rru_per_view"], 3) if a["rru_per_view"] else None,
+        }
+    ratios = [v["ratio"] for v in summary_pages.values() if v["ratio"] is not None]
+    print(json.dumps({"sizes": sizes, "views_per_page": args.views, "pages": summary_pages,
+                      "max_ratio": max(ratios) if ratios else None, "target_ratio": 1.1,
+                      "fill_seconds": {str(r["stored_appeals"]): r["fill_seconds"] for r in results},
+                      "detail": {str(r["stored_appeals"]): {n: {k: v for k, v in pg.items()
+                                                                if k in ("requests_by_op", "reads")}
+                                                            for n, pg in r["pages"].items()} for r in results},
+                      "seconds": round(time.perf_counter() - t0, 1)}, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
