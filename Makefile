@@ -6,7 +6,7 @@ STAGE  ?= dev
 
 UV_VERSION := 0.13.9
 
-.PHONY: run reset test install browser lock package deploy eval-dedup eval-dispatch bench clean
+.PHONY: run reset test install browser lock package deploy eval-dedup eval-hotspots eval-dispatch bench clean
 
 # One install of the pinned lock: uv (from PyPI) installs it in parallel with no resolver pass;
 # pip's own resolve-download-compile of the same set took 3x as long (README, "First start").
@@ -65,6 +65,10 @@ deploy: package
 
 eval-dedup: install
 	$(PY) bench/eval_dedup.py --cases $(CASES)
+
+## Hotspot early warning: make eval-hotspots CASES=hotspots.jsonl SPIKES=hotspots-spikes.jsonl
+eval-hotspots: install
+	$(PY) bench/eval_hotspots.py --cases $(CASES) --spikes $(SPIKES)
 
 eval-dispatch: install
 	$(PY) bench/eval_dispatch.py --cases $(CASES)
