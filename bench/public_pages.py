@@ -17,7 +17,7 @@ would, infra.demo_region):
    in production (services/public_views.py).
 2. The store is filled to the size with clones of those real appeals, written straight into
    moto's backend (no request): for a closed one its appeal item, its public view (GSI2 listing
-   O311#<region>#<month>) and its four public-record rows; for an open one (6 %, received in the
+   O311#<region>#<month>) and its public-record rows (one per list); for an open one (6 %, received in the
    last 20 days) its appeal item and view. Each clone has a new id and every timestamp of every
    item shifted to a new receipt time spread over the last 12 months (month/year partitions
    recomputed from the shifted times); its unit counters (STAT#...) are added to the real ones.
@@ -198,6 +198,9 @@ class Template:
             received = datetime.fromisoformat(json.loads(view["body"]["S"])["received_at"])
             region = view["GSI2PK"]["S"].split("#")[1]
             view["GSI2PK"] = {"S": f"O311#{region}#{received.astimezone(LOCAL):%Y-%m}"}
+            if "GSI3PK" in view:   # and by service: O311S#<region>#<service>#<month>
+                service = view["GSI3PK"]["S"].split("#")[2]
+                view["GSI3PK"] = {"S": f"O311S#{region}#{service}#{received.astimezone(LOCAL):%Y-%m}"}
         for row in items[2:]:  # the public record: by local month of closing (a unit's list by year)
             _, region, facet, value, _ = row["PK"]["S"].split("#", 4)
             closed = datetime.fromisoformat(row["closed_at"]["S"]).astimezone(LOCAL)
@@ -208,6 +211,8 @@ class Template:
 
 def collect_templates(session, table: str, real: list[dict]) -> tuple[list[Template], list[Template], list[dict]]:
     """The real appeals' items (closed and open templates) and the unit counters stored so far."""
+    from chalicelib.services.public_views import RECORD_FACETS
+
     ddb = session.client("dynamodb")
     items, kwargs = [], {"TableName": table}
     while True:
@@ -232,8 +237,9 @@ def collect_templates(session, table: str, real: list[dict]) -> tuple[list[Templ
             continue   # clone only what a listed master looks like
         t = Template(r["appeal_id"], a, v, sorted(rows.get(r["appeal_id"], []), key=lambda i: i["PK"]["S"]))
         if t.closed:
-            if len(t.rows) != 4:
-                raise SystemExit(f"closed appeal {t.appeal_id} has {len(t.rows)} public-record rows, not 4")
+            if len(t.rows) != len(RECORD_FACETS):
+                raise SystemExit(f"closed appeal {t.appeal_id} has {len(t.rows)} public-record rows, "
+                                 f"not {len(RECORD_FACETS)}")
             closed.append(t)
         else:
             open_.append(t)

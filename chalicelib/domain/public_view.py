@@ -129,6 +129,13 @@ def in_open311_list(appeal, policy: PublicPolicy) -> bool:
     return category_code(appeal) is not None and not is_private(appeal, policy)
 
 
+def open311_bucket(summary: Mapping[str, Any]) -> str:
+    """Which of Open311's lists a view is in: open, closed, or joined (its status is its master's)."""
+    if summary.get("master_id"):
+        return "joined"
+    return "closed" if summary.get("status") == "closed" else "open"
+
+
 def _due(appeal, step: str) -> str | None:
     deadline = appeal.handling_clock.deadline(step)
     return iso(deadline.due_at) if deadline is not None else None

@@ -8,8 +8,9 @@
   number of reports); asked for by its id it shows the handling it shares.
 * ``status_notes`` carries the public answer once there is one; ``notes`` (the GeoReport v2
   updates extension) lists the public timeline: what was done, when.
-* Reads: one query per local month of the window (at most four for 90 days) and service code
-  (GSI3 when codes are given), newest first, asking for what the page still needs: a page of
+* Reads: one query per local month of the window (at most four for 90 days), status list (open,
+  closed, and joined reports, whose status is their master's) and service code (GSI3 when codes
+  are given), newest first, asking for what the page still needs: a page of
   `page_size` requests (default 100, at most the spec's 1000) reads about that many views,
   whatever the number of stored appeals. Older pages: the same query with `end_date` set to the
   oldest `requested_datetime` of the page before.
@@ -31,7 +32,6 @@ MAX_RESULTS = 1000          # the spec's cap on one GET requests answer
 DEFAULT_PAGE = 100          # requests in one answer unless page_size says otherwise
 # Views read per listing at most: the window's newest first, until the page is full.
 SCAN_LIMIT = 5 * MAX_RESULTS
-NARROWED_READS = 4          # views read per request still needed, when the status filter narrows
 MAX_CODES = 10              # service_code values in one listing
 DEFAULT_WINDOW = timedelta(days=90)
 MAX_IDS = 100               # service_request_id values in one listing
@@ -66,25 +66,27 @@ def find_requests(p, params: Mapping[str, str], now: datetime) -> list[dict[str,
     start, end = _window(params.get("start_date"), params.get("end_date"), now)
     size = _page_size(params.get("page_size"))
     region = p.settings.region_code
+    # Each status has a list of its own; a joined report's status is its master's, so the joined
+    # list is read with either and filtered by its master's status (the one filter no list answers).
+    buckets = ["open", "closed"] if statuses is None else sorted(statuses)
+    buckets.append("joined")
     chosen: list[tuple[PublicView, PublicView | None]] = []
     read = 0
     for month in _months(start, end):
         if read >= SCAN_LIMIT or len(chosen) >= size:
             break
         need = size - len(chosen)
-        # The status is the one filter no list answers: read a few times what is still needed.
-        limit = need * NARROWED_READS if statuses else need
         batch: list[PublicView] = []
-        for code in codes or [None]:
-            got = p.store.open311_views(region, month, iso(start), iso(end), min(limit, SCAN_LIMIT - read),
-                                        service_code=code)
-            read += len(got)
-            batch += got
+        for bucket in buckets:
+            for code in codes or [None]:
+                got = p.store.open311_views(region, bucket, month, iso(start), iso(end),
+                                            max(0, min(need, SCAN_LIMIT - read)), service_code=code)
+                read += len(got)
+                batch += got
         batch.sort(key=lambda v: v.summary["received_at"], reverse=True)
-        batch = batch[:limit]
         shared = _shared(p, batch)
         chosen += [(v, shared.get(v.appeal_id)) for v in batch if statuses is None or
-                   open_or_closed((shared.get(v.appeal_id) or v).summary["status"]) in statuses]
+                   open_or_closed((shared.get(v.appeal_id) or v).summary["status"]) in statuses][:need]
     return [row(v, m) for v, m in chosen[:size]]
 
 

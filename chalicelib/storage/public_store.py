@@ -33,15 +33,15 @@ def load_views(appeal_ids: list[str], consistent: bool = False) -> dict[str, Pub
     return {v.appeal_id: v for v in (rec.public_view(i) for i in items)}
 
 
-def open311_views(region: str, month: str, low: str, high: str, limit: int,
+def open311_views(region: str, bucket: str, month: str, low: str, high: str, limit: int,
                   service_code: str | None = None) -> list[PublicView]:
-    """The listed views received in one local month between two instants (of one service, when
-    given), newest first, at most `limit`."""
+    """One bucket's listed views (open, closed, joined) received in one local month between two
+    instants (of one service, when given), newest first, at most `limit`."""
     if service_code:
-        index, pk = PublicViewItem.gsi3, keys.open311_service_pk(region, service_code, month)
+        index, pk = PublicViewItem.gsi3, keys.open311_service_pk(region, service_code, bucket, month)
         cond = PublicViewItem.GSI3SK.between(low, high + "#\uffff")
     else:
-        index, pk = PublicViewItem.gsi2, keys.open311_month_pk(region, month)
+        index, pk = PublicViewItem.gsi2, keys.open311_month_pk(region, bucket, month)
         cond = PublicViewItem.GSI2SK.between(low, high + "#\uffff")
     items = index.query(pk, cond, scan_index_forward=False, limit=limit, page_size=limit)
     return [rec.public_view(i) for i in items if isinstance(i, PublicViewItem)][:limit]

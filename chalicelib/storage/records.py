@@ -10,6 +10,7 @@ from functools import singledispatch
 
 from chalicelib.domain import records as r
 from chalicelib.domain.public_view import COUNTERS as STAT_COUNTERS
+from chalicelib.domain.public_view import open311_bucket
 from chalicelib.storage import keys
 from chalicelib.storage.dedup_index import DedupHeadItem, DedupPostingItem
 from chalicelib.storage.models import (
@@ -246,10 +247,11 @@ def _(v: r.PublicView, now: datetime) -> PublicViewItem:
     listed = {}
     if v.listed_month:
         sk = keys.time_id_sk(v.summary["received_at"], v.appeal_id)
-        listed = {"GSI2PK": keys.open311_month_pk(v.region, v.listed_month), "GSI2SK": sk}
+        bucket = open311_bucket(v.summary)
+        listed = {"GSI2PK": keys.open311_month_pk(v.region, bucket, v.listed_month), "GSI2SK": sk}
         if v.summary.get("service_code"):
-            listed |= {"GSI3PK": keys.open311_service_pk(v.region, v.summary["service_code"], v.listed_month),
-                       "GSI3SK": sk}
+            listed |= {"GSI3PK": keys.open311_service_pk(v.region, v.summary["service_code"], bucket,
+                                                         v.listed_month), "GSI3SK": sk}
     return PublicViewItem(keys.view_pk(v.appeal_id), keys.VIEW_SK, appeal_id=v.appeal_id, region=v.region,
                           body=v.summary, timeline=list(v.timeline), **listed)
 
