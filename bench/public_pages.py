@@ -17,7 +17,7 @@ would, infra.demo_region):
    in production (services/public_views.py).
 2. The store is filled to the size with clones of those real appeals, written straight into
    moto's backend (no request): for a closed one its appeal item, its public view (GSI2 listing
-   O311#<region>#<month>) and its public-record rows (one per list); for an open one (6 %, received in the
+   O311#<region>#<bucket>#<month>) and its public-record rows (one per list); for an open one (6 %, received in the
    last 20 days) its appeal item and view. Each clone has a new id and every timestamp of every
    item shifted to a new receipt time spread over the last 12 months (month/year partitions
    recomputed from the shifted times); its unit counters (STAT#...) are added to the real ones.
@@ -196,11 +196,11 @@ class Template:
         view = items[1]
         if "GSI2PK" in view:   # the Open311 listing: the local month of receipt
             received = datetime.fromisoformat(json.loads(view["body"]["S"])["received_at"])
-            region = view["GSI2PK"]["S"].split("#")[1]
-            view["GSI2PK"] = {"S": f"O311#{region}#{received.astimezone(LOCAL):%Y-%m}"}
-            if "GSI3PK" in view:   # and by service: O311S#<region>#<service>#<month>
-                service = view["GSI3PK"]["S"].split("#")[2]
-                view["GSI3PK"] = {"S": f"O311S#{region}#{service}#{received.astimezone(LOCAL):%Y-%m}"}
+            _, region, bucket, _ = view["GSI2PK"]["S"].split("#")          # O311#<region>#<bucket>#<month>
+            view["GSI2PK"] = {"S": f"O311#{region}#{bucket}#{received.astimezone(LOCAL):%Y-%m}"}
+            if "GSI3PK" in view:   # and by service: O311S#<region>#<service>#<bucket>#<month>
+                _, _, service, bucket, _ = view["GSI3PK"]["S"].split("#")
+                view["GSI3PK"] = {"S": f"O311S#{region}#{service}#{bucket}#{received.astimezone(LOCAL):%Y-%m}"}
         for row in items[2:]:  # the public record: by local month of closing (a unit's list by year)
             _, region, facet, value, _ = row["PK"]["S"].split("#", 4)
             closed = datetime.fromisoformat(row["closed_at"]["S"]).astimezone(LOCAL)
