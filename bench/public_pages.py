@@ -198,6 +198,8 @@ class Template:
             received = datetime.fromisoformat(json.loads(view["body"]["S"])["received_at"])
             _, region, bucket, _ = view["GSI2PK"]["S"].split("#")          # O311#<region>#<bucket>#<month>
             view["GSI2PK"] = {"S": f"O311#{region}#{bucket}#{received.astimezone(LOCAL):%Y-%m}"}
+            if "GSI1PK" in view:   # every status together: O311A#<region>#<month>
+                view["GSI1PK"] = {"S": f"O311A#{region}#{received.astimezone(LOCAL):%Y-%m}"}
             if "GSI3PK" in view:   # and by service: O311S#<region>#<service>#<bucket>#<month>
                 _, _, service, bucket, _ = view["GSI3PK"]["S"].split("#")
                 view["GSI3PK"] = {"S": f"O311S#{region}#{service}#{bucket}#{received.astimezone(LOCAL):%Y-%m}"}

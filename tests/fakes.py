@@ -495,9 +495,10 @@ class MemoryStore:
         views = (self.get_view(i) for i in dict.fromkeys(appeal_ids))
         return {v.appeal_id: v for v in views if v is not None}
 
-    def open311_views(self, region: str, bucket: str, month: str, low: str, high: str, limit: int,
+    def open311_views(self, region: str, bucket: str | None, month: str, low: str, high: str, limit: int,
                       service_code: str | None = None) -> list:
-        pk, index = ((keys.open311_service_pk(region, service_code, bucket, month), 3) if service_code else
+        pk, index = ((keys.open311_all_pk(region, month), 1) if bucket is None else
+                     (keys.open311_service_pk(region, service_code, bucket, month), 3) if service_code else
                      (keys.open311_month_pk(region, bucket, month), 2))
         items = self._query(pk, low=low, high=high + "#\uffff", forward=False, limit=limit, index=index)
         return [rec.public_view(i) for i in items if isinstance(i, PublicViewItem)]

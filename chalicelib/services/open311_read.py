@@ -68,8 +68,8 @@ def find_requests(p, params: Mapping[str, str], now: datetime) -> list[dict[str,
     region = p.settings.region_code
     # Each status has a list of its own; a joined report's status is its master's, so the joined
     # list is read with either and filtered by its master's status (the one filter no list answers).
-    buckets = ["open", "closed"] if statuses is None else sorted(statuses)
-    buckets.append("joined")
+    buckets: list[str | None] = [None] if statuses is None and not codes else \
+        [*(["open", "closed"] if statuses is None else sorted(statuses)), "joined"]
     chosen: list[tuple[PublicView, PublicView | None]] = []
     read = 0
     for month in _months(start, end):

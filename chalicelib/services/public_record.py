@@ -18,7 +18,6 @@ from chalicelib.services import tracking
 
 PAGE = 20                 # rows of the public record per page
 READ_BUDGET = 200         # rows one page reads at most when a filter narrows inside a list
-NARROWED_READS = 4        # rows read per row still needed, when a filter narrows inside a list
 MAX_PARTITIONS = 13       # months (or years) one page walks back at most
 MASTER_HOPS = 3           # a report joined to a master that was merged into another ...
 RANKINGS = "rankings"     # the snapshot of every metric's top of the list
@@ -138,17 +137,22 @@ def public_list(p, params: Mapping[str, str]) -> dict[str, Any]:
     below = min(_utc_sk(newest, start=False), f["before"] or "~")
     rows, read, cursor = [], 0, None
     for part in partitions:
+        upper = below
+        # Ask for what the page still needs; when a filter narrows inside the list, ask again
+        # below the last row read until the page is full or the partition ends (never more than
+        # READ_BUDGET rows): a page then reads about what it shows over the filter's share.
+        while read < READ_BUDGET and len(rows) <= PAGE:
+            need = min(PAGE + 1 - len(rows), READ_BUDGET - read)
+            batch = p.store.public_records(region, facet, value, part, low, upper, need)
+            read += len(batch)
+            rows += [row for row in batch if _matches(row.summary, f)]
+            if batch and read >= READ_BUDGET:
+                cursor = f"{batch[-1].closed_at}#{batch[-1].appeal_id}"
+            if len(batch) < need or not narrowed:
+                break
+            upper = f"{batch[-1].closed_at}#{batch[-1].appeal_id}"
         if read >= READ_BUDGET or len(rows) > PAGE:
             break
-        need = PAGE + 1 - len(rows)
-        batch = p.store.public_records(region, facet, value, part, low, below,
-                                       min(READ_BUDGET - read, need * NARROWED_READS if narrowed else need))
-        read += len(batch)
-        for row in batch:
-            if _matches(row.summary, f):
-                rows.append(row)
-        if batch and read >= READ_BUDGET:
-            cursor = f"{batch[-1].closed_at}#{batch[-1].appeal_id}"
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     if more:

@@ -32,7 +32,7 @@ names none. `<at>`, `<received>`, `<created>` and `<flagged>` are UTC ISO instan
 | Region live      | region_live    | REGION#<code>             | LIVE                            | –                                                  | –                                          |
 | Region audit     | region_audit   | REGION#<code>             | AUDIT#<seq:06d>                 | –                                                  | –                                          |
 | Tracking link    | tracking       | TRACK#<sha256 of token>   | T                               | –                                                  | –                                          |
-| Public view      | public_view    | VIEW#<id>                 | V                               | –                                                  | O311#<region>#<bucket>#<YYYY-MM> / <received>#<id> (while listed); GSI3: O311S#<region>#<service>#<bucket>#<YYYY-MM> / <received>#<id> |
+| Public view      | public_view    | VIEW#<id>                 | V                               | O311A#<region>#<YYYY-MM> / <received>#<id> (while listed) | O311#<region>#<bucket>#<YYYY-MM> / <received>#<id> (while listed); GSI3: O311S#<region>#<service>#<bucket>#<YYYY-MM> / <received>#<id> |
 | Unit counters    | unit_stats     | STAT#<region>#<D or M>#<day or month> | <unit>              | –                                                  | –                                          |
 | Public record    | public_record  | PUBREC#<region>#<facet>#<value>#<month or year> | <closed>#<id> | –                                           | –                                          |
 | Snapshot         | snapshot       | SNAP#<region>             | <name>                          | –                                                  | –                                          |
@@ -326,8 +326,9 @@ def admin_queue(region: str) -> str:
 # --- what the citizen and the public see (services/public_views.py, services/public_record.py) ---
 # A tracking link is found by the SHA-256 of its token (never stored itself). A public view sits
 # in its own partition (not the appeal's: the appeal's partition queries stay as they were) and
-# is in GSI2 by its bucket (open, closed, joined) and local month of receipt while listed
-# (Open311's window and status filter), and in GSI3 by its service too (service_code). Unit counters are
+# is, while listed, in GSI1 by its local month of receipt (Open311's window), in GSI2 by its
+# bucket (open, closed, joined) and month (the status filter), and in GSI3 by its service,
+# bucket and month (service_code). Unit counters are
 # one row per unit in a partition per local day or month, so the rankings job reads one
 # partition per day, whatever the number of units. The public record keeps one row per closed,
 # listed appeal in each of its lists: all ("all", by month), a unit's ("unit", by year), a
@@ -351,6 +352,11 @@ def open311_month_pk(region: str, bucket: str, month: str) -> str:
     """Open311's list of one local month, in one of three buckets: open, closed, or joined (a
     report joined to a master, whose status is its master's: its bucket cannot say it)."""
     return f"O311#{region}#{bucket}#{month}"
+
+
+def open311_all_pk(region: str, month: str) -> str:
+    """Open311's list of one local month, every status together (a listing without filters)."""
+    return f"O311A#{region}#{month}"
 
 
 def open311_service_pk(region: str, service_code: str, bucket: str, month: str) -> str:

@@ -33,11 +33,15 @@ def load_views(appeal_ids: list[str], consistent: bool = False) -> dict[str, Pub
     return {v.appeal_id: v for v in (rec.public_view(i) for i in items)}
 
 
-def open311_views(region: str, bucket: str, month: str, low: str, high: str, limit: int,
+def open311_views(region: str, bucket: str | None, month: str, low: str, high: str, limit: int,
                   service_code: str | None = None) -> list[PublicView]:
-    """One bucket's listed views (open, closed, joined) received in one local month between two
-    instants (of one service, when given), newest first, at most `limit`."""
-    if service_code:
+    """One bucket's listed views (open, closed, joined; None: all of them, without a service)
+    received in one local month between two instants (of one service, when given), newest
+    first, at most `limit`."""
+    if bucket is None:
+        index, pk = PublicViewItem.gsi1, keys.open311_all_pk(region, month)
+        cond = PublicViewItem.GSI1SK.between(low, high + "#\uffff")
+    elif service_code:
         index, pk = PublicViewItem.gsi3, keys.open311_service_pk(region, service_code, bucket, month)
         cond = PublicViewItem.GSI3SK.between(low, high + "#\uffff")
     else:

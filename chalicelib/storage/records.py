@@ -248,7 +248,8 @@ def _(v: r.PublicView, now: datetime) -> PublicViewItem:
     if v.listed_month:
         sk = keys.time_id_sk(v.summary["received_at"], v.appeal_id)
         bucket = open311_bucket(v.summary)
-        listed = {"GSI2PK": keys.open311_month_pk(v.region, bucket, v.listed_month), "GSI2SK": sk}
+        listed = {"GSI1PK": keys.open311_all_pk(v.region, v.listed_month), "GSI1SK": sk,
+                  "GSI2PK": keys.open311_month_pk(v.region, bucket, v.listed_month), "GSI2SK": sk}
         if v.summary.get("service_code"):
             listed |= {"GSI3PK": keys.open311_service_pk(v.region, v.summary["service_code"], bucket,
                                                          v.listed_month), "GSI3SK": sk}
