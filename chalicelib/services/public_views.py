@@ -19,6 +19,7 @@ from typing import Any
 
 from chalicelib.domain import public_view as pv
 from chalicelib.domain.calendar import to_local
+from chalicelib.domain.errors import NotFoundError
 from chalicelib.domain.privacy import scrub_public
 from chalicelib.domain.records import PublicRecordRow, PublicView, UnitStatBump
 from chalicelib.domain.timefmt import parse_iso
@@ -26,9 +27,20 @@ from chalicelib.domain.timefmt import parse_iso
 RECORD_FACETS = ("all", "unit", "category", "district", "street")
 
 
+def _region(p, region: str | None) -> tuple[pv.Names, pv.PublicPolicy]:
+    """The region's names and public-record policy; before any region pack is live (intake takes
+    appeals in regardless) the defaults: codes shown unnamed, house numbers hidden, and the next
+    change after the pack is loaded names them."""
+    try:
+        rt = p.region(region or p.settings.region_code)
+    except NotFoundError:
+        return pv.Names(), pv.PublicPolicy()
+    return rt.names, rt.public_policy
+
+
 def scrubber(p, region: str | None = None) -> pv.Scrub:
     """The one public-text scrubber with the region's choice on house numbers."""
-    policy = p.region(region or p.settings.region_code).public_policy
+    policy = _region(p, region)[1]
     return functools.partial(scrub_public, hide_house_numbers=policy.hide_house_numbers)
 
 
@@ -45,11 +57,12 @@ def project(p, uow, events: dict[str, list], every: bool = False) -> None:
     appeals = uow.appeals
     if not appeals:
         return
-    rt = p.region(appeals[0].region)
-    names, policy, scrub = rt.names, rt.public_policy, scrubber(p, appeals[0].region)
+    names, policy = _region(p, appeals[0].region)
+    scrub = functools.partial(scrub_public, hide_house_numbers=policy.hide_house_numbers)
     touched = [(a, entries) for a in appeals
                if (entries := pv.timeline(a, a.new_events, names, scrub)) or a.version == 0 or every]
-    before = p.store.load_views([a.appeal_id for a, _ in touched], consistent=True) if touched else {}
+    stored = [a.appeal_id for a, _ in touched if a.version > 0]     # a new appeal has no view yet
+    before = p.store.load_views(stored, consistent=True) if stored else {}
     for appeal, entries in touched:
         old = before.get(appeal.appeal_id)
         if old is None and appeal.version > 0:   # stored before views existed: its history, once

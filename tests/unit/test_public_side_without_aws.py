@@ -269,3 +269,11 @@ def test_an_extension_and_a_redo_show_on_the_page_and_the_redo_is_a_new_event_fo
     assert (kinds(view)[-3:], view["can_rate"], [s for s, _ in notices], len({e for _, e in notices})) == (
         ["signed", "contacted", "replied"], True, ["accepted", "dispatched", "replied", "redo", "dispatched", "replied"], 6)
     assert [m["status"] for m in redo_notices] == ["accepted", "dispatched", "replied", "redo"]
+
+
+def test_intake_takes_an_appeal_in_before_any_region_pack_is_live_and_its_view_names_no_codes():
+    bare = fake_platform(T0, region=None, secrets={SECRET_REF: SECRET})
+    bare.store.add_channel(Channel("hotline", "12345热线", {KEY_ID: SECRET_REF}, None, None, True))
+    result = take_in(bare, hotline(f"电话{PHONE}，{CLEAR[0]}", CLEAR[1]))
+    view = public_record.citizen_view(bare, token_of(result))
+    assert (result.status_code, kinds(view), PHONE in json.dumps(view, ensure_ascii=False)) == (201, ["accepted"], False)
