@@ -124,7 +124,7 @@ def _shared(p, views: list[PublicView]) -> dict[str, PublicView]:
     for v in views:
         m = masters.get(v.summary.get("master_id") or "")
         if m is not None:
-            out[v.appeal_id] = public_record.handled_as(p, m) or m if m.summary.get("master_id") else m
+            out[v.appeal_id] = public_record.handled_as(p, m) or m
     return out
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from typing import Any
 
 from chalicelib.domain import public_view as pv
 from chalicelib.domain.calendar import to_local
@@ -126,7 +125,3 @@ def stat_bumps(appeals: list, events: dict[str, list]) -> list[UnitStatBump]:
     region = appeals[0].region
     return [UnitStatBump(region, "D", day, unit, dict(c)) for (unit, day), c in sorted(days.items())] + \
         [UnitStatBump(region, "M", month, unit, dict(c)) for (unit, month), c in sorted(months.items())]
-
-
-def view_json(view: PublicView) -> dict[str, Any]:
-    return {**view.summary, "timeline": list(view.timeline)}

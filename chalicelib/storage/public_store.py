@@ -11,7 +11,8 @@ from chalicelib.storage import records as rec
 from chalicelib.storage.models import PublicRecordItem, PublicViewItem, SnapshotItem, TrackingItem, UnitStatsItem
 
 
-def _get(model, pk: str, sk: str, consistent: bool = False):
+def get_or_none(model, pk: str, sk: str, consistent: bool = False):
+    """GetItem of one model's item, None when there is none (the store's every single read)."""
     try:
         return model.get(pk, sk, consistent_read=consistent)
     except model.DoesNotExist:
@@ -19,7 +20,7 @@ def _get(model, pk: str, sk: str, consistent: bool = False):
 
 
 def get_tracking(token_hash: str) -> TrackingLink | None:
-    item = _get(TrackingItem, keys.tracking_pk(token_hash), keys.TRACKING_SK)
+    item = get_or_none(TrackingItem, keys.tracking_pk(token_hash), keys.TRACKING_SK)
     return rec.tracking_link(item) if item else None
 
 
@@ -66,7 +67,7 @@ def unit_stats(region: str, period: str, key: str) -> list[UnitStats]:
 
 
 def get_snapshot(region: str, name: str) -> Snapshot | None:
-    item = _get(SnapshotItem, keys.snapshot_pk(region), name)
+    item = get_or_none(SnapshotItem, keys.snapshot_pk(region), name)
     return rec.snapshot(item) if item else None
 
 
@@ -75,5 +76,5 @@ def put_snapshot(snapshot: Snapshot, now: datetime) -> None:
 
 
 def get_view(appeal_id: str) -> PublicView | None:
-    item = _get(PublicViewItem, keys.view_pk(appeal_id), keys.VIEW_SK)
+    item = get_or_none(PublicViewItem, keys.view_pk(appeal_id), keys.VIEW_SK)
     return rec.public_view(item) if item else None

@@ -16,6 +16,7 @@ from chalicelib.domain.errors import appeal_not_found
 from chalicelib.domain.records import AlertRecord, DueEntry, FeedEntry, Handoff, KeyRead, OutboxEntry
 from chalicelib.domain.timefmt import iso
 from chalicelib.storage import keys, public_store, repository
+from chalicelib.storage.public_store import get_or_none
 from chalicelib.storage import records as rec
 from chalicelib.storage.dedup_index import DedupHeadItem, DedupPostingItem
 from chalicelib.storage.models import (
@@ -71,7 +72,7 @@ class DynamoStore:
         return appeal, hashes, still_open
 
     def get_party(self, appeal_id: str):
-        item = _get(PartyItem, keys.appeal_pk(appeal_id), keys.PARTY_SK)
+        item = get_or_none(PartyItem, keys.appeal_pk(appeal_id), keys.PARTY_SK)
         return rec.sealed_party(item) if item else None
 
     def get_ticket(self, channel: str, ticket_id: str):
@@ -170,7 +171,7 @@ class DynamoStore:
 
     def sweep_mark(self) -> str | None:
         """The last minute bucket the deadline sweep read completely (None before its first run)."""
-        item = _get(SweepStateItem, keys.SWEEP_DEADLINES_PK, keys.SWEEP_SK, consistent=True)
+        item = get_or_none(SweepStateItem, keys.SWEEP_DEADLINES_PK, keys.SWEEP_SK, consistent=True)
         return item.last_bucket if item else None
 
     def move_sweep_mark(self, last_bucket: str, now: datetime) -> None:
@@ -219,10 +220,3 @@ class DynamoStore:
             elif isinstance(it, DedupPostingItem) and len(out.postings) < limit:
                 out.postings.append(rec.posting(it, key))
         return out
-
-
-def _get(model, pk: str, sk: str, consistent: bool = False):
-    try:
-        return model.get(pk, sk, consistent_read=consistent)
-    except model.DoesNotExist:
-        return None
