@@ -8,19 +8,15 @@ an entry naming only public facts (a unit's name, never a person; the deadline i
 the answer and reasons with personal data scrubbed by domain.privacy.scrub_public). Internal
 notes, leaders' instructions, de-duplication scores, returns and alerts have no entry.
 
-The same facts feed the unit statistics (`stat_counts`: dispatched, returned, replied, late,
-rated, satisfied, visited, visit_satisfied, closed per unit and local day) and the public record
-(`record_summary`, written when a listed appeal closes).
+The same summary feeds the public record (`record_summary`, written when a listed appeal
+closes); the units' figures are the analytics counters (domain/metrics.py).
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
 
-from chalicelib.domain import events as ev
-from chalicelib.domain.calendar import to_local
 from chalicelib.domain.lifecycle import CaseEvent, Status
 from chalicelib.domain.timefmt import iso
 
@@ -268,40 +264,3 @@ def record_summary(view: Mapping[str, Any]) -> dict[str, Any]:
         "excerpt": content[:EXCERPT] + ("…" if len(content) > EXCERPT else ""),
         "answer": (view.get("answer") or {}).get("text", "")[:600],
     }
-
-
-# --- statistics of units (办件量, 超期率, 退回率, 满意度) ----------------------------------------
-
-COUNTERS = ("dispatched", "returned", "replied", "late", "rated", "satisfied", "visited", "visit_satisfied",
-            "closed")
-SATISFIED_LEVELS = ("满意", "基本满意")
-
-
-def stat_counts(appeal, events: Iterable[ev.DomainEvent], unit_of_master: str | None = None
-                ) -> dict[tuple[str, str], Counter]:
-    """What one change adds to each unit's counters: {(unit_id, local day): Counter}. A rating of a
-    joined duplicate counts for the unit handling its master (`unit_of_master`)."""
-    out: dict[tuple[str, str], Counter] = {}
-
-    def bump(unit_id: str | None, at: datetime, **counts: int) -> None:
-        if unit_id:
-            out.setdefault((unit_id, to_local(at).date().isoformat()), Counter()).update(counts)
-
-    unit = appeal.assignment.unit_id or unit_of_master
-    for e in events:
-        if isinstance(e, ev.Dispatched):
-            bump(e.unit_id, e.at, dispatched=1)
-        elif isinstance(e, ev.Returned):
-            bump(e.unit_id, e.at, returned=1)
-        elif isinstance(e, ev.Replied):
-            deadline = appeal.handling_clock.deadline("redo") if appeal.evaluation.redo_count and \
-                appeal.handling_clock.deadline("redo") is not None else appeal.handling_clock.deadline("reply")
-            late = deadline is not None and e.at > deadline.due_at
-            bump(e.unit_id, e.at, replied=1, late=int(late))
-        elif isinstance(e, ev.Rated):
-            bump(unit, e.at, rated=1, satisfied=int(not e.unsatisfied))
-        elif isinstance(e, ev.Closed):
-            bump(unit, e.at, closed=1)
-        elif isinstance(e, ev.Visited) and e.reached:
-            bump(unit, e.at, visited=1, visit_satisfied=int(e.satisfied in SATISFIED_LEVELS))
-    return out

@@ -28,6 +28,8 @@ from chalicelib.domain.deadlines import DeadlinePolicy
 from chalicelib.domain.dedup import DedupPolicy
 from chalicelib.domain.return_visit import VisitPolicy
 from chalicelib.domain.public_view import Names, PublicPolicy
+from chalicelib.domain.metrics import MetricsPolicy
+from chalicelib.domain.ranking import AssessmentPolicy, metrics_policy
 from chalicelib.domain.units import UnitDirectory
 from chalicelib.nlp.classifier import Classifier
 from chalicelib.nlp.gazetteer import Gazetteer
@@ -84,6 +86,16 @@ class RegionRuntime:
     def public_policy(self) -> PublicPolicy:
         """What the public record lists, scrubs and ranks (policy.json `public_record`)."""
         return PublicPolicy.from_dict(self.policy.get("public_record"))
+
+    @cached_property
+    def metrics_policy(self) -> MetricsPolicy:
+        """Which ratings and visit answers count as satisfied and resolved (policy.json `analytics`)."""
+        return metrics_policy(self.policy.get("analytics"))
+
+    @cached_property
+    def assessment_policy(self) -> AssessmentPolicy:
+        """The composite score's weights and the red and black lists (policy.json `analytics`)."""
+        return AssessmentPolicy.from_dict(self.policy.get("analytics"))
 
     @cached_property
     def names(self) -> Names:

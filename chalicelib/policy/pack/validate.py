@@ -16,6 +16,7 @@ from chalicelib.domain.catalog import FALLBACK_CODE
 from chalicelib.domain.deadlines import DeadlinePolicy, PolicyError
 from chalicelib.domain.dedup import DedupPolicy
 from chalicelib.domain.public_view import public_policy_problems
+from chalicelib.domain.ranking import policy_problems as analytics_policy_problems
 from chalicelib.domain.return_visit import policy_problems as visit_policy_problems
 from chalicelib.policy.calendar_source import parse_override
 from chalicelib.policy.pack.model import CSV_FILES, REQUIRED_FILES, PackError, RegionPack, jurisdictions
@@ -32,7 +33,8 @@ _KEY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
 _SECRET_REF_RE = re.compile(r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$")
 _UNIT_ID_RE = re.compile(r"^U\d{6,15}-[A-Za-z0-9]+$")
 _LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
-_POLICY_KEYS = {"dispatch", "dedup", "deadlines", "supervision", "public_record", "return_visit", "note", "_comment"}
+_POLICY_KEYS = {"dispatch", "dedup", "deadlines", "supervision", "public_record", "return_visit", "analytics", "note",
+                "_comment"}
 _SUPERVISION_KEYS = {"copy_unit_types", "note"}
 _DISPATCH_KEYS = {"auto_threshold", "fallback_below", "gaps_to_fallback", "out_of_scope", "note"}
 
@@ -279,6 +281,7 @@ class _Validator:
         self._supervision(f, pol.get("supervision", {}))
         self._return_visit(f, pol.get("return_visit", {}))
         self._public_record(f, pol.get("public_record", {}))
+        self._analytics(f, pol.get("analytics", {}))
         self._dedup(pol.get("dedup", {}))
         deadlines = pol.get("deadlines", {})
         try:
@@ -320,6 +323,12 @@ class _Validator:
         for field, message in public_policy_problems(doc, self.p.catalog_by_code):
             name = f"public_record.{field}" if field else "public_record"
             self.errors.append(PackError(f, _json_line(self.p, f, field or "public_record"), name, message))
+
+    def _analytics(self, f: str, doc: Any) -> None:
+        """The metrics' satisfied and resolved answers, the composite's weights, the red and black lists."""
+        for field, message in analytics_policy_problems(doc):
+            name = f"analytics.{field}" if field else "analytics"
+            self.errors.append(PackError(f, _json_line(self.p, f, field or "analytics"), name, message))
 
     def examples(self) -> None:
         """Every example's code is a catalog code (the classifier would silently drop it)."""
