@@ -176,3 +176,58 @@ def test_a_redelivered_appeal_never_counts_twice(calendar, spiked):
     twice = [e for event in events for e in (event, event)]  # every appeal delivered twice
     twice_state, doubled = replay(HotspotDetector(calendar), twice)
     assert (doubled, twice_state.to_dict()) == (once, once_state.to_dict())
+
+
+# -- what else is not a spike, and how the budget is spent -------------------------------------
+
+GROWING = {GROUPS[2], GROUPS[5]}  # +60 % over the 56 days, everywhere
+
+
+def test_groups_that_grow_slowly_are_not_spikes(calendar):
+    first = date(2026, 7, 1)
+    events = stream(first, 56, seed=5,
+                    factor=lambda cell, d: 1 + 0.6 * (d - first).days / 56 if cell[0] in GROWING else 1.0)
+    _, alerts = replay(HotspotDetector(calendar), events)
+    assert [a.cell for a in alerts if a.group in GROWING] == []
+
+
+RARE = "09.09"  # a group seen three times in the whole city in two months, never on STREETS[3]
+
+
+def rare_pair(gap: timedelta) -> list[AppealEvent]:
+    background = [e for e in stream(date(2026, 7, 1), 75, seed=4) if e.received_at.date() <= SPIKE_DAY]
+    seen = [AppealEvent(f"R{n}", at(date(2026, 7, 5) + timedelta(days=20 * n), 12), RARE, s, s[:6])
+            for n, s in enumerate((STREETS[0], STREETS[1], STREETS[5]))]
+    pair = [AppealEvent(f"P{n}", t, RARE, STREETS[3], STREETS[3][:6])
+            for n, t in enumerate((at(SPIKE_DAY, 10), at(SPIKE_DAY, 10) + gap))]
+    return sorted(background + seen + pair, key=lambda e: (e.received_at, e.appeal_id))
+
+
+def test_two_appeals_in_a_near_empty_cell_alert_within_the_hour_with_min_count_two(calendar):
+    _, alerts = replay(HotspotDetector(calendar, Params(min_count=2)), rare_pair(timedelta(minutes=40)))
+    assert [(a.cell, a.level, a.raised_at, a.observed, a.appeal_ids) for a in alerts if a.group == RARE] == [
+        (cell_key(RARE, STREETS[3]), "street", at(SPIKE_DAY, 10, 40), 2, ("P0", "P1"))]
+
+
+def test_the_same_pair_is_not_enough_when_every_test_gets_the_same_level(calendar):
+    # spend="appeal": the quiet cell's level is the busy cells' one, and two appeals cannot reach it
+    params = Params(min_count=2, spend="appeal")
+    _, alerts = replay(HotspotDetector(calendar, params), rare_pair(timedelta(minutes=40)))
+    assert [a for a in alerts if a.group == RARE] == []
+
+
+def test_the_city_record_counts_the_cells_it_has_seen(spiked):
+    _, state, _ = spiked
+    records = state.to_dict()
+    assert records["city"]["cells"] == sum(1 for k in records if k.startswith("c:"))
+
+
+def test_a_state_from_before_the_cell_count_spends_per_appeal(calendar, spiked):
+    events, _, _ = spiked
+    cut = len(events) // 2
+    half, _ = replay(HotspotDetector(calendar), events[:cut])
+    old = half.to_dict()
+    del old["city"]["cells"]
+    _, as_old = replay(HotspotDetector(calendar), events[cut:], HotspotState.from_dict(old))
+    _, per_appeal = replay(HotspotDetector(calendar, Params(spend="appeal")), events[cut:], HotspotState.from_dict(old))
+    assert as_old == per_appeal
