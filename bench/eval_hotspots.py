@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import statistics
 import sys
@@ -52,13 +53,14 @@ from collections import Counter, defaultdict
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")   # the stage's metrics: not on stdout
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from chalicelib.domain.calendar import SHANGHAI  # noqa: E402
 from chalicelib.domain.hotspots import (  # noqa: E402
-    CLOCKS, METHODS, Alert, AppealEvent, HotspotDetector, HotspotState, Params, cell_key, poisson_sf,
+    CLOCKS, METHODS, SPENDS, Alert, AppealEvent, HotspotDetector, HotspotState, Params, cell_key, poisson_sf,
 )
 
 HISTORY_DAYS = 28
@@ -91,6 +93,43 @@ def day_end(d: date) -> datetime:
 
 
 # -- detectors ------------------------------------------------------------------------------
+
+def run_stage(cases: list[dict], region: Path, batch: int = 10) -> list[Alert]:
+    """The stream through the analytics stage itself (services/analytics.process, the function's
+    code): each appeal becomes the hand-off its intake and its dispatch commit (profile and slim
+    case events), delivered in time order in SQS-sized batches; the stage keeps its counters, its
+    detector state and its alerts in the store (the in-memory one of the tests: the same reads and
+    writes as DynamoDB, in a second rather than an hour), and the alerts are read back from it."""
+    from chalicelib.domain import metrics as m
+    from chalicelib.services import analytics
+    from chalicelib.services.clock import FixedClock
+    from tests.fakes import fake_platform, region_runtime
+
+    rt = region_runtime(str(region))
+    ordered = sorted(cases, key=lambda c: (c["received_at"], c["id"]))
+    clock = FixedClock(datetime.fromisoformat(ordered[0]["received_at"]))
+    p = fake_platform(clock, region=rt)
+    for i in range(0, len(ordered), batch):
+        msgs = []
+        for c in ordered[i:i + batch]:
+            at = datetime.fromisoformat(c["received_at"])
+            profile = m.Profile(c["id"], rt.region, "hotline", "投诉", at.isoformat(), c["street"][:6], c["street"],
+                                c["code"], None, None, analytics.hot_words(c.get("text", "")))
+            msgs.append({"topic": "analytics", "key": f"{2:08d}", "appeal_id": c["id"], "seq": 2, "from_seq": 1,
+                         "profile": profile.to_dict(), "events": [
+                             {"seq": 2, "at": at.isoformat(), "kind": "dispatched", "data": {"unit_id": None}}]})
+        clock.at = datetime.fromisoformat(ordered[min(i + batch, len(ordered)) - 1]["received_at"])
+        result = analytics.process(p, msgs)
+        if result["failed"]:
+            raise SystemExit(f"the stage failed appeals {result['failed'][:3]}")
+    alerts = []
+    for item in p.store.items_of("hotspot_alert"):
+        b = item.body
+        alerts.append(Alert(b["alert_id"], b["group"], b["area"], b["level"], datetime.fromisoformat(b["raised_at"]),
+                            datetime.fromisoformat(b["window_start"]), datetime.fromisoformat(b["window_end"]),
+                            b["expected"], b["observed"], b["p_value"], tuple(b["appeal_ids"])))
+    return sorted(alerts, key=lambda a: (a.raised_at, a.alert_id))
+
 
 def run_detector(events: list[AppealEvent], calendar, params: Params, roundtrip: bool = False) -> list[Alert]:
     detector = HotspotDetector(calendar, params)
@@ -270,7 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", required=True)
     ap.add_argument("--spikes", required=True)
     ap.add_argument("--region", default=str(ROOT / "regions" / "shenzhen"))
-    ap.add_argument("--method", default=Params.method, choices=METHODS + ("reference",))
+    ap.add_argument("--method", default=Params.method, help="a tail, optionally -<spend> (nb-appeal: the "
+                    "level alpha per test instead of per cell-hour), or reference",
+                    choices=METHODS + tuple(f"{m}-{s}" for m in METHODS for s in SPENDS) + ("reference",))
     ap.add_argument("--clock", default=Params.clock, choices=CLOCKS)
     ap.add_argument("--alpha", type=float, default=Params.alpha)
     ap.add_argument("--min-count", type=int, default=Params.min_count)
@@ -278,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--half-life-days", type=float, default=Params.half_life_days)
     ap.add_argument("--prior-weight", type=float, default=Params.prior_weight)
     ap.add_argument("--roundtrip", action="store_true", help="state through JSON records per event")
+    ap.add_argument("--path", default="stage", choices=("stage", "detector"),
+                    help="stage: through the analytics stage with its defaults (what make eval-hotspots "
+                    "measures); detector: the detector alone with the parameters given (for tuning)")
     ap.add_argument("--protocol", action="store_true", help="also one JSON line per time half and cell fold")
     ap.add_argument("--inject", type=int, default=0, help="add this many synthetic spikes per seed (tuning only)")
     ap.add_argument("--seeds", default="1", help="injection seeds, comma-separated; figures are pooled")
@@ -288,17 +332,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.method == "reference":
         params: dict = {"method": "reference"}
     else:
-        p = Params(method=args.method, clock=args.clock, alpha=args.alpha, min_count=args.min_count,
+        method, _, spend = args.method.partition("-")
+        p = Params(method=method, spend=spend or Params.spend, clock=args.clock, alpha=args.alpha, min_count=args.min_count,
                    horizon_hours=args.horizon_hours, half_life_days=args.half_life_days,
                    prior_weight=args.prior_weight)
         calendar = region_calendar(Path(args.region))
-        params = {k: getattr(p, k) for k in ("method", "clock", "alpha", "min_count", "horizon_hours",
+        params = {k: getattr(p, k) for k in ("method", "spend", "clock", "alpha", "min_count", "horizon_hours",
                                              "half_life_days", "prior_weight")}
     runs = []
     for seed in ([int(x) for x in args.seeds.split(",")] if args.inject else [None]):
         cases, spikes = (base_cases, base_spikes) if seed is None else inject(base_cases, base_spikes, args.inject, seed)
         events = events_of(cases)
-        alerts = run_reference(events) if args.method == "reference" else run_detector(events, calendar, p, args.roundtrip)
+        if args.method == "reference":
+            alerts = run_reference(events)
+        elif args.path == "stage":
+            alerts = run_stage(cases, Path(args.region))
+        else:
+            alerts = run_detector(events, calendar, p, args.roundtrip)
         runs.append((events, spikes, alerts))
     if args.alerts:
         with open(args.alerts, "w", encoding="utf-8") as fh:
@@ -311,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, where in lines[1:] + lines[:1]:
         raws = [score(events, spikes, alerts, **where) for events, spikes, alerts in runs]
         fold = {} if name == "all" else {"fold": name}
-        print(json.dumps({**fold, **figures(*raws), **params,
+        print(json.dumps({**fold, **figures(*raws), **params, "path": args.path,
                           **({"injected_per_seed": args.inject, "seeds": args.seeds} if args.inject else {})},
                          ensure_ascii=False))
     return 0

@@ -72,3 +72,27 @@ def _delay(record: SQSRecord, seconds: int) -> None:
                                                 VisibilityTimeout=seconds)
     except Exception:  # noqa: BLE001 - without the delay SQS still retries after the visibility timeout
         logger.warning("could not set retry backoff", extra={"message_id": record.message_id})
+
+
+def sqs_batch_handler(stage: str, work: Callable[[list[dict[str, Any]]], dict[str, Any]]
+                      ) -> Callable[[dict, Any], dict]:
+    """Build a lambda_handler that hands its whole batch to `work(messages)` at once (a stage
+    that orders and groups its records, as analytics does). `work` returns `failed`: the
+    appeal ids whose records must come back; every record of those, and any record whose body
+    does not read, is reported in batchItemFailures (after maxReceiveCount tries: the DLQ)."""
+    @metrics.log_metrics
+    def lambda_handler(event: dict, context: Any) -> dict:
+        records = event.get("Records", [])
+        messages, failures = [], []
+        for record in records:
+            try:
+                messages.append((record["messageId"], json.loads(record["body"])))
+            except (ValueError, KeyError) as exc:
+                logger.error(failure_line(stage, record.get("body", ""), exc, 1), extra={"stage": stage})
+                failures.append(record["messageId"])
+        result = work([m for _, m in messages]) if messages else {"failed": []}
+        failed = set(result.get("failed", ()))
+        failures += [mid for mid, m in messages if m.get("appeal_id") in failed]
+        return {"batchItemFailures": [{"itemIdentifier": mid} for mid in failures]}
+
+    return lambda_handler

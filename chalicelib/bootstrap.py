@@ -15,6 +15,7 @@ from chalicelib.services.clock import SYSTEM_CLOCK, Clock
 from chalicelib.settings import Settings, get_settings
 from chalicelib.storage.pii import KmsSealer
 from chalicelib.storage.queues import QueuePublisher
+from chalicelib.storage.report_files import ReportFiles
 from chalicelib.storage.secrets import get_secret
 from chalicelib.storage.store import DynamoStore
 
@@ -27,6 +28,7 @@ class Platform:
     region: Callable[[str], Any]         # region code -> its RegionRuntime (live pack version)
     secrets: Callable[[str], str]        # secret reference -> value
     sealer: Any                          # .seal(party, appeal_id) / .unseal(sealed)
+    files: Any = None                    # report files: .put(key, body, content_type), .get(key)
     settings_source: Callable[[], Settings] = get_settings
 
     @property
@@ -43,7 +45,7 @@ class Platform:
 
 def bootstrap(*, clock: Clock | None = None, store: Any = None, publisher: Any = None,
               region: Callable[[str], Any] | None = None, secrets: Callable[[str], str] | None = None,
-              sealer: Any = None, settings: Settings | None = None) -> Platform:
+              sealer: Any = None, settings: Settings | None = None, files: Any = None) -> Platform:
     """The real platform (DynamoDB, SQS, KMS, Secrets Manager, the live region pack), with any
     part replaced by what the caller passes."""
     def given(part: Any, default: Callable[[], Any]) -> Any:
@@ -52,4 +54,5 @@ def bootstrap(*, clock: Clock | None = None, store: Any = None, publisher: Any =
     return Platform(clock=given(clock, lambda: SYSTEM_CLOCK), store=given(store, DynamoStore),
                     publisher=given(publisher, QueuePublisher), region=given(region, lambda: runtime_for),
                     secrets=given(secrets, lambda: get_secret), sealer=given(sealer, KmsSealer),
+                    files=given(files, ReportFiles),
                     settings_source=get_settings if settings is None else (lambda: settings))

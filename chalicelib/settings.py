@@ -21,6 +21,7 @@ class Settings:
     hash_key_secret: str        # Secrets Manager id of the keyed-hash (HMAC) key
     endpoint_url: str | None    # set only when a stand-in (moto) serves AWS locally
     region_bucket: str = ""     # S3 bucket of versioned region packs
+    report_bucket: str = ""     # S3 bucket of the reports (每日快报, 周分析, 月研判)
     # Staff sign-in: plain OIDC, configured per region (Cognito in global regions, any city IdP).
     oidc_issuer: str = ""
     oidc_audience: str = ""
@@ -57,6 +58,7 @@ def get_settings() -> Settings:
         hash_key_secret=env.get("JIESU_HASH_KEY_SECRET", "jiesu/pii-hash-key"),
         endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
         region_bucket=env.get("JIESU_REGION_BUCKET", ""),
+        report_bucket=env.get("JIESU_REPORT_BUCKET", ""),
         oidc_issuer=env.get("JIESU_OIDC_ISSUER", ""),
         oidc_audience=env.get("JIESU_OIDC_AUDIENCE", ""),
         oidc_jwks_url=env.get("JIESU_OIDC_JWKS_URL", ""),

@@ -12,6 +12,7 @@ from infra.spec import SPEC, Spec
 class LocalResources:
     table_name: str
     region_bucket: str
+    report_bucket: str
     queue_urls: dict[str, str]
     dlq_urls: dict[str, str]
     rule_names: dict[str, str]
@@ -20,7 +21,7 @@ class LocalResources:
 
     def env(self, stage: str, region_code: str) -> dict[str, str]:
         env = {"JIESU_STAGE": stage, "JIESU_REGION_CODE": region_code, "JIESU_TABLE": self.table_name,
-               SPEC.region_bucket_env: self.region_bucket,
+               SPEC.region_bucket_env: self.region_bucket, SPEC.report_bucket_env: self.report_bucket,
                "JIESU_PII_KEY_ID": self.pii_key_id, "JIESU_HASH_KEY_SECRET": self.hash_key_secret}
         for q in SPEC.queues:
             env[q.env_var] = self.queue_urls[q.name]
@@ -84,15 +85,16 @@ def bootstrap(session, stage: str = "local", spec: Spec = SPEC) -> LocalResource
                 "PointInTimeRecoveryEnabled": True})
 
     s3 = session.client("s3")
-    bucket = f"{prefix}-regions"
-    try:
-        s3.head_bucket(Bucket=bucket)
-    except ClientError:
-        if session.region_name == "us-east-1":
-            s3.create_bucket(Bucket=bucket)
-        else:
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": session.region_name})
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    bucket, report_bucket = f"{prefix}-regions", f"{prefix}-reports"
+    for name in (bucket, report_bucket):
+        try:
+            s3.head_bucket(Bucket=name)
+        except ClientError:
+            if session.region_name == "us-east-1":
+                s3.create_bucket(Bucket=name)
+            else:
+                s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": session.region_name})
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
 
     kms = session.client("kms")
     try:
@@ -126,7 +128,7 @@ def bootstrap(session, stage: str = "local", spec: Spec = SPEC) -> LocalResource
         name = f"{prefix}-{s.name}"
         events.put_rule(Name=name, ScheduleExpression=s.expression, State="ENABLED")
         rule_names[s.name] = name
-    return LocalResources(table_name, bucket, queue_urls, dlq_urls, rule_names, spec.pii_key_alias, hash_secret)
+    return LocalResources(table_name, bucket, report_bucket, queue_urls, dlq_urls, rule_names, spec.pii_key_alias, hash_secret)
 
 
 def register_channels(session, pack_dir, stage: str, callback_url: str | None = None) -> dict[str, tuple[str, str]]:

@@ -79,6 +79,7 @@ def _alarm(queue_id: str, metric: str, threshold: int, description: str) -> dict
 def _env(spec: Spec) -> dict:
     env = {"JIESU_TABLE": {"Ref": spec.table.logical_id}, "JIESU_PII_KEY_ID": {"Ref": spec.pii_key_logical_id},
            spec.region_bucket_env: {"Ref": spec.region_bucket_logical_id},
+           spec.report_bucket_env: {"Ref": spec.report_bucket_logical_id},
            "JIESU_HASH_KEY_SECRET": {"Ref": "HashKeySecret"},
            # Where citizens open their tracking links (the links in intake answers and callbacks).
            "JIESU_PUBLIC_BASE_URL": {"Ref": "PublicBaseUrl"}}
@@ -87,7 +88,8 @@ def _env(spec: Spec) -> dict:
     return env
 
 
-def _statements(spec: Spec, sends_to, table_access="readwrite", pii=True, secrets=True) -> list[dict]:
+def _statements(spec: Spec, sends_to, table_access="readwrite", pii=True, secrets=True,
+                reports: str | None = None) -> list[dict]:
     table_arn = {"Fn::GetAtt": [spec.table.logical_id, "Arn"]}
     index_arn = _sub("${%s.Arn}/index/*" % spec.table.logical_id)
     actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"]
@@ -96,6 +98,9 @@ def _statements(spec: Spec, sends_to, table_access="readwrite", pii=True, secret
     stmts = [{"Effect": "Allow", "Action": actions, "Resource": [table_arn, index_arn]}]
     stmts.append({"Effect": "Allow", "Action": ["s3:GetObject"],
                   "Resource": _sub("${%s.Arn}/*" % spec.region_bucket_logical_id)})
+    if reports:   # "read": the staff API lists and serves reports; "write": the reports function
+        stmts.append({"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"] if reports == "write"
+                      else ["s3:GetObject"], "Resource": _sub("${%s.Arn}/*" % spec.report_bucket_logical_id)})
     if sends_to:
         stmts.append({"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:GetQueueUrl",
                                                     "sqs:ChangeMessageVisibility"],
@@ -126,7 +131,9 @@ def _function(spec: Spec, fn: Function) -> dict:
         "Timeout": fn.timeout_s, "MemorySize": fn.memory_mb, "Layers": [{"Ref": "ManagedLayer"}],
         "Environment": {"Variables": {**_env(spec), "JIESU_STAGE": {"Ref": "Stage"}}},
         "Policies": [{"Version": "2012-10-17", "Statement": _statements(
-            spec, sends, fn.table_access, pii=True, secrets=True)}],
+            spec, sends, fn.table_access, pii=True, secrets=True,
+            reports="write" if fn.writes_reports else None)}],
+        **({"ReservedConcurrentExecutions": fn.concurrency} if fn.concurrency else {}),
         "Events": events}}
 
 
@@ -154,13 +161,21 @@ def merge_template(stage: str, region_code: str, spec: Spec = SPEC) -> dict:
                                                "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
             "BucketEncryption": {"ServerSideEncryptionConfiguration": [
                 {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}}},
+        # Reports: private, encrypted, kept (a report once written is a record of its day).
+        spec.report_bucket_logical_id: {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain",
+                                        "UpdateReplacePolicy": "Retain", "Properties": {
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}}},
         **_queues(spec),
         "ApiRole": {"Type": "AWS::IAM::Role", "Properties": {
             "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
             "ManagedPolicyArns": [_sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")],
             "Policies": [{"PolicyName": "jiesu-api", "PolicyDocument": {
-                "Version": "2012-10-17", "Statement": _statements(spec, spec.api_sends_to)}}]}},
+                "Version": "2012-10-17", "Statement": _statements(spec, spec.api_sends_to, reports="read")}}]}},
         # A path the API does not have: API Gateway's own answer (403 "Missing Authentication
         # Token") in the API's error shape instead, as 404 (chalice local: infra/devserver.py).
         "UnknownPathResponse": {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": {

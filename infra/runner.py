@@ -114,7 +114,7 @@ class Runner:
             if fn.trigger_queue:
                 # Lambda runs several batches of one queue at once (it scales out its pollers);
                 # a few pollers per queue here, so one slow batch does not hold up the rest.
-                target, copies = self._poll_loop, self.pollers
+                target, copies = self._poll_loop, min(self.pollers, fn.concurrency or self.pollers)
             elif fn.trigger_schedule:
                 target, copies = self._schedule_loop, 1
             else:

@@ -78,6 +78,11 @@ class Function:
     table_access: str = "readwrite"       # "read" | "readwrite"
     uses_pii_key: bool = False
     reads_secrets: bool = False
+    writes_reports: bool = False           # puts report files into the report bucket
+    # Lambda's reserved concurrency (None: unreserved). 1: one batch at a time, in order (the
+    # analytics stage: the hotspot detector's state has one writer). The local runner polls the
+    # queue with as many pollers.
+    concurrency: int | None = None
 
     @property
     def handler(self) -> str:
@@ -94,6 +99,9 @@ class Spec:
     # Versioned region packs (catalog, units, gazetteer, calendar, policy, dispatch model).
     region_bucket_logical_id: str = "RegionBucket"
     region_bucket_env: str = "JIESU_REGION_BUCKET"
+    # Reports (每日快报, 周分析, 月研判): HTML and CSV files, listed and served by the staff API.
+    report_bucket_logical_id: str = "ReportBucket"
+    report_bucket_env: str = "JIESU_REPORT_BUCKET"
     pii_key_logical_id: str = "PiiKey"
     pii_key_alias: str = "alias/jiesu-pii"
     secret_prefix: str = "jiesu/channels/"
@@ -122,26 +130,34 @@ SPEC = Spec(
         Queue("dedup", "DedupQueue"),
         Queue("dispatch", "DispatchQueue"),
         Queue("notify", "NotifyQueue"),
+        Queue("analytics", "AnalyticsQueue"),
     ),
     schedules=(
         Schedule("deadlines", "DeadlineSweepRule", "rate(1 minute)"),
         Schedule("outbox", "OutboxSweepRule", "rate(1 minute)"),
         Schedule("visits", "ReturnVisitPlanRule", "rate(15 minutes)"),
         Schedule("public_record", "PublicRecordRule", "rate(15 minutes)"),
+        # Reports fall due at 08:00 local (daily), on Mondays (weekly) and on the 1st (monthly):
+        # an hourly run writes whatever is due and not yet written (a missed run catches up).
+        Schedule("reports", "ReportsRule", "rate(1 hour)"),
     ),
     functions=(
-        Function("dedup", "DedupFunction", trigger_queue="dedup", sends_to=("dispatch", "notify"),
+        Function("dedup", "DedupFunction", trigger_queue="dedup", sends_to=("dispatch", "notify", "analytics"),
                  uses_pii_key=False),
-        Function("dispatch", "DispatchFunction", trigger_queue="dispatch", sends_to=("notify",)),
-        Function("notify", "NotifyFunction", trigger_queue="notify", sends_to=("notify",),
+        # 研判: counters and hotspot alerts from every change's case events (one batch at a time).
+        Function("analytics", "AnalyticsFunction", trigger_queue="analytics", concurrency=1),
+        Function("dispatch", "DispatchFunction", trigger_queue="dispatch", sends_to=("notify", "analytics")),
+        Function("notify", "NotifyFunction", trigger_queue="notify", sends_to=("notify", "analytics"),
                  reads_secrets=True),
-        Function("deadlines", "DeadlinesFunction", trigger_schedule="deadlines", sends_to=("notify",)),
+        Function("deadlines", "DeadlinesFunction", trigger_schedule="deadlines", sends_to=("notify", "analytics")),
         Function("outbox", "OutboxFunction", trigger_schedule="outbox",
-                 sends_to=("dedup", "dispatch", "notify")),
+                 sends_to=("dedup", "dispatch", "notify", "analytics")),
         # 回访: reads hour buckets of answered rounds, puts visit tasks; sends nothing.
         Function("visits", "VisitsFunction", trigger_schedule="visits", timeout_s=60),
         # 一网晒单: sums the units' counters, writes the rankings and units' records; sends nothing.
         Function("public_record", "PublicRecordFunction", trigger_schedule="public_record", timeout_s=120),
+        Function("reports", "ReportsFunction", trigger_schedule="reports", timeout_s=300, memory_mb=1024,
+                 writes_reports=True),
     ),
-    api_sends_to=("dedup", "dispatch", "notify"),
+    api_sends_to=("dedup", "dispatch", "notify", "analytics"),
 )

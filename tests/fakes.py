@@ -509,8 +509,52 @@ class MemoryStore:
                             forward=False, limit=limit)
         return [rec.public_record_row(i) for i in items]
 
-    def unit_stats(self, region: str, period: str, key: str) -> list:
-        return [rec.unit_stats(i) for i in self._query(keys.stats_pk(region, period, key))]
+    # --- analytics ---------------------------------------------------------------------------
+
+    def counters(self, region: str, grain: str, period: str, dimension: str | None = None) -> list:
+        prefix = keys.counter_sk(dimension, "") if dimension else None
+        return [rec.counter_row(i) for i in self._query(keys.counters_pk(region, grain, period), prefix=prefix)]
+
+    def counter(self, region: str, grain: str, period: str, dimension: str, ident: str):
+        item = self._get(keys.counters_pk(region, grain, period), keys.counter_sk(dimension, ident))
+        return rec.counter_row(item) if item else None
+
+    def analytics_states(self, appeal_ids: list[str]) -> dict:
+        items = (self._get(keys.appeal_pk(i), keys.ANALYTICS_SK) for i in dict.fromkeys(appeal_ids))
+        return {s.appeal_id: s for s in (rec.analytics_state(i) for i in items if i is not None)}
+
+    def hotspot_records(self, region: str, record_keys: list[str]) -> dict:
+        items = ((k, self._get(keys.hotspot_pk(region), k)) for k in dict.fromkeys(record_keys))
+        return {k: dict(i.body) for k, i in items if i is not None}
+
+    def hotspot_alerts(self, region: str, local_day: str, limit: int = 200) -> list:
+        items = self._query(keys.hotspot_alerts_pk(region, local_day), forward=False, limit=limit)
+        return [rec.hotspot_alert(i) for i in items]
+
+    def reports(self, region: str, scope: str, limit: int = 100) -> list:
+        items = self._query(keys.report_pk(region, scope), forward=False, limit=limit)
+        return sorted((rec.report_entry(i) for i in items), key=lambda e: (e.start, e.kind), reverse=True)
+
+    def get_report(self, region: str, scope: str, kind: str, start: str):
+        item = self._get(keys.report_pk(region, scope), f"{kind}#{start}")
+        return rec.report_entry(item) if item else None
+
+    def every_appeal_id(self, region: str):
+        return [_typed(raw["appeal_id"]) for raw in list(self.items.values())
+                if _typed(raw.get("kind")) == "appeal" and _typed(raw.get("region")) == region]
+
+    def _counter_keys(self, region: str) -> list:
+        return [k for k, raw in self.items.items()
+                if _typed(raw.get("kind")) == "counter" and k[0].startswith(f"AN#{region}#")]
+
+    def every_counter(self, region: str):
+        return [rec.counter_row(self._get(*k)) for k in self._counter_keys(region)]
+
+    def delete_counters(self, region: str) -> int:
+        found = self._counter_keys(region)
+        for k in found:
+            self.items.pop(k)
+        return len(found)
 
     def get_snapshot(self, region: str, name: str):
         item = self._get(keys.snapshot_pk(region), name)
@@ -574,6 +618,40 @@ class ListPublisher:
 
     def messages(self, queue: str) -> list[dict]:
         return [m for q, m in self.sent if q == queue]
+
+    def take(self, queue: str) -> list[dict]:
+        """The messages sent to `queue` since the last take (what a consumer would receive next)."""
+        done = getattr(self, "_taken", {})
+        self._taken = done
+        mine = self.messages(queue)
+        fresh, done[queue] = mine[done.get(queue, 0):], len(mine)
+        return fresh
+
+
+def run_analytics(p, batch: int = 10) -> dict:
+    """Deliver every analytics message sent so far to the analytics stage, in batches as SQS would."""
+    from chalicelib.services import analytics
+
+    msgs = p.publisher.take("analytics")
+    out: Counter = Counter()
+    for i in range(0, len(msgs), batch):
+        result = analytics.process(p, msgs[i:i + batch])
+        out.update({k: v for k, v in result.items() if k != "failed"})
+        out["failed"] += len(result["failed"])
+    return dict(out)
+
+
+class MemoryFiles:
+    """ReportFiles without S3: key -> (bytes, content type)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, str]] = {}
+
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        self.objects[key] = (bytes(body), content_type)
+
+    def get(self, key: str) -> tuple[bytes, str]:
+        return self.objects[key]
 
 
 # --- the sealer --------------------------------------------------------------------------------
@@ -693,7 +771,8 @@ def _secret_source(secrets: Mapping[str, str]) -> Callable[[str], str]:
 
 def fake_platform(clock: Clock | datetime, region: RegionArg = None, *, store: MemoryStore | None = None,
                   secrets: Mapping[str, str] | None = None, settings: Settings = SETTINGS,
-                  publisher: ListPublisher | None = None, sealer: FakeSealer | None = None) -> Platform:
+                  publisher: ListPublisher | None = None, sealer: FakeSealer | None = None,
+                  files: "MemoryFiles | None" = None) -> Platform:
     """A Platform of fakes through the composition root (chalicelib.bootstrap): a memory store, a
     list publisher watching it, a fake sealer, secrets from a dict, fixed settings and the region
     runtime(s) given. Every part is passed, so bootstrap builds nothing real."""
@@ -703,7 +782,8 @@ def fake_platform(clock: Clock | datetime, region: RegionArg = None, *, store: M
     p = bootstrap(clock=clock, store=store,
                   publisher=ListPublisher(store) if publisher is None else publisher,
                   region=_region_source(region), secrets=_secret_source(dict(secrets or {})),
-                  sealer=FakeSealer() if sealer is None else sealer, settings=settings)
+                  sealer=FakeSealer() if sealer is None else sealer, settings=settings,
+                  files=MemoryFiles() if files is None else files)
     # bootstrap picks its defaults with `or`: a fake that were falsy would be swapped for the real
     # part, which would then call AWS. None of these is, and this says so if one ever becomes so.
     assert p.store is store and not isinstance(p.publisher, QueuePublisher) and not isinstance(p.sealer, KmsSealer)

@@ -265,25 +265,77 @@ class PublicView:
 
 
 @dataclass(frozen=True)
-class UnitStatBump:
-    """Counts added to one unit's counters of one local day (`period` "D", key YYYY-MM-DD) or
-    month ("M", YYYY-MM), atomically (an ADD, never read and written back)."""
+class CounterBump:
+    """Counts added to one scope's counters (`dimension`, `ident`: the city, a unit, a street ...,
+    domain.metrics.DIMENSIONS) of one local day (`grain` "D", YYYY-MM-DD) or month ("M", YYYY-MM),
+    atomically (an ADD, never read and written back); counts may be negative (a change taken back)."""
 
     region: str
+    grain: str
     period: str
-    key: str
-    unit_id: str
+    dimension: str
+    ident: str
     counts: dict[str, int]
 
 
 @dataclass(frozen=True)
-class UnitStats:
-    """One unit's counters of one day or month, as stored."""
+class CounterRow:
+    """One scope's counters of one day or month, as stored."""
 
-    unit_id: str
+    grain: str
     period: str
-    key: str
+    dimension: str
+    ident: str
     counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class AnalyticsState:
+    """What the analytics stage last counted of one appeal: the case file folded up to `seq`
+    (domain.metrics.Facts) and the contribution it added (metrics.encode). Written only over the
+    `seen` seq it was read at (None: there was none), so two deliveries never both count."""
+
+    appeal_id: str
+    region: str
+    seq: int
+    facts: dict[str, Any]
+    contribution: dict[str, Any]
+    seen: int | None = None
+
+
+@dataclass(frozen=True)
+class HotspotRecord:
+    """One record of the hotspot detector's state (domain.hotspots.HotspotState)."""
+
+    region: str
+    key: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class HotspotAlertRecord:
+    """A spike alert on the dispatchers' and leaders' feed (domain.hotspots.Alert.to_dict)."""
+
+    region: str
+    alert_id: str
+    raised_at: datetime
+    district: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReportEntry:
+    """A written report (每日快报, 周分析, 月研判) of one scope and period: where its files are."""
+
+    region: str
+    scope: str              # the city code or a district code
+    kind: str               # daily | weekly | monthly
+    start: str              # the period's first local day
+    end: str
+    title: str
+    files: dict[str, str]   # format (html, csv) -> S3 key
+    created_at: datetime
+    demo: bool = False
 
 
 @dataclass(frozen=True)

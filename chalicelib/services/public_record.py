@@ -234,10 +234,11 @@ def refresh(p) -> dict[str, int]:
     for period, (kind, keys_) in _period_days(today).items():
         rows: dict[str, list] = {}
         for key in keys_:
-            for s in p.store.unit_stats(region, kind, key):
-                rows.setdefault(s.unit_id, []).append(s.counts)
+            for s in p.store.counters(region, kind, key, "unit"):
+                rows.setdefault(s.ident, []).append(s.counts)
         per_period[period] = {u: ranking.totals(r) for u, r in rows.items()}
-    ranks = {period: ranking.rank(t, policy.min_volume, policy.confidence) for period, t in per_period.items()}
+    ranks = {period: ranking.rank(t, policy.min_volume, policy.confidence, rt.assessment_policy)
+             for period, t in per_period.items()}
     stamp = now.isoformat()
     top = {"updated_at": stamp, "min_volume": policy.min_volume, "confidence": policy.confidence, "periods": {},
            "totals": {}}

@@ -7,20 +7,19 @@ BatchGetItem; a view rewritten concurrently can only belong to a newer version o
 whose version guard then cancels this transaction). An appeal stored before views existed gets
 its whole timeline from its case file, once.
 
-The same change adds to its units' counters (one ADD per unit and local day, and per month) and,
-when a listed appeal closes, writes its rows of the public record; a reopened appeal's rows go.
+When a listed appeal closes, the same change writes its rows of the public record; a reopened
+appeal's rows go. (The units' figures are the analytics stage's counters, services/analytics.py.)
 This module must not import services.work (work imports it).
 """
 from __future__ import annotations
 
 import functools
-from collections import Counter
 
 from chalicelib.domain import public_view as pv
 from chalicelib.domain.calendar import to_local
 from chalicelib.domain.errors import NotFoundError
 from chalicelib.domain.privacy import scrub_public
-from chalicelib.domain.records import PublicRecordRow, PublicView, UnitStatBump
+from chalicelib.domain.records import PublicRecordRow, PublicView
 from chalicelib.domain.timefmt import parse_iso
 
 RECORD_FACETS = ("all", "unit", "category", "district", "street")
@@ -50,7 +49,7 @@ def public_answer(p, appeal) -> str | None:
 
 
 def project(p, uow, events: dict[str, list], every: bool = False) -> None:
-    """Add the change's public views, public-record rows and unit counters to `uow`. `every`:
+    """Add the change's public views and public-record rows to `uow`. `every`:
     rebuild the view of every appeal the change saves, not only of those with something new to
     show (a repair, e.g. after the region renamed a unit)."""
     appeals = uow.appeals
@@ -74,7 +73,6 @@ def project(p, uow, events: dict[str, list], every: bool = False) -> None:
                           else None)
         uow.add(view)
         _record_rows(uow, old, view)
-    uow.update(*stat_bumps(appeals, events))
 
 
 def _record_rows(uow, old: PublicView | None, new: PublicView) -> None:
@@ -107,21 +105,3 @@ def record_rows(view: PublicView) -> list[PublicRecordRow]:
               "street": ((s.get("street") or {}).get("code"), month)}
     return [PublicRecordRow(view.region, facet, facets[facet][0], facets[facet][1], closed, view.appeal_id, row)
             for facet in RECORD_FACETS if facets[facet][0]]
-
-
-def stat_bumps(appeals: list, events: dict[str, list]) -> list[UnitStatBump]:
-    """One ADD per unit and local day and one per unit and month, summed over the change."""
-    by_id = {a.appeal_id: a for a in appeals}
-    days: dict[tuple[str, str], Counter] = {}
-    for appeal in appeals:
-        master = by_id.get(appeal.master_id or "")
-        counts = pv.stat_counts(appeal, events.get(appeal.appeal_id, ()),
-                                master.assignment.unit_id if master is not None else None)
-        for key, c in counts.items():
-            days.setdefault(key, Counter()).update(c)
-    months: dict[tuple[str, str], Counter] = {}
-    for (unit, day), c in days.items():
-        months.setdefault((unit, day[:7]), Counter()).update(c)
-    region = appeals[0].region
-    return [UnitStatBump(region, "D", day, unit, dict(c)) for (unit, day), c in sorted(days.items())] + \
-        [UnitStatBump(region, "M", month, unit, dict(c)) for (unit, month), c in sorted(months.items())]

@@ -8,14 +8,14 @@ from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.events import AppealReceived, DomainEvent, JoinedMaster, PublicStatusChanged
 from chalicelib.domain.lifecycle import Status
 from chalicelib.domain.records import Handoff
-from chalicelib.services import outbox, public_views
+from chalicelib.services import analytics, outbox, public_views
 from chalicelib.services.visit_candidates import write_visit_candidates
 
 
 def commit(p, uow) -> list[Handoff]:
     """Commit `uow` (all or nothing) with what its appeals' domain events call for (pulled here,
     once): the status notices, and the writes of every reaction in REACTIONS (the public views,
-    the return-visit candidates); then send its hand-offs. A send that fails stays in the outbox
+    the return-visit candidates, the analytics hand-off); then send its hand-offs. A send that fails stays in the outbox
     for the repair sweep. Returns the hand-offs committed."""
     events = {a.appeal_id: a.pull_domain_events() for a in uow.appeals}
     uow.hand_off(*status_notices(p, uow.appeals, events))
@@ -44,8 +44,8 @@ def on_fresh_copy(step: Callable[[], Any]) -> Any:
 # fn(p, uow, events by appeal id): adds the writes a change's domain events call for to `uow`,
 # before it commits. Listed here, so every entry point that commits runs them all; a reaction's
 # module must not import this one.
-REACTIONS: tuple[Callable[[Any, Any, dict[str, list[DomainEvent]]], None], ...] = (public_views.project,
-                                                                                   write_visit_candidates)
+REACTIONS: tuple[Callable[[Any, Any, dict[str, list[DomainEvent]]], None], ...] = (
+    public_views.project, write_visit_candidates, analytics.hand_off_counts)
 
 
 def status_notices(p, appeals: list[Appeal], events: dict[str, list[DomainEvent]]) -> list[Handoff]:

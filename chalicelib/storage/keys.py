@@ -33,7 +33,11 @@ names none. `<at>`, `<received>`, `<created>` and `<flagged>` are UTC ISO instan
 | Region audit     | region_audit   | REGION#<code>             | AUDIT#<seq:06d>                 | –                                                  | –                                          |
 | Tracking link    | tracking       | TRACK#<sha256 of token>   | T                               | –                                                  | –                                          |
 | Public view      | public_view    | VIEW#<id>                 | V                               | O311A#<region>#<YYYY-MM> / <received>#<id> (while listed) | O311#<region>#<bucket>#<YYYY-MM> / <received>#<id> (while listed); GSI3: O311S#<region>#<service>#<bucket>#<YYYY-MM> / <received>#<id> |
-| Unit counters    | unit_stats     | STAT#<region>#<D or M>#<day or month> | <unit>              | –                                                  | –                                          |
+| Counters         | counter        | AN#<region>#<D or M>#<day or month> | <dimension>#<id>      | –                                                  | –                                          |
+| Analytics state  | analytics_state | APPEAL#<id>              | AN                              | –                                                  | –                                          |
+| Hotspot state    | hotspot_state  | HOTSPOT#<region>          | <record key>                    | –                                                  | –                                          |
+| Hotspot alert    | hotspot_alert  | HOTALERT#<region>#<day>   | <raised>#<alert id>             | –                                                  | –                                          |
+| Report           | report         | REPORT#<region>#<scope>   | <kind>#<period start>           | –                                                  | –                                          |
 | Public record    | public_record  | PUBREC#<region>#<facet>#<value>#<month or year> | <closed>#<id> | –                                           | –                                          |
 | Snapshot         | snapshot       | SNAP#<region>             | <name>                          | –                                                  | –                                          |
 
@@ -363,8 +367,28 @@ def open311_service_pk(region: str, service_code: str, bucket: str, month: str) 
     return f"O311S#{region}#{service_code}#{bucket}#{month}"
 
 
-def stats_pk(region: str, period: str, key: str) -> str:
-    return f"STAT#{region}#{period}#{key}"
+def counters_pk(region: str, grain: str, period: str) -> str:
+    """Every scope's counters of one local day (grain D) or month (M): one partition."""
+    return f"AN#{region}#{grain}#{period}"
+
+
+def counter_sk(dimension: str, ident: str) -> str:
+    return f"{dimension}#{ident}"
+
+
+ANALYTICS_SK = "AN"
+
+
+def hotspot_pk(region: str) -> str:
+    return f"HOTSPOT#{region}"
+
+
+def hotspot_alerts_pk(region: str, local_day: str) -> str:
+    return f"HOTALERT#{region}#{local_day}"
+
+
+def report_pk(region: str, scope: str) -> str:
+    return f"REPORT#{region}#{scope}"
 
 
 def public_record_pk(region: str, facet: str, value: str, partition: str) -> str:

@@ -14,6 +14,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from chalicelib.domain.metrics import COUNTERS
 from chalicelib.settings import get_settings
 from chalicelib.storage import keys
 
@@ -281,20 +282,44 @@ class PublicViewItem(Item, discriminator="public_view"):
     timeline = JSONAttribute()
 
 
-class UnitStatsItem(Item, discriminator="unit_stats"):
-    """One unit's counters of one local day or month: each is added to, never written back."""
+class CounterItem(Item, discriminator="counter"):
+    """One scope's counters of one local day or month: each is added to, never written back
+    (one number attribute per counter of domain.metrics.COUNTERS)."""
 
     region = UnicodeAttribute(null=True)
-    unit_id = UnicodeAttribute(null=True)
-    dispatched = NumberAttribute(null=True)
-    returned = NumberAttribute(null=True)
-    replied = NumberAttribute(null=True)
-    late = NumberAttribute(null=True)
-    rated = NumberAttribute(null=True)
-    satisfied = NumberAttribute(null=True)
-    visited = NumberAttribute(null=True)
-    visit_satisfied = NumberAttribute(null=True)
-    closed = NumberAttribute(null=True)
+    dimension = UnicodeAttribute(null=True)
+    ident = UnicodeAttribute(null=True)
+    locals().update({name: NumberAttribute(null=True) for name in COUNTERS})
+
+
+class AnalyticsStateItem(Item, discriminator="analytics_state"):
+    """What the analytics stage last counted of an appeal (domain.records.AnalyticsState)."""
+
+    region = UnicodeAttribute()
+    seq = NumberAttribute()
+    facts = JSONAttribute()
+    contribution = JSONAttribute()
+
+
+class HotspotStateItem(Item, discriminator="hotspot_state"):
+    body = JSONAttribute()
+
+
+class HotspotAlertItem(Item, discriminator="hotspot_alert"):
+    alert_id = UnicodeAttribute()
+    district = UnicodeAttribute()
+    raised_at = UnicodeAttribute()
+    body = JSONAttribute()
+
+
+class ReportItem(Item, discriminator="report"):
+    kind_of_report = UnicodeAttribute()
+    start = UnicodeAttribute()
+    end = UnicodeAttribute()
+    title = UnicodeAttribute()
+    files = JSONAttribute()
+    created_at = UnicodeAttribute()
+    demo = BooleanAttribute(default=False)
 
 
 class PublicRecordItem(Item, discriminator="public_record"):

@@ -1,14 +1,14 @@
 """Reads of what the citizen and the public see: tracking links, public views, the public record,
-unit counters and snapshots. Every read is a GetItem, a BatchGetItem or a Query with a limit: a
+and snapshots. Every read is a GetItem, a BatchGetItem or a Query with a limit: a
 page's reads never grow with the number of stored appeals (bench/public_pages.py)."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib.domain.records import PublicRecordRow, PublicView, Snapshot, TrackingLink, UnitStats
+from chalicelib.domain.records import PublicRecordRow, PublicView, Snapshot, TrackingLink
 from chalicelib.storage import keys
 from chalicelib.storage import records as rec
-from chalicelib.storage.models import PublicRecordItem, PublicViewItem, SnapshotItem, TrackingItem, UnitStatsItem
+from chalicelib.storage.models import PublicRecordItem, PublicViewItem, SnapshotItem, TrackingItem
 
 
 def get_or_none(model, pk: str, sk: str, consistent: bool = False):
@@ -59,11 +59,6 @@ def public_records(region: str, facet: str, value: str, partition: str, low: str
                                    PublicRecordItem.SK.between(low, below), scan_index_forward=False, limit=limit + 1,
                                    page_size=limit + 1)
     return [rec.public_record_row(i) for i in items if i.SK < below][:limit]
-
-
-def unit_stats(region: str, period: str, key: str) -> list[UnitStats]:
-    """Every unit's counters of one day or month: one partition, at most one row per unit."""
-    return [rec.unit_stats(i) for i in UnitStatsItem.query(keys.stats_pk(region, period, key))]
 
 
 def get_snapshot(region: str, name: str) -> Snapshot | None:

@@ -9,11 +9,16 @@ from datetime import datetime, timedelta
 from functools import singledispatch
 
 from chalicelib.domain import records as r
-from chalicelib.domain.public_view import COUNTERS as STAT_COUNTERS
+from chalicelib.domain.metrics import COUNTERS
 from chalicelib.domain.public_view import open311_bucket
 from chalicelib.storage import keys
 from chalicelib.storage.dedup_index import DedupHeadItem, DedupPostingItem
 from chalicelib.storage.models import (
+    AnalyticsStateItem,
+    CounterItem,
+    HotspotAlertItem,
+    HotspotStateItem,
+    ReportItem,
     AlertItem,
     AuditItem,
     CalendarAlertItem,
@@ -30,8 +35,8 @@ from chalicelib.storage.models import (
     SnapshotItem,
     TicketItem,
     TrackingItem,
-    UnitStatsItem,
 )
+from chalicelib.domain.calendar import to_local
 from chalicelib.domain.timefmt import iso
 from chalicelib.domain.return_visit import OPEN, VisitCandidate, VisitTask
 from chalicelib.storage.models import VisitCandidateItem, VisitTaskItem
@@ -292,17 +297,77 @@ def to_update(record, now: datetime):
 
 
 @to_update.register
-def _(b: r.UnitStatBump, now: datetime):
-    item = UnitStatsItem(keys.stats_pk(b.region, b.period, b.key), b.unit_id)
-    unknown = set(b.counts) - set(STAT_COUNTERS)
+def _(b: r.CounterBump, now: datetime):
+    item = CounterItem(keys.counters_pk(b.region, b.grain, b.period), keys.counter_sk(b.dimension, b.ident))
+    unknown = set(b.counts) - set(COUNTERS)
     if unknown:
-        raise ValueError(f"no such unit counter: {sorted(unknown)}")
-    actions = [UnitStatsItem.kind.set(UnitStatsItem), UnitStatsItem.region.set(b.region),
-               UnitStatsItem.unit_id.set(b.unit_id)]
-    actions += [getattr(UnitStatsItem, name).add(n) for name, n in sorted(b.counts.items()) if n]
+        raise ValueError(f"no such counter: {sorted(unknown)}")
+    actions = [CounterItem.kind.set(CounterItem), CounterItem.region.set(b.region),
+               CounterItem.dimension.set(b.dimension), CounterItem.ident.set(b.ident)]
+    actions += [getattr(CounterItem, name).add(n) for name, n in sorted(b.counts.items()) if n]
     return item, actions
 
 
-def unit_stats(item: UnitStatsItem) -> r.UnitStats:
-    _, _, period, key = item.PK.split("#", 3)
-    return r.UnitStats(item.SK, period, key, {c: int(getattr(item, c) or 0) for c in STAT_COUNTERS})
+def counter_row(item: CounterItem) -> r.CounterRow:
+    _, _, grain, period = item.PK.split("#", 3)
+    return r.CounterRow(grain, period, item.dimension, item.ident,
+                        {c: int(v) for c in COUNTERS if (v := getattr(item, c, None))})
+
+
+@to_item.register
+def _(s: r.AnalyticsState, now: datetime) -> AnalyticsStateItem:
+    return AnalyticsStateItem(keys.appeal_pk(s.appeal_id), keys.ANALYTICS_SK, region=s.region, seq=s.seq,
+                              facts=s.facts, contribution=s.contribution)
+
+
+def analytics_state(item: AnalyticsStateItem) -> r.AnalyticsState:
+    return r.AnalyticsState(item.PK.split("#", 1)[1], item.region, int(item.seq), dict(item.facts),
+                            dict(item.contribution), seen=int(item.seq))
+
+
+@to_item.register
+def _(h: r.HotspotRecord, now: datetime) -> HotspotStateItem:
+    return HotspotStateItem(keys.hotspot_pk(h.region), h.key, body=h.body)
+
+
+@to_item.register
+def _(a: r.HotspotAlertRecord, now: datetime) -> HotspotAlertItem:
+    return HotspotAlertItem(keys.hotspot_alerts_pk(a.region, to_local(a.raised_at).date().isoformat()),
+                            f"{iso(a.raised_at)}#{a.alert_id}", alert_id=a.alert_id, district=a.district,
+                            raised_at=iso(a.raised_at), body=a.body)
+
+
+def hotspot_alert(item: HotspotAlertItem) -> r.HotspotAlertRecord:
+    region = item.PK.split("#")[1]
+    return r.HotspotAlertRecord(region, item.alert_id, datetime.fromisoformat(item.raised_at), item.district,
+                                dict(item.body))
+
+
+@to_item.register
+def _(e: r.ReportEntry, now: datetime) -> ReportItem:
+    return ReportItem(keys.report_pk(e.region, e.scope), f"{e.kind}#{e.start}", kind_of_report=e.kind,
+                      start=e.start, end=e.end, title=e.title, files=e.files, created_at=iso(e.created_at),
+                      demo=e.demo)
+
+
+def report_entry(item: ReportItem) -> r.ReportEntry:
+    _, region, scope = item.PK.split("#", 2)
+    return r.ReportEntry(region, scope, item.kind_of_report, item.start, item.end, item.title, dict(item.files),
+                         datetime.fromisoformat(item.created_at), bool(item.demo))
+
+
+@singledispatch
+def guard(record):
+    """The condition a guarded put (uow.bump) is written under."""
+    raise TypeError(f"no guard for {type(record).__name__}")
+
+
+@guard.register
+def _(h: r.HeadBump):
+    return head_condition(h)
+
+
+@guard.register
+def _(s: r.AnalyticsState):
+    """Counted once: over the seq that was read, or where there was none."""
+    return AnalyticsStateItem.PK.does_not_exist() if s.seen is None else AnalyticsStateItem.seq == s.seen

@@ -15,7 +15,7 @@ from chalicelib.domain.appeal import Appeal
 from chalicelib.domain.errors import appeal_not_found
 from chalicelib.domain.records import AlertRecord, DueEntry, FeedEntry, Handoff, KeyRead, OutboxEntry
 from chalicelib.domain.timefmt import iso
-from chalicelib.storage import keys, public_store, repository
+from chalicelib.storage import analytics_store, keys, public_store, repository
 from chalicelib.storage.public_store import get_or_none
 from chalicelib.storage import records as rec
 from chalicelib.storage.dedup_index import DedupHeadItem, DedupPostingItem
@@ -203,9 +203,21 @@ class DynamoStore:
     load_views = staticmethod(public_store.load_views)
     open311_views = staticmethod(public_store.open311_views)
     public_records = staticmethod(public_store.public_records)
-    unit_stats = staticmethod(public_store.unit_stats)
     get_snapshot = staticmethod(public_store.get_snapshot)
     put_snapshot = staticmethod(public_store.put_snapshot)
+
+    # --- analytics (storage/analytics_store.py) ------------------------------------------------
+
+    counters = staticmethod(analytics_store.counters)
+    counter = staticmethod(analytics_store.counter)
+    analytics_states = staticmethod(analytics_store.analytics_states)
+    hotspot_records = staticmethod(analytics_store.hotspot_records)
+    hotspot_alerts = staticmethod(analytics_store.hotspot_alerts)
+    reports = staticmethod(analytics_store.reports)
+    get_report = staticmethod(analytics_store.get_report)
+    every_appeal_id = staticmethod(analytics_store.every_appeal_id)
+    every_counter = staticmethod(analytics_store.every_counter)
+    delete_counters = staticmethod(analytics_store.delete_counters)
 
     # --- de-duplication index ----------------------------------------------------------------
 

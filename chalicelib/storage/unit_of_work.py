@@ -8,7 +8,9 @@ A use case loads aggregates, lets them decide, and tells the unit of work what t
     uow.add(DueEntry(...))            # index rows (chalicelib.domain.records), put as they are
     uow.add_once(AlertRecord(...))    # put only if its key is new: else nothing is written and
                                       # AlreadyCreated(record) is raised
-    uow.update(UnitStatBump(...))     # counters added to where they are stored (an ADD, no read)
+    uow.update(CounterBump(...))      # counters added to where they are stored (an ADD, no read)
+    uow.bump(AnalyticsState(...))     # put only over what was read (records.guard): a dedup head,
+                                      # the analytics stage's count of an appeal
     uow.delete(PublicRecordRow(...))  # a row that no longer holds (by its key)
     uow.hand_off(handoff)             # an outbox row, published by the caller after commit
     uow.close(appeal_id, topic, key)  # the consumed hand-off leaves the outbox
@@ -46,7 +48,7 @@ from chalicelib.domain.timefmt import iso
 from chalicelib.storage import keys
 from chalicelib.storage.repository import appeal_to_item, event_item
 from chalicelib.storage.models import AppealItem, CaseEventItem, FeedItem, Item, OutboxItem
-from chalicelib.storage.records import head_condition, to_item, to_update
+from chalicelib.storage.records import guard, to_item, to_update
 
 
 class TransactionTooLarge(ValueError):
@@ -154,7 +156,7 @@ class UnitOfWork:
         for appeal_id, topic, key in self._closed:
             actions.append(_Action("delete", OutboxItem(keys.appeal_pk(appeal_id), keys.outbox_sk(topic, key))))
         for h in self._heads:
-            actions.append(_Action("save", to_item(h, now), head_condition(h)))
+            actions.append(_Action("save", to_item(h, now), guard(h)))
         for rec in self._puts:
             actions.append(_Action("save", to_item(rec, now)))
         for rec in self._deletes:

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from chalicelib.bootstrap import bootstrap
 from chalicelib.services import public_record, tracking
 from tests.integration.staff_fixtures import idp, staff_env  # noqa: F401
+from tests.integration.test_analytics_api import run_analytics
 from tests.integration.test_dispatch_stage import client, load  # noqa: F401
 from tests.integration.test_evaluation import ANSWER, handled
 
@@ -72,6 +73,7 @@ def test_the_public_record_and_the_units_page_show_the_closed_appeal_and_are_cac
     appeal_id = handled(aws, client, staff_env)
     client.http.post(f"{track_path(appeal_id)}/rating", headers=FORM,
                      body="speed=5&effect=5&service=5&reply_quality=5")
+    run_analytics(aws)
     public_record.refresh(bootstrap())
     listing = client.http.get("/public", headers=JSON_ACCEPT)
     rows = json.loads(listing.body)["rows"]
@@ -101,6 +103,7 @@ def test_the_scheduled_job_writes_the_rankings_the_public_page_reads(aws, client
     from tests.conftest import EVENTS
 
     appeal_id = handled(aws, client, staff_env)
+    run_analytics(aws)
     event = json.loads((EVENTS / "schedule" / "public_record.json").read_text(encoding="utf-8"))
     fn = next(f for f in SPEC.functions if f.name == "public_record")
     result = handler.lambda_handler(event, LambdaContext(fn, "us-east-1", "aws"))

@@ -16,7 +16,7 @@ from chalicelib.services import dispatch, evaluation, intake, notify, public_rec
 from chalicelib.services.notify import HttpResult
 from chalicelib.domain.timefmt import iso
 from chalicelib.storage import keys
-from tests.fakes import fake_platform
+from tests.fakes import fake_platform, run_analytics
 from tests.unit.test_services_without_aws import (  # noqa: F401 - fixtures and helpers of the service tests
     ANSWER, CITY_MANAGEMENT_BAOAN, CLEAR, GOOD, KEY_ID, SECRET, SECRET_REF, T0, handler_of, hotline, no_aws, rt,
     to_dispatch_stage,
@@ -194,6 +194,7 @@ def test_the_public_record_lists_closed_appeals_by_unit_and_district_but_never_a
 def test_rankings_count_private_appeals_and_rank_only_units_with_enough_cases(p, rt):
     closed(p, rt)
     closed(p, rt, anonymous=True)
+    run_analytics(p)
     public_record.refresh(p)
     top = public_record.rankings(p)
     unit = public_record.unit_page(p, CITY_MANAGEMENT_BAOAN)
@@ -202,7 +203,7 @@ def test_rankings_count_private_appeals_and_rank_only_units_with_enough_cases(p,
             record["volume"], record["satisfaction"], record["overdue_rate"], unit["periods"]["30d"]["ranks"],
             [r["appeal_id"] for r in unit["recent"]].__len__()) == (
         2, 1, 2, 1.0, 0.0,
-        {"volume": None, "overdue_rate": None, "return_rate": None, "satisfaction": None}, 1)
+        {"volume": None, "overdue_rate": None, "return_rate": None, "satisfaction": None, "composite": None}, 1)
 
 
 def test_the_public_list_refuses_an_unknown_filter_and_a_bad_date_naming_the_field(p):
