@@ -85,5 +85,22 @@ def _check_id_token(claims: dict, max_lifetime_s: int) -> None:
                                   field=FIELD, code="token_lifetime")
 
 
-def principal_from(headers: dict[str, str]) -> Principal:
-    return verify(bearer(headers))
+SESSION_COOKIE = "jiesu_session"
+
+
+def session_token(headers: dict[str, str]) -> str | None:
+    """The ID token a browser page's session cookie holds (HttpOnly, SameSite=Strict), if any."""
+    raw = {k.lower(): v for k, v in headers.items()}.get("cookie", "")
+    for part in raw.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == SESSION_COOKIE and value:
+            return value
+    return None
+
+
+def principal_from(headers: dict[str, str], session: bool = False) -> Principal:
+    """The signed-in person: the bearer token, or (`session`: a page or a download a browser
+    GETs, never a change) the session cookie's. Both are verified the same way."""
+    has_bearer = any(k.lower() == "authorization" for k in headers)
+    token = session_token(headers) if session and not has_bearer else None
+    return verify(token if token else bearer(headers))

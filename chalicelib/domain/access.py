@@ -50,6 +50,10 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "tracking.renew": frozenset({Role.DISPATCHER}),  # the citizen's link was seen by others: a new one
     "visit.list": frozenset({Role.VISITOR, Role.DISPATCHER}),
     "visit.record": frozenset({Role.VISITOR, Role.DISPATCHER}),
+    # 研判 (F-AN): dashboards, the one screen, rankings, alerts (each in its jurisdiction; a unit
+    # manager reads the unit's own figures), and the written reports
+    "analytics.read": frozenset({Role.DISPATCHER, Role.LEADER, Role.AUDITOR, Role.UNIT_MANAGER}),
+    "reports.read": frozenset({Role.DISPATCHER, Role.LEADER, Role.AUDITOR}),
     "audit.read": frozenset({Role.AUDITOR, Role.ADMIN}),
     "region.load": frozenset({Role.ADMIN}),
     "region.read": frozenset({Role.ADMIN, Role.AUDITOR}),

@@ -20,7 +20,7 @@ from chalicelib.domain.timefmt import parse_iso
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
-STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "application/javascript; charset=utf-8",
                 ".svg": "image/svg+xml"}
 
 
@@ -44,6 +44,14 @@ def static_file(name: str) -> tuple[bytes, str, str] | None:
         return None
     body = path.read_bytes()
     return body, STATIC_TYPES[path.suffix], hashlib.sha256(body).hexdigest()[:12]
+
+
+def static_text(name: str) -> str:
+    """A vendored static file's text, for a self-contained report that inlines it (ECharts)."""
+    found = static_file(name)
+    if found is None:
+        raise FileNotFoundError(f"no vendored static file {name!r}")
+    return found[0].decode("utf-8")
 
 
 def static_url(name: str) -> str:
