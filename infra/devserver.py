@@ -73,10 +73,11 @@ class Stack:
 
     def __init__(self, api_port: int = 8000, moto_port: int = 4566, receiver_port: int = 8001,
                  feed_every_s: float = 3.0, region: str = "us-east-1", stage: str = "local", log=print,
-                 callback_url: str | None = None, state_dir: Path = ROOT / ".local"):
+                 callback_url: str | None = None, state_dir: Path = ROOT / ".local", demo_days: int = 0):
         self.api_port, self.moto_port, self.receiver_port = api_port, moto_port, receiver_port
         self.feed_every_s, self.region, self.stage, self.log = feed_every_s, region, stage, log
         self.state_dir = Path(state_dir)
+        self.demo_days = demo_days
         self.external_callbacks = callback_url is not None
         self.callback_url = callback_url or f"http://127.0.0.1:{receiver_port}/callbacks"
         self.stop_event = threading.Event()
@@ -141,8 +142,42 @@ class Stack:
 
         self.runner = Runner(self.session, res.queue_urls, res.rule_names, log=self.log)
         self.runner.start()
+        if self.demo_days > 0:
+            threading.Thread(target=self._seed_history, name="demo-history", daemon=True).start()
         if self.feed_every_s > 0:
             threading.Thread(target=self._feed, name="demo-feeder", daemon=True).start()
+
+    def _seed_history(self) -> None:
+        """First start: `demo_days` of demo history through the pipeline (infra/demo_history.py),
+        then, once the analytics stage has counted it, the rankings and the due reports."""
+        from chalicelib.bootstrap import bootstrap
+        from chalicelib.services import public_record, reports
+        from chalicelib.storage.queues import QueuePublisher
+        from chalicelib.storage.store import DynamoStore
+        from infra import demo_history
+
+        store = DynamoStore()
+        p = bootstrap(store=store, publisher=demo_history.SeedPublisher(store, QueuePublisher().send))
+        region = DEMO_REGION.name
+        try:
+            if demo_history.already_seeded(p, region):
+                return
+            self.log(f"[demo history] seeding {self.demo_days} days of demo appeals in the background (演示数据)")
+            made = demo_history.seed(p, region, self.creds, demo_history.examples_of(DEMO_REGION),
+                                     days=self.demo_days, log=self.log)
+            sqs, url = self.session.client("sqs"), self.resources.queue_urls["analytics"]
+            while not self.stop_event.wait(2):
+                attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+                    "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+                if not any(int(v) for v in attrs.values()):
+                    break
+            live = bootstrap()
+            public_record.refresh(live)
+            written = reports.run(live)["written"]
+            self.log(f"[demo history] done: {made['appeals']} appeals counted, {written} reports written; "
+                     f"screen: {self.api_url}/staff/screen")
+        except Exception as exc:  # noqa: BLE001 - the demo runs on without its history
+            self.log(f"[demo history] stopped: {exc.__class__.__name__}: {exc}")
 
     def _write_credentials(self) -> None:
         """Demo credentials a program can read; the same across restarts (the stand-in keeps them)."""
@@ -272,6 +307,7 @@ class Stack:
             f"  API (Chalice)         {self.api_url}    e.g. GET {self.api_url}/channels",
             f"  public record (web)   {self.api_url}/public   (rankings refresh every 15 min); each intake "
             "answer and callback carries the citizen's tracking_url",
+            f"  one screen (staff)    {self.api_url}/staff/screen   (sign in with a token from infra/identity.py)",
             f"  AWS stand-in (moto)   {self.standin.url}",
             f"  state kept in         {self.state_dir}   (make reset wipes it)",
         ]
@@ -301,10 +337,12 @@ def main() -> None:
     parser.add_argument("--callback-url", help="send every channel's status callbacks here instead of the demo receiver")
     parser.add_argument("--state-dir", default=os.environ.get("JIESU_STATE_DIR", str(ROOT / ".local")),
                         help="where the stand-in keeps its state, credentials.json and identity.json")
+    parser.add_argument("--demo-days", type=int, default=int(os.environ.get("JIESU_DEMO_DAYS", 35)),
+                        help="days of demo history seeded on first start (0: none)")
     args = parser.parse_args()
     started = time.monotonic()
     stack = Stack(args.api_port, args.moto_port, args.receiver_port, args.feed_every, callback_url=args.callback_url,
-                  state_dir=Path(args.state_dir))
+                  state_dir=Path(args.state_dir), demo_days=args.demo_days)
     # Ctrl-C (SIGINT) and SIGTERM both stop everything this process started, in order; a
     # watchdog ends the process if an in-flight handler holds the stop up.
     def on_signal(*_):

@@ -1,0 +1,191 @@
+"""Demo history (演示数据): a few weeks of appeals for the demo region, put through the real
+pipeline with a clock set in the past, so that rates, rankings, hotspots and reports are not
+empty on a fresh `make run`.
+
+Every appeal is taken in through its channel's signed intake (the demo region's credentials),
+de-duplicated and dispatched by the stages' own code, and handled by simulated units through the
+staff use cases: signed and contacted mostly in time, answered in one to three working days
+(some late), a few returned, most rated from the citizen's tracking page (a few unhappy ones
+redone). Its analytics hand-offs go to the analytics queue like any other, and the stack's
+analytics stage counts them. The citizens' channels are not called back (a seeded appeal's
+status notices are closed as delivered: nobody is waiting for them). The last day carries one
+spike (several reports of one problem in one street) so the hotspot feed has something to show.
+
+It is marked: the snapshot `demo` says so, the screen and reports show "演示数据", and every
+seeded answer, note and return reason says (演示数据). It runs once per stack (the snapshot
+says it ran).
+"""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+from chalicelib.channels.signing import H_KEY_ID, H_NONCE, H_SIGNATURE, H_TIMESTAMP, sign
+from chalicelib.domain.access import Principal, Role
+from chalicelib.domain.calendar import SHANGHAI, to_local
+from chalicelib.domain.lifecycle import Status
+from chalicelib.domain.records import Snapshot
+from chalicelib.services import dedup, dispatch, evaluation, intake, staff, tracking
+from chalicelib.services.clock import FixedClock
+from infra.samples import sample_payload
+
+DEMO_SNAPSHOT = "demo"
+CHANNELS = ("hotline", "wechat", "app", "web")
+
+
+@dataclass
+class Behaviour:
+    """How the simulated units and citizens behave (shares of appeals)."""
+
+    returned: float = 0.04
+    sign_late: float = 0.05
+    reply_late: float = 0.08
+    rated: float = 0.75
+    unhappy: float = 0.12
+
+
+class SeedPublisher:
+    """Sends what the stack's own consumers must see (the analytics hand-offs) and closes the
+    rest as the pipeline would: stage hand-offs are run here directly, status notices have no one
+    waiting for them."""
+
+    def __init__(self, store, send: Callable[[str, dict], None]) -> None:
+        self.store, self._send = store, send
+
+    def send(self, queue: str, message: dict) -> None:
+        if queue == "analytics":
+            self._send(queue, message)
+
+    def publish(self, handoffs: list) -> int:
+        notices = [h for h in handoffs if h.topic == "status"]
+        for h in handoffs:
+            if h.queue == "analytics":
+                self._send(h.queue, h.message)
+        for i in range(0, len(notices), 50):
+            uow = self.store.unit_of_work(datetime.now(SHANGHAI))
+            for h in notices[i:i + 50]:
+                uow.close(h.appeal_id, h.topic, h.key)
+            uow.commit()
+        return len(handoffs)
+
+
+def already_seeded(p, region: str) -> bool:
+    snap = p.store.get_snapshot(region, DEMO_SNAPSHOT)
+    return bool(snap and snap.body.get("demo"))
+
+
+def seed(p, region: str, creds: dict[str, tuple[str, str]], examples: list[dict], days: int = 35,
+         per_day: int = 16, seed_value: int = 17, log: Callable[[str], None] = print,
+         behaviour: Behaviour | None = None) -> dict[str, Any]:
+    """Seed `days` days of history ending yesterday (about `per_day` appeals a working day,
+    fewer at weekends) through platform `p` (its clock is replaced). Returns what it made."""
+    rng = random.Random(seed_value)
+    b = behaviour or Behaviour()
+    rt = p.region(region)
+    clock = FixedClock(datetime.now(SHANGHAI))
+    sim = p.with_clock(clock)
+    today = to_local(datetime.now(SHANGHAI)).date()
+    made = {"appeals": 0, "dispatched": 0, "closed": 0, "returned": 0, "redone": 0, "spike": 0}
+    channels = [c for c in CHANNELS if c in creds]
+    seq = 0
+    start = today - timedelta(days=days)
+    for offset in range(days):
+        day = start + timedelta(days=offset)
+        n = per_day if rt.calendar.is_working_day(day) else max(2, per_day // 3)
+        todo = [rng.choice(examples) for _ in range(n)]
+        if offset == days - 1:      # the spike: one problem, one street, within hours
+            spike = next(e for e in examples if "井盖" in e["text"] or "路灯" in e["text"])
+            todo += [spike] * 6
+            made["spike"] = 6
+        times = sorted(_moment(rng, day) for _ in todo)
+        for ex, at in zip(todo, times):
+            seq += 1
+            appeal_id = _take_in(sim, clock, creds, rng.choice(channels), ex, at, seq, rng)
+            if appeal_id is None:
+                continue
+            made["appeals"] += 1
+            _handle(sim, clock, rt, appeal_id, at, rng, b, made)
+        log(f"[demo history] {day.isoformat()}: {n} appeals")
+    p.store.put_snapshot(Snapshot(region, DEMO_SNAPSHOT, {"demo": True, "days": days, **made,
+                                                         "seeded_at": datetime.now(SHANGHAI).isoformat()},
+                                  datetime.now(SHANGHAI)), datetime.now(SHANGHAI))
+    return made
+
+
+def _moment(rng: random.Random, day: date) -> datetime:
+    hour = rng.choices(range(7, 23), weights=[2, 6, 9, 9, 8, 6, 7, 8, 8, 7, 6, 5, 4, 3, 2, 1])[0]
+    return datetime.combine(day, time(hour, rng.randrange(60), rng.randrange(60)), tzinfo=SHANGHAI)
+
+
+def _take_in(p, clock: FixedClock, creds, channel: str, ex: dict, at: datetime, seq: int,
+             rng: random.Random) -> str | None:
+    clock.at = at
+    payload = sample_payload(channel, rng, ex["text"], ex["address"], ex.get("appeal_type", "投诉"), seq)
+    key_id, secret = creds[channel]
+    path = f"/channels/{channel}/appeals"
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    ts, nonce = str(int(at.timestamp())), f"demo-{seq}-{rng.getrandbits(48):x}"
+    headers = {"Content-Type": "application/json", H_KEY_ID: key_id, H_TIMESTAMP: ts, H_NONCE: nonce,
+               H_SIGNATURE: sign(secret, "POST", path, ts, nonce, body)}
+    result = intake.take_in(p, intake.ChannelRequest(channel, "POST", path, headers, body))
+    return result.body.get("appeal_id") if result.status_code == 201 else None
+
+
+def _handle(p, clock: FixedClock, rt, appeal_id: str, at: datetime, rng: random.Random, b: Behaviour,
+            made: dict) -> None:
+    clock.at = at + timedelta(seconds=20)
+    dedup.process(p, appeal_id)
+    appeal = p.store.load_appeal(appeal_id)
+    if appeal.status == Status.JOINED:
+        return
+    clock.at = at + timedelta(seconds=40)
+    dispatch.process(p, appeal_id)
+    appeal = p.store.load_appeal(appeal_id)
+    if appeal.status != Status.DISPATCHED:
+        return
+    made["dispatched"] += 1
+    unit = appeal.assignment.unit_id
+    who = Principal("demo-handler", "demo", Role.UNIT_HANDLER, rt.region, unit, rt.unit_jurisdictions.get(unit, ""))
+    if rng.random() < b.returned:
+        clock.at = at + timedelta(minutes=rng.randrange(10, 60))
+        staff.perform(p, appeal_id, "return", who, {"reason": "经核实不属于本单位职责范围（演示数据）"})
+        made["returned"] += 1
+        return
+    sign_at = at + timedelta(minutes=rng.randrange(5, 25) + (240 if rng.random() < b.sign_late else 0))
+    _step(p, clock, appeal_id, "sign", who, {}, sign_at)
+    how = "relay" if appeal.anonymous else "direct"
+    _step(p, clock, appeal_id, "contact", who, {"note": "已联系市民（演示数据）", "how": how},
+          sign_at + timedelta(minutes=rng.randrange(5, 40)))
+    due = p.store.load_appeal(appeal_id).handling_clock.deadline("reply")
+    late = rng.random() < b.reply_late
+    reply_at = (due.due_at + timedelta(hours=rng.randrange(2, 30))) if late and due else \
+        sign_at + timedelta(hours=rng.randrange(3, 40))
+    if due and not late and reply_at > due.due_at:
+        reply_at = due.due_at - timedelta(hours=1)
+    if to_local(reply_at).date() >= to_local(datetime.now(SHANGHAI)).date():
+        return          # still being handled today: open work on the screen
+    _step(p, clock, appeal_id, "reply", who, {"answer": "已到现场核实处理，问题已解决（演示数据）"}, reply_at)
+    if rng.random() >= b.rated:
+        return
+    clock.at = reply_at + timedelta(hours=rng.randrange(1, 20))
+    a = p.store.load_appeal(appeal_id)
+    token = tracking.tracking_url(p, appeal_id, a.tracking_salt).rsplit("/", 1)[1]
+    unhappy = rng.random() < b.unhappy
+    scores = {"speed": 2, "effect": 1, "service": 3, "reply_quality": 2} if unhappy else \
+        {"speed": rng.choice((4, 5)), "effect": rng.choice((4, 5, 5)), "service": 5, "reply_quality": rng.choice((4, 5))}
+    evaluation.rate_on_page(p, token, {k: str(v) for k, v in scores.items()})
+    made["closed" if not unhappy else "redone"] += 1
+
+
+def _step(p, clock: FixedClock, appeal_id: str, action: str, who: Principal, body: dict, at: datetime) -> None:
+    clock.at = at
+    staff.perform(p, appeal_id, action, who, body)
+
+
+def examples_of(region_dir: Path) -> list[dict]:
+    path = region_dir / "examples" / "history-train.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
