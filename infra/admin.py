@@ -1,9 +1,11 @@
-"""Admin CLI of region packs (F-OP-1): load, dry-run diff, list versions, roll back.
+"""Admin CLI of region packs (F-OP-1): load, dry-run diff, list versions, roll back; and the
+analytics rebuild (F-AN-2).
 
     python -m infra.admin load regions/laixi [--dry-run] [--actor NAME] [--region CODE]
     python -m infra.admin diff regions/laixi            # = load --dry-run, with the full diff
     python -m infra.admin versions laixi
     python -m infra.admin rollback laixi 2
+    python -m infra.admin rebuild [--region shenzhen] [--write]   # analytics counters from the case files
 
 Works against whatever AWS the environment points at: JIESU_TABLE, JIESU_REGION_BUCKET,
 JIESU_STAGE (names the channel secrets), JIESU_REGION_CODE (the stack's region: another
@@ -27,7 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 PROGRESS_MIN_ROWS = 1000
-EXIT_INVALID, EXIT_CONFLICT, EXIT_NOT_FOUND = 2, 3, 4
+EXIT_INVALID, EXIT_CONFLICT, EXIT_NOT_FOUND, EXIT_MISMATCH = 2, 3, 4, 5
 
 
 class _RichProgress:
@@ -149,6 +151,24 @@ def cmd_rollback(args) -> int:
     return 0
 
 
+def cmd_rebuild(args) -> int:
+    """Recompute every analytics counter from the case files and compare with the stored ones
+    (exit 5 on a mismatch); --write replaces them (and each appeal's analytics state)."""
+    from chalicelib.bootstrap import bootstrap
+    from chalicelib.services import analytics
+
+    result = analytics.rebuild(bootstrap(), args.region, write=args.write)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(f"{result['region']}: {result['appeals']} appeals, {result['counters']} counters recomputed, "
+              f"{result['stored']} stored, {result['mismatch_count']} mismatches"
+              + (" (written)" if result["written"] else ""))
+        for m in result["mismatches"]:
+            print(f"  {m['counter']}: stored {m['stored']} recomputed {m['recomputed']}")
+    return 0 if result["mismatch_count"] == 0 or args.write else EXIT_MISMATCH
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m infra.admin", description="Jiesu region pack admin")
     ap.add_argument("--actor", help="who is acting (recorded on the version); default cli:<user>")
@@ -172,6 +192,9 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rollback", help="make an earlier version live again")
     p.add_argument("region")
     p.add_argument("version", type=int)
+    p = sub.add_parser("rebuild", help="recompute the analytics counters from the case files and compare")
+    p.add_argument("--region", help="region code (default: the stack's JIESU_REGION_CODE)")
+    p.add_argument("--write", action="store_true", help="replace the stored counters by the recomputed ones")
     return ap
 
 
@@ -183,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_load(args, dry_run=True, full_diff=True)
     if args.cmd == "versions":
         return cmd_versions(args)
+    if args.cmd == "rebuild":
+        return cmd_rebuild(args)
     return cmd_rollback(args)
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -66,7 +66,7 @@ class SeedPublisher:
             if h.queue == "analytics":
                 self._send(h.queue, h.message)
         for i in range(0, len(notices), 50):
-            uow = self.store.unit_of_work(datetime.now(SHANGHAI))
+            uow = self.store.unit_of_work(datetime.now(timezone.utc))
             for h in notices[i:i + 50]:
                 uow.close(h.appeal_id, h.topic, h.key)
             uow.commit()
@@ -79,17 +79,18 @@ def already_seeded(p, region: str) -> bool:
 
 
 def seed(p, region: str, creds: dict[str, tuple[str, str]], examples: list[dict], days: int = 35,
-         per_day: int = 16, seed_value: int = 17, log: Callable[[str], None] = print,
+         per_day: int = 12, seed_value: int = 17, log: Callable[[str], None] = print,
          behaviour: Behaviour | None = None) -> dict[str, Any]:
     """Seed `days` days of history ending yesterday (about `per_day` appeals a working day,
     fewer at weekends) through platform `p` (its clock is replaced). Returns what it made."""
     rng = random.Random(seed_value)
     b = behaviour or Behaviour()
     rt = p.region(region)
-    clock = FixedClock(datetime.now(SHANGHAI))
+    clock = FixedClock(p.now())
     sim = p.with_clock(clock)
-    today = to_local(datetime.now(SHANGHAI)).date()
-    made = {"appeals": 0, "dispatched": 0, "closed": 0, "returned": 0, "redone": 0, "spike": 0}
+    today = to_local(p.now()).date()
+    made: dict[str, Any] = {"appeals": 0, "dispatched": 0, "closed": 0, "returned": 0, "redone": 0, "spike": 0,
+                            "today": today}
     channels = [c for c in CHANNELS if c in creds]
     seq = 0
     start = today - timedelta(days=days)
@@ -110,9 +111,9 @@ def seed(p, region: str, creds: dict[str, tuple[str, str]], examples: list[dict]
             made["appeals"] += 1
             _handle(sim, clock, rt, appeal_id, at, rng, b, made)
         log(f"[demo history] {day.isoformat()}: {n} appeals")
+    made.pop("today")
     p.store.put_snapshot(Snapshot(region, DEMO_SNAPSHOT, {"demo": True, "days": days, **made,
-                                                         "seeded_at": datetime.now(SHANGHAI).isoformat()},
-                                  datetime.now(SHANGHAI)), datetime.now(SHANGHAI))
+                                                         "seeded_at": p.now().isoformat()}, p.now()), p.now())
     return made
 
 
@@ -166,7 +167,7 @@ def _handle(p, clock: FixedClock, rt, appeal_id: str, at: datetime, rng: random.
         sign_at + timedelta(hours=rng.randrange(3, 40))
     if due and not late and reply_at > due.due_at:
         reply_at = due.due_at - timedelta(hours=1)
-    if to_local(reply_at).date() >= to_local(datetime.now(SHANGHAI)).date():
+    if to_local(reply_at).date() >= made["today"]:
         return          # still being handled today: open work on the screen
     _step(p, clock, appeal_id, "reply", who, {"answer": "已到现场核实处理，问题已解决（演示数据）"}, reply_at)
     if rng.random() >= b.rated:

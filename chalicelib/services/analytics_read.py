@@ -77,30 +77,30 @@ def scope_of(p, who: Principal, requested: str | None = None) -> Scope:
 
 
 class Reader:
-    """Counter partitions of one region, each read once (`reads` counts the queries)."""
+    """Counter rows of one region, read by (grain, period, dimension): one Query of one
+    partition's rows of one dimension, each read once (`reads` counts the queries)."""
 
     def __init__(self, p, region: str) -> None:
         self.p, self.region = p, region
-        self._parts: dict[tuple[str, str], dict[tuple[str, str], dict[str, int]]] = {}
+        self._parts: dict[tuple[str, str, str], dict[str, dict[str, int]]] = {}
         self.reads = 0
 
-    def part(self, grain: str, period: str) -> dict[tuple[str, str], dict[str, int]]:
-        key = (grain, period)
+    def part(self, grain: str, period: str, dimension: str) -> dict[str, dict[str, int]]:
+        key = (grain, period, dimension)
         if key not in self._parts:
             self.reads += 1
-            self._parts[key] = {(r.dimension, r.ident): r.counts for r in self.p.store.counters(self.region, grain,
-                                                                                                 period)}
+            self._parts[key] = {r.ident: r.counts for r in self.p.store.counters(self.region, grain, period,
+                                                                                  dimension)}
         return self._parts[key]
 
     def total(self, periods: Iterable[tuple[str, str]], row: tuple[str, str]) -> dict[str, int]:
-        return m.total(self.part(g, k).get(row, {}) for g, k in periods)
+        return m.total(self.part(g, k, row[0]).get(row[1], {}) for g, k in periods)
 
     def by_ident(self, periods: Iterable[tuple[str, str]], dimension: str) -> dict[str, dict[str, int]]:
         rows: dict[str, list] = {}
         for g, k in periods:
-            for (dim, ident), counts in self.part(g, k).items():
-                if dim == dimension:
-                    rows.setdefault(ident, []).append(counts)
+            for ident, counts in self.part(g, k, dimension).items():
+                rows.setdefault(ident, []).append(counts)
         return {ident: m.total(r) for ident, r in rows.items()}
 
 
@@ -281,7 +281,7 @@ def _gauges_by(reader: Reader, recent: list, older: list, dimension: str) -> dic
 def _backlog(reader: Reader, scope: Scope, recent: list, older: list, today: date) -> dict[str, Any]:
     """Open, overdue and supervised work of the scope, and the open work by age."""
     months = reader.total(older, scope.key)
-    by_day = {k: reader.part(g, k).get(scope.key, {}).get("open", 0) for g, k in recent}
+    by_day = {k: reader.part(g, k, scope.key[0]).get(scope.key[1], {}).get("open", 0) for g, k in recent}
     in_window = sum(by_day.values())
     first = date.fromisoformat(recent[0][1])
     by_day[(first - timedelta(days=WINDOW_DAYS + 1)).isoformat()] = max(0, months["open"] - in_window)

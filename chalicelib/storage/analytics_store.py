@@ -67,12 +67,12 @@ def get_report(region: str, scope: str, kind: str, start: str) -> ReportEntry | 
 
 def every_appeal_id(region: str) -> Iterator[str]:
     """Every stored appeal of a region (a Scan: the rebuild reads everything by definition)."""
-    for item in AppealItem.scan((AppealItem.kind == "appeal") & (AppealItem.region == region)):
+    for item in AppealItem.scan((AppealItem.kind == AppealItem) & (AppealItem.region == region)):
         yield item.appeal_id
 
 
 def every_counter(region: str) -> Iterator[CounterRow]:
-    for item in CounterItem.scan((CounterItem.kind == "counter") & CounterItem.PK.startswith(f"AN#{region}#")):
+    for item in CounterItem.scan((CounterItem.kind == CounterItem) & CounterItem.PK.startswith(f"AN#{region}#")):
         yield rec.counter_row(item)
 
 
@@ -80,7 +80,7 @@ def delete_counters(region: str) -> int:
     """Remove every counter of a region (the rebuild writes them anew)."""
     n = 0
     with CounterItem.batch_write() as batch:
-        for item in CounterItem.scan((CounterItem.kind == "counter") & CounterItem.PK.startswith(f"AN#{region}#")):
+        for item in CounterItem.scan((CounterItem.kind == CounterItem) & CounterItem.PK.startswith(f"AN#{region}#")):
             batch.delete(item)
             n += 1
     return n

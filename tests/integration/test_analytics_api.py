@@ -96,3 +96,22 @@ def test_the_screen_page_asks_to_sign_in_and_a_session_cookie_reads_but_never_ch
             "SameSite=Strict" in session.headers["Set-Cookie"], page.status_code,
             'data-metric="open"' in page.body.decode(), json.loads(data.body)["counts"]["received_today"],
             change.status_code) == (401, True, 303, "/staff/screen", True, True, 200, True, 1, 401)
+
+
+def test_the_rebuild_command_agrees_with_the_stage_and_finds_a_tampered_counter(aws, client, staff_env, capsys):
+    from chalicelib.services import analytics
+    from infra import admin
+
+    handled(aws, client, staff_env)
+    run_analytics(aws)
+    agree = admin.main(["--json", "rebuild"])
+    first = json.loads(capsys.readouterr().out)
+    p = bootstrap()
+    uow = p.store.unit_of_work(p.now())
+    day = to_local(p.now()).date().isoformat()
+    uow.update(*analytics.bumps("shenzhen", {("D", day, "city", "-"): {"received": 3}}))
+    uow.commit()
+    found = admin.main(["--json", "rebuild"])
+    second = json.loads(capsys.readouterr().out)
+    assert (agree, first["mismatch_count"], first["appeals"], found, second["mismatch_count"],
+            second["mismatches"][0]["counter"]) == (0, 0, 1, 5, 1, f"D~{day}~city~-")

@@ -9,7 +9,7 @@ from chalicelib.services import analytics, dispatch, evaluation, staff
 from tests.fakes import run_analytics
 from tests.unit.test_public_side_without_aws import closed, handle, p, take_in, token_of  # noqa: F401
 from tests.unit.test_services_without_aws import (  # noqa: F401
-    CITY_MANAGEMENT_BAOAN, CLEAR, GOOD, handler_of, hotline, no_aws, rt, to_dispatch_stage,
+    CITY_MANAGEMENT_BAOAN, CLEAR, handler_of, hotline, no_aws, rt, to_dispatch_stage,
 )
 
 DAY = "2026-05-06"
