@@ -164,13 +164,14 @@ def channel_names(rt) -> dict[str, str]:
     return {c.code: c.name for c in rt.pack.channels}
 
 
-def ranked_units(rt, per_unit: dict[str, dict[str, int]]) -> dict[str, Any]:
-    """Composite ranking of the units and the red and black lists, named."""
+def ranked_units(rt, per_unit: dict[str, dict[str, int]], names: dict[str, str] | None = None) -> dict[str, Any]:
+    """Composite ranking of the units (or of the districts, with their `names`) and the red and
+    black lists, named; `by_metric` holds the ranking of each single metric."""
     policy = rt.public_policy
     result = ranking.rank(per_unit, policy.min_volume, policy.confidence, rt.assessment_policy)
     comp = result["composite"]
     lists = ranking.red_black(comp, rt.assessment_policy)
-    name = rt.names.units.get
+    name = (names if names is not None else rt.names.units).get
 
     def named(e: dict) -> dict:
         t = per_unit[e["unit_id"]]
@@ -359,6 +360,8 @@ def dashboard(p, who: Principal, query: dict[str, str]) -> dict[str, Any]:
                        "change": change(now_t["received"], before_t["received"])},
             "by_channel": volumes("channel"), "by_type": volumes("type"), "by_category": volumes("group"),
             "rankings": ranked_units(rt, units_totals(reader, rt, scope, periods)),
+            "district_rankings": ranked_units(rt, reader.by_ident(periods, "district"), rt.names.districts)
+            if scope.kind == "city" else None,
             "reads": reader.reads}
 
 

@@ -109,3 +109,19 @@ def test_every_counter_the_stage_writes_is_a_known_one(p, rt):
     closed(p, rt)
     run_analytics(p)
     assert {c for counts in stored(p).values() for c in counts} <= set(COUNTERS)
+
+
+def test_the_dashboard_ranks_districts_for_the_city_and_names_them(p, rt):
+    from chalicelib.domain.access import Principal, Role
+    from chalicelib.services import analytics_read
+
+    for _ in range(2):
+        closed(p, rt)
+    run_analytics(p)
+    city = Principal("d1", "dispatcher", Role.DISPATCHER, "shenzhen", None, "440300")
+    district = Principal("l1", "leader", Role.LEADER, "shenzhen", None, "440306")
+    board = analytics_read.dashboard(p, city, {"period": "day"})
+    theirs = analytics_read.dashboard(p, district, {"period": "day"})
+    # 2 cases: under the minimum volume (10), so listed as unranked, not ranked
+    assert (board["district_rankings"]["ranked"], board["district_rankings"]["unranked"], board["volume"]["count"],
+            theirs["district_rankings"], theirs["scope"]["name"]) == ([], 1, 2, None, "宝安区")
