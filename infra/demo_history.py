@@ -190,3 +190,71 @@ def _step(p, clock: FixedClock, appeal_id: str, action: str, who: Principal, bod
 def examples_of(region_dir: Path) -> list[dict]:
     path = region_dir / "examples" / "history-train.jsonl"
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+class LiveUnits:
+    """The demo's units and citizens for the live feed (make run): each fed appeal that the
+    pipeline dispatches is signed, contacted and answered minutes later, and most are rated from
+    the citizen's page, through the same use cases as staff and citizens, on the real clock; so
+    the screen's rates and backlog stay those of a working city rather than of nobody at work."""
+
+    def __init__(self, p, rng: random.Random | None = None, behaviour: Behaviour | None = None) -> None:
+        self.p, self.rng, self.b = p, rng or random.Random(), behaviour or Behaviour()
+        self.plans: dict[str, list[tuple[datetime, str]]] = {}
+        self.waiting: dict[str, datetime] = {}
+
+    def note(self, appeal_id: str) -> None:
+        """A fed appeal: it is planned once the pipeline has dispatched it."""
+        self.waiting[appeal_id] = self.p.now()
+
+    def tick(self) -> int:
+        """Take every step that is due; returns how many were taken."""
+        now, done = self.p.now(), 0
+        for appeal_id, since in list(self.waiting.items()):
+            appeal = self.p.store.load_appeal(appeal_id)
+            if appeal.status == Status.DISPATCHED:
+                self.plans[appeal_id] = self._plan(now)
+                del self.waiting[appeal_id]
+            elif now - since > timedelta(minutes=5):      # joined, queued for a dispatcher, ...: not ours
+                del self.waiting[appeal_id]
+        for appeal_id, plan in list(self.plans.items()):
+            while plan and plan[0][0] <= now:
+                _, step = plan.pop(0)
+                try:
+                    self._take(appeal_id, step)
+                    done += 1
+                except Exception:  # noqa: BLE001 - someone else changed it (a person in the workbench)
+                    plan.clear()
+            if not plan:
+                del self.plans[appeal_id]
+        return done
+
+    def _plan(self, now: datetime) -> list[tuple[datetime, str]]:
+        rng, b = self.rng, self.b
+        sign = now + timedelta(minutes=rng.uniform(1, 8) + (30 if rng.random() < b.sign_late else 0))
+        steps = [(sign, "sign"), (sign + timedelta(minutes=rng.uniform(1, 10)), "contact")]
+        reply = sign + timedelta(minutes=rng.uniform(10, 90))
+        steps.append((reply, "reply"))
+        if rng.random() < b.rated:
+            steps.append((reply + timedelta(minutes=rng.uniform(2, 30)), "rate-bad" if rng.random() < b.unhappy
+                          else "rate"))
+        return steps
+
+    def _take(self, appeal_id: str, step: str) -> None:
+        p = self.p
+        appeal = p.store.load_appeal(appeal_id)
+        rt = p.region(appeal.region)
+        unit = appeal.assignment.unit_id
+        who = Principal("demo-handler", "demo", Role.UNIT_HANDLER, rt.region, unit, rt.unit_jurisdictions.get(unit, ""))
+        if step == "sign":
+            staff.perform(p, appeal_id, "sign", who, {})
+        elif step == "contact":
+            staff.perform(p, appeal_id, "contact", who, {"note": "已联系市民（演示数据）",
+                                                         "how": "relay" if appeal.anonymous else "direct"})
+        elif step == "reply":
+            staff.perform(p, appeal_id, "reply", who, {"answer": "已到现场核实处理，问题已解决（演示数据）"})
+        else:
+            token = tracking.tracking_url(p, appeal_id, appeal.tracking_salt).rsplit("/", 1)[1]
+            scores = {"speed": 2, "effect": 1, "service": 3, "reply_quality": 2} if step == "rate-bad" else \
+                {"speed": 5, "effect": 5, "service": 5, "reply_quality": 4}
+            evaluation.rate_on_page(p, token, {k: str(v) for k, v in scores.items()})

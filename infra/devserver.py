@@ -73,11 +73,14 @@ class Stack:
 
     def __init__(self, api_port: int = 8000, moto_port: int = 4566, receiver_port: int = 8001,
                  feed_every_s: float = 3.0, region: str = "us-east-1", stage: str = "local", log=print,
-                 callback_url: str | None = None, state_dir: Path = ROOT / ".local", demo_days: int = 0):
+                 callback_url: str | None = None, state_dir: Path = ROOT / ".local", demo_days: int = 0,
+                 demo_units: bool = False):
         self.api_port, self.moto_port, self.receiver_port = api_port, moto_port, receiver_port
         self.feed_every_s, self.region, self.stage, self.log = feed_every_s, region, stage, log
         self.state_dir = Path(state_dir)
         self.demo_days = demo_days
+        self.demo_units = demo_units
+        self.live_units = None
         self.external_callbacks = callback_url is not None
         self.callback_url = callback_url or f"http://127.0.0.1:{receiver_port}/callbacks"
         self.stop_event = threading.Event()
@@ -145,7 +148,21 @@ class Stack:
         if self.demo_days > 0:
             threading.Thread(target=self._seed_history, name="demo-history", daemon=True).start()
         if self.feed_every_s > 0:
+            if self.demo_units:
+                threading.Thread(target=self._handle_live, name="demo-units", daemon=True).start()
             threading.Thread(target=self._feed, name="demo-feeder", daemon=True).start()
+
+    def _handle_live(self) -> None:
+        """The demo's units handle the fed appeals (infra/demo_history.LiveUnits)."""
+        from chalicelib.bootstrap import bootstrap
+        from infra.demo_history import LiveUnits
+
+        self.live_units = LiveUnits(bootstrap())
+        while not self.stop_event.wait(5):
+            try:
+                self.live_units.tick()
+            except Exception as exc:  # noqa: BLE001 - the demo goes on
+                self.log(f"[demo units] {exc.__class__.__name__}: {exc}")
 
     def _seed_history(self) -> None:
         """First start: `demo_days` of demo history through the pipeline (infra/demo_history.py),
@@ -284,6 +301,8 @@ class Stack:
                 status, body = self.post_appeal(channel, sample_payload(channel, rng, ex["text"], ex["address"],
                                                                         ex["appeal_type"], seq))
                 self.log(f"[feeder:{channel}] HTTP {status} {body.get('appeal_id') or body.get('error')}")
+                if self.live_units is not None and status == 201:
+                    self.live_units.note(body["appeal_id"])
             except Exception as exc:  # noqa: BLE001 - the demo keeps feeding
                 self.log(f"[feeder] {exc.__class__.__name__}: {exc}")
             if self.stop_event.wait(max(0.0, next_at - time.monotonic())):
@@ -339,10 +358,12 @@ def main() -> None:
                         help="where the stand-in keeps its state, credentials.json and identity.json")
     parser.add_argument("--demo-days", type=int, default=int(os.environ.get("JIESU_DEMO_DAYS", 35)),
                         help="days of demo history seeded on first start (0: none)")
+    parser.add_argument("--no-demo-units", action="store_true",
+                        help="leave the fed appeals to you (by default demo units sign, answer and rate them)")
     args = parser.parse_args()
     started = time.monotonic()
     stack = Stack(args.api_port, args.moto_port, args.receiver_port, args.feed_every, callback_url=args.callback_url,
-                  state_dir=Path(args.state_dir), demo_days=args.demo_days)
+                  state_dir=Path(args.state_dir), demo_days=args.demo_days, demo_units=not args.no_demo_units)
     # Ctrl-C (SIGINT) and SIGTERM both stop everything this process started, in order; a
     # watchdog ends the process if an in-flight handler holds the stop up.
     def on_signal(*_):
