@@ -94,16 +94,21 @@ def seed(p, region: str, creds: dict[str, tuple[str, str]], examples: list[dict]
     channels = [c for c in CHANNELS if c in creds]
     seq = 0
     start = today - timedelta(days=days)
+    # A city's volume is not spread evenly: most appeals come from a few busy streets (so their
+    # units have enough cases to be ranked); the rest from anywhere.
+    busy = _busy_streets(examples, BUSY_STREETS)
+    near = [e for e in examples if e["street"] in busy]
+    spike = _spike_cell(examples)
     for offset in range(days):
         day = start + timedelta(days=offset)
         n = per_day if rt.calendar.is_working_day(day) else max(2, per_day // 3)
-        todo = [rng.choice(examples) for _ in range(n)]
-        if offset == days - 1:      # the spike: one problem, one street, within hours
-            spike = next(e for e in examples if "井盖" in e["text"] or "路灯" in e["text"])
-            todo += [spike] * 6
-            made["spike"] = 6
-        times = sorted(_moment(rng, day) for _ in todo)
-        for ex, at in zip(todo, times):
+        todo = [rng.choice(near if rng.random() < 0.75 else examples) for _ in range(n)]
+        planned = [(_moment(rng, day), ex) for ex in todo]
+        if offset == days - 1:      # the spike: one kind of problem in one street, within three hours
+            ten = datetime.combine(day, time(10), tzinfo=SHANGHAI)
+            planned += [(ten + timedelta(minutes=rng.randrange(180)), ex) for ex in spike]
+            made["spike"] = len(spike)
+        for at, ex in sorted(planned, key=lambda x: x[0]):
             seq += 1
             appeal_id = _take_in(sim, clock, creds, rng.choice(channels), ex, at, seq, rng)
             if appeal_id is None:
@@ -115,6 +120,32 @@ def seed(p, region: str, creds: dict[str, tuple[str, str]], examples: list[dict]
     p.store.put_snapshot(Snapshot(region, DEMO_SNAPSHOT, {"demo": True, "days": days, **made,
                                                          "seeded_at": p.now().isoformat()}, p.now()), p.now())
     return made
+
+
+BUSY_STREETS = 6
+SPIKE_SIZE = 6
+
+
+def _busy_streets(examples: list[dict], n: int) -> set[str]:
+    counts: dict[str, int] = {}
+    for e in examples:
+        counts[e["street"]] = counts.get(e["street"], 0) + 1
+    return {s for s, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]}
+
+
+def _spike_cell(examples: list[dict]) -> list[dict]:
+    """SPIKE_SIZE different reports of one category group in one street (different texts: the
+    same text would be joined as one event, and a spike is many events)."""
+    cells: dict[tuple[str, str], list[dict]] = {}
+    for e in examples:
+        cells.setdefault((e["code"][:5], e["street"]), []).append(e)
+    best = max(sorted(cells), key=lambda k: len({x["text"] for x in cells[k]}))
+    seen, out = set(), []
+    for e in cells[best]:
+        if e["text"] not in seen:
+            seen.add(e["text"])
+            out.append(e)
+    return out[:SPIKE_SIZE]
 
 
 def _moment(rng: random.Random, day: date) -> datetime:

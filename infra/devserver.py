@@ -182,12 +182,14 @@ class Stack:
             self.log(f"[demo history] seeding {self.demo_days} days of demo appeals in the background (演示数据)")
             made = demo_history.seed(p, region, self.creds, demo_history.examples_of(DEMO_REGION),
                                      days=self.demo_days, log=self.log)
-            sqs, url = self.session.client("sqs"), self.resources.queue_urls["analytics"]
-            while not self.stop_event.wait(2):
-                attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-                    "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-                if not any(int(v) for v in attrs.values()):
-                    break
+            # Counted once the analytics queue's backlog is gone (the live feed keeps a batch or two
+            # in flight, so "empty" would never come while it runs): twice in a row, then a batch's time.
+            sqs, url, calm = self.session.client("sqs"), self.resources.queue_urls["analytics"], 0
+            while calm < 2 and not self.stop_event.wait(2):
+                backlog = int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+                    "ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
+                calm = calm + 1 if backlog == 0 else 0
+            self.stop_event.wait(5)
             live = bootstrap()
             public_record.refresh(live)
             written = reports.run(live)["written"]

@@ -29,6 +29,11 @@ their cancellation, GSIs, paging, SQS redrive) on stock and patched moto and ass
 8. (Not an artefact: a hook.) While `SQS_JOURNAL` is a list, every message a queue takes, hands
    out, changes the visibility of, or deletes is noted there, so the stand-in's state store
    writes only the messages a request touched (infra/standin.py).
+9. A query on a global secondary index sorts every item of the table (DynamoType comparisons)
+   before it filters them by the index's partition key: O(table log table) per query, which the
+   minute-by-minute outbox sweep (eight GSI queries) and every inbox paid. Here moto is handed the
+   items whose index partition key is the queried one (one pass, plain string compares); it then
+   filters, sorts and pages them as before.
 """
 from __future__ import annotations
 
@@ -153,12 +158,20 @@ def _patch_queries() -> None:
     def query(self, hash_key, *args, **kwargs):
         given = dict(zip(names, args), **{k: v for k, v in kwargs.items() if k in names})
         _hint.q = (hash_key, given) if given.get("index_name") is None else None
+        conds = kwargs.get("hash_key_conditions") or []
+        _hint.ix = (conds[0][0], conds[0][1].value) if given.get("index_name") and len(conds) == 1 and \
+            getattr(conds[0][1], "type", None) == "S" else None
         try:
             return original_query(self, hash_key, *args, **kwargs)
         finally:
-            _hint.q = None
+            _hint.q = _hint.ix = None
 
     def all_items(self):
+        ix = getattr(_hint, "ix", None)
+        if ix is not None and self.range_key_attr:     # 9: an index query: its partition's items only
+            attr, value = ix
+            return [i for part in self.items.values() for i in part.values()
+                    if (v := i.attrs.get(attr)) is not None and v.type == "S" and v.value == value]
         q = getattr(_hint, "q", None)
         if q is None or not self.range_key_attr:
             return original_all(self)

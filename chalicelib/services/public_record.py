@@ -4,6 +4,8 @@ them with each change; `refresh` below computes the rankings on a schedule): a p
 bounded whatever the number of stored appeals (bench/public_pages.py measures it)."""
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import date, datetime, time, timedelta
 from typing import Any, Mapping
@@ -263,7 +265,7 @@ def refresh(p) -> dict[str, int]:
     units = sorted({u for t in per_period.values() for u in t})
     previous = p.store.get_snapshot(region, UNITS)
     before = previous.body.get("units", {}) if previous else {}
-    records: dict[str, dict] = {}
+    records: dict[str, str] = {}
     changed = 0
     for unit_id in units:
         periods = {}
@@ -272,11 +274,13 @@ def refresh(p) -> dict[str, int]:
             unit_ranks = {m: next(({"rank": e["rank"], "of": len(r["ranked"])} for e in r["ranked"]
                                    if e["unit_id"] == unit_id), None) for m, r in ranks[period].items()}
             periods[period] = {"label": PERIODS[period], "record": ranking.record(t), "ranks": unit_ranks}
-        records[unit_id] = periods
-        if before.get(unit_id) != periods:
+        digest = hashlib.sha256(json.dumps(periods, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+        records[unit_id] = digest
+        if before.get(unit_id) != digest:
             p.store.put_snapshot(Snapshot(region, UNIT.format(unit_id=unit_id),
                                           {"periods": periods, "updated_at": stamp}, now), now)
             changed += 1
+    # Only a digest per unit: the records themselves would outgrow an item (400 KB) in a big city.
     p.store.put_snapshot(Snapshot(region, UNITS, {"units": records, "updated_at": stamp}, now), now)
     return {"units": len(units), "units_changed": changed, "rankings": written}
 

@@ -1,6 +1,7 @@
 """Reports (F-AN-5): 每日快报 (08:00 local, the day before), 周分析 (Mondays, the week before) and
 月研判 (the 1st, the month before), for the city and for each district, written as files a
-person opens (an HTML page with charts, a CSV of its tables) into the report bucket and listed
+person opens (an HTML page with charts, drawn by the platform's vendored ECharts, and a CSV of
+its tables) into the report bucket and listed
 through the staff API.
 
 `run` is the scheduled job (hourly): it writes every report that has fallen due and is not yet
@@ -20,7 +21,7 @@ from chalicelib.domain.calendar import to_local
 from chalicelib.domain.errors import ForbiddenError, NotFoundError, ValidationError
 from chalicelib.domain.records import ReportEntry
 from chalicelib.services import analytics_read as ar
-from chalicelib.web.render import render, static_text
+from chalicelib.web.render import render, static_url
 
 KINDS = {"daily": "每日快报", "weekly": "周分析", "monthly": "月研判"}
 FORMATS = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8"}
@@ -176,7 +177,9 @@ def file_key(region: str, scope: str, kind: str, start: str, fmt: str) -> str:
 
 def write(p, region: str, scope: ar.Scope, kind: str, start: date) -> ReportEntry:
     report = build(p, region, scope, kind, start)
-    html = render("report.html", report=report, echarts_js=static_text("echarts.min.js"))
+    # ECharts by the platform's own URL, not inlined: each report would otherwise carry 1 MB.
+    html = render("report.html", report=report,
+                  echarts_src=p.settings.public_base_url.rstrip("/") + static_url("echarts.min.js"))
     files = {}
     for fmt, body in (("html", html), ("csv", to_csv(report))):
         key = file_key(region, scope.code, kind, report["period"]["from"], fmt)

@@ -8,6 +8,7 @@ JIESU_SCREENSHOTS=<dir> keeps screen.png (1920x1080) and daily-report.png there.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -24,7 +25,7 @@ from chalicelib.services.clock import FixedClock
 from chalicelib.settings import get_settings
 from infra import demo_history
 from tests.browser.test_citizen_and_public_pages import _free_port, shot
-from tests.fakes import fake_platform, run_analytics, shenzhen_runtime
+from tests.fakes import SETTINGS, fake_platform, run_analytics, shenzhen_runtime
 from tests.integration.staff_fixtures import AUDIENCE, ISSUER, idp  # noqa: F401
 from tests.unit.test_public_side_without_aws import take_in
 from tests.unit.test_services_without_aws import CLEAR, KEY_ID, SECRET, SECRET_REF, hotline, to_dispatch_stage
@@ -49,14 +50,15 @@ def stack(idp):  # noqa: F811
     get_settings.cache_clear()
     rt = shenzhen_runtime()
     clock = FixedClock(NOW)
-    p = fake_platform(clock, region=rt, secrets={SECRET_REF: SECRET})
+    port = _free_port()
+    p = fake_platform(clock, region=rt, secrets={SECRET_REF: SECRET},
+                      settings=dataclasses.replace(SETTINGS, public_base_url=f"http://127.0.0.1:{port}"))
     p.store.add_channel(Channel("hotline", "12345热线", {KEY_ID: SECRET_REF}, None, None, True))
     examples = demo_history.examples_of(Path(__file__).parents[2] / "regions" / "shenzhen")
     made = demo_history.seed(p, "shenzhen", {"hotline": (KEY_ID, SECRET)}, examples, days=3, per_day=5,
                              log=lambda line: None)
     run_analytics(p)
     before, wiring.PLATFORM = wiring.PLATFORM, p
-    port = _free_port()
     config = Config.create(chalice_stage="dev", app_name="jiesu", project_dir=str(Path(__file__).parents[2]))
     server = create_local_server(chalice_app.app, config, "127.0.0.1", port)
     import threading
@@ -143,8 +145,8 @@ def test_a_district_leader_sees_only_the_district_and_the_daily_report_opens(bro
     entry = reports.write(p, "shenzhen", Scope("district", "440306", "宝安区"), "daily", yesterday)
     page.goto(f"{base}/staff/reports/daily/{entry.start}.html")
     title = page.locator("h1").first.inner_text()
-    page.wait_for_timeout(300)
+    charts = page.locator("[data-chart] svg").count()
     shot(page, "daily-report")
     context.close()
-    assert (scope, {s["district"] for s in streets}, title.startswith("每日快报"), errors) == (
-        "宝安区", {"440306"}, True, [])
+    assert (scope, {s["district"] for s in streets}, title.startswith("每日快报"), charts > 0, errors) == (
+        "宝安区", {"440306"}, True, True, [])

@@ -146,7 +146,9 @@
 
   function compareOption(rows, horizontal) {     // today vs usual, per category or channel
     const names = { type: "category", data: rows.map((r) => r.name), axisLabel: Object.assign(
-      { width: horizontal ? 96 : 72, overflow: "truncate", interval: 0 }, axisText), inverse: horizontal };
+      // Many channels side by side: their names turn, so they do not run into each other.
+      { width: horizontal ? 96 : 72, overflow: "truncate", interval: 0, rotate: !horizontal && rows.length > 5 ? 35 : 0 },
+      axisText), inverse: horizontal };
     const values = { type: "value", axisLabel: axisText, splitLine: splitLine };
     return {
       backgroundColor: "transparent",
