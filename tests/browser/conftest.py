@@ -75,3 +75,28 @@ def dom_text(page) -> str:
     html = page.content()
     text = page.evaluate("() => document.body ? document.body.innerText : ''")
     return html + "\n" + text
+
+
+@pytest.fixture(scope="package")
+def app_url():
+    """The Chalice app served once on a free port of 127.0.0.1 for every browser test (Chalice's
+    local server rewires the app's class, so a second server in one process cannot be made);
+    each module puts its own platform in chalicelib.api.wiring.PLATFORM, which every request reads."""
+    import socket
+    import threading
+
+    from chalice.config import Config
+    from chalice.local import create_local_server
+
+    import app as chalice_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = Config.create(chalice_stage="dev", app_name="jiesu", project_dir=str(Path(__file__).parents[2]))
+    server = create_local_server(chalice_app.app, config, "127.0.0.1", port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.server.shutdown()

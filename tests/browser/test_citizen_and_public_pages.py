@@ -20,7 +20,7 @@ from chalicelib.api import wiring
 from chalicelib.domain.records import Channel
 from chalicelib.services import dedup, dispatch, public_record, staff
 from tests.browser.conftest import dom_text
-from tests.fakes import fake_platform, shenzhen_runtime
+from tests.fakes import fake_platform, run_analytics, shenzhen_runtime
 from tests.unit.test_public_side_without_aws import take_in, token_of
 from tests.unit.test_services_without_aws import (
     ANSWER, CITY_MANAGEMENT_BAOAN, CLEAR, KEY_ID, SECRET, SECRET_REF, T0, handler_of, hotline,
@@ -30,33 +30,16 @@ PHONE, ID_NUMBER, NAME = "13987654321", "44030519851231002X", "陈志强"
 SCREENSHOTS = os.environ.get("JIESU_SCREENSHOTS")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def site():
-    """The app on a free port of 127.0.0.1, over a fresh platform of fakes; stopped after the module."""
-    from chalice.config import Config
-    from chalice.local import create_local_server
-
-    import app as chalice_app
-
+def site(app_url):
+    """The app (tests/browser/conftest.py) over a fresh platform of fakes, for this module."""
     rt = shenzhen_runtime()
     p = fake_platform(T0, region=rt, secrets={SECRET_REF: SECRET})
     p.store.add_channel(Channel("hotline", "12345热线", {KEY_ID: SECRET_REF}, None, None, True))
     before, wiring.PLATFORM = wiring.PLATFORM, p
-    port = _free_port()
-    config = Config.create(chalice_stage="dev", app_name="jiesu", project_dir=str(Path(__file__).parents[2]))
-    server = create_local_server(chalice_app.app, config, "127.0.0.1", port)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{port}", p, rt
+        yield app_url, p, rt
     finally:
-        server.server.shutdown()
         wiring.PLATFORM = before
 
 
@@ -129,6 +112,7 @@ def test_the_public_record_lists_the_closed_appeal_and_its_units_page(site, page
     from chalicelib.services import evaluation
 
     evaluation.rate_on_page(p, token, {"speed": "5", "effect": "4", "service": "5", "reply_quality": "5"})
+    run_analytics(p)            # the analytics stage counts it; the rankings job sums the counters
     public_record.refresh(p)
 
     page.goto(f"{url}/public")

@@ -34,7 +34,8 @@ def test_every_channel_is_taken_in_once_and_handed_to_dedup(aws, client, channel
     body = json.loads(resp.body)
     assert body["status"] == "accepted" and body["channel"] == channel
     kinds = sorted(i["kind"]["S"] for i in aws.table_items() if i["PK"]["S"].startswith("APPEAL#"))
-    assert kinds.count("appeal") == 1 and kinds.count("event") == 1 and kinds.count("outbox") == 2
+    # the dedup stage's hand-off, the "accepted" notice and the analytics stage's hand-off
+    assert kinds.count("appeal") == 1 and kinds.count("event") == 1 and kinds.count("outbox") == 3
     [msg] = aws.receive("dedup")
     assert json.loads(msg["Body"])["appeal_id"] == body["appeal_id"]
     [note] = aws.receive("notify")
@@ -169,7 +170,7 @@ def test_a_failed_handoff_is_repaired_by_the_outbox_sweep(aws, client, monkeypat
     clock = FixedClock(SYSTEM_CLOCK.now())
     assert outbox.sweep(bootstrap(clock=clock), ) == {"resent": 0, "abandoned": 0}  # still inside the grace period
     clock.advance(minutes=6)
-    assert outbox.sweep(bootstrap(clock=clock), )["resent"] == 2
+    assert outbox.sweep(bootstrap(clock=clock), )["resent"] == 3     # dedup, the "accepted" notice, analytics
     [msg] = aws.receive("dedup")
     assert json.loads(msg["Body"])["appeal_id"] == json.loads(resp.body)["appeal_id"]
     assert outbox.sweep(bootstrap(clock=clock), )["resent"] == 0  # re-sent ones wait out a fresh grace period
