@@ -101,7 +101,7 @@ class Child:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JIESU_"))}
         cmd = [sys.executable, str(ROOT / "infra" / "devserver.py"), "--api-port", str(self.api_port),
                "--moto-port", str(self.moto_port), "--receiver-port", str(self.receiver_port),
-               "--feed-every", "0", "--state-dir", str(self.state_dir)]
+               "--feed-every", "0", "--demo-days", "0", "--no-demo-units", "--state-dir", str(self.state_dir)]
         self.log = open(self.log_path, "ab")
         mark = self.log_path.stat().st_size if self.log_path.exists() else 0
         started = time.monotonic()

@@ -39,7 +39,7 @@ class Devserver:
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "infra" / "devserver.py"), "--api-port", str(self.api_port),
-             "--moto-port", self.ports[0], "--receiver-port", self.ports[1], "--feed-every", str(self.feed_every),
+             "--moto-port", self.ports[0], "--receiver-port", self.ports[1], "--feed-every", str(self.feed_every), "--demo-days", "0", "--no-demo-units",
              "--state-dir", str(self.state)], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 90
         while b"ready in" not in self.log_path.read_bytes():
