@@ -9,7 +9,12 @@ class ReportFiles:
     """put/get of report files by key; the bucket is the stack's (JIESU_REPORT_BUCKET)."""
 
     def __init__(self, bucket: str | None = None) -> None:
-        self.bucket = bucket or get_settings().report_bucket
+        self._bucket = bucket
+
+    @property
+    def bucket(self) -> str:
+        """Read when used: a platform built before the environment named the bucket still finds it."""
+        return self._bucket or get_settings().report_bucket
 
     def put(self, key: str, body: bytes, content_type: str) -> None:
         client("s3").put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
