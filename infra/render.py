@@ -140,6 +140,16 @@ def _function(spec: Spec, fn: Function) -> dict:
 UNKNOWN_PATH_BODY = '{"error": {"code": "not_found", "message": "no such path", "field": "path"}}'
 
 
+def _private_bucket() -> dict:
+    """A bucket kept on stack deletion, versioned, encrypted, with every public access blocked."""
+    return {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": {
+        "VersioningConfiguration": {"Status": "Enabled"},
+        "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+        "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}}}
+
+
 def merge_template(stage: str, region_code: str, spec: Spec = SPEC) -> dict:
     resources: dict = {
         spec.table.logical_id: _table(spec),
@@ -154,21 +164,9 @@ def merge_template(stage: str, region_code: str, spec: Spec = SPEC) -> dict:
         "HashKeySecret": {"Type": "AWS::SecretsManager::Secret", "Properties": {
             "Name": _sub("jiesu/${Stage}/pii-hash-key"), "Description": "Key of the keyed hashes of ID numbers and phones",
             "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}}},
-        spec.region_bucket_logical_id: {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain",
-                                        "UpdateReplacePolicy": "Retain", "Properties": {
-            "VersioningConfiguration": {"Status": "Enabled"},
-            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
-            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
-                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}}},
+        spec.region_bucket_logical_id: _private_bucket(),
         # Reports: private, encrypted, kept (a report once written is a record of its day).
-        spec.report_bucket_logical_id: {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain",
-                                        "UpdateReplacePolicy": "Retain", "Properties": {
-            "VersioningConfiguration": {"Status": "Enabled"},
-            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
-            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
-                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}}},
+        spec.report_bucket_logical_id: _private_bucket(),
         **_queues(spec),
         "ApiRole": {"Type": "AWS::IAM::Role", "Properties": {
             "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
