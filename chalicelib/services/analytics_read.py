@@ -230,7 +230,7 @@ def screen(p, who: Principal, requested: str | None = None) -> dict[str, Any]:
     hot_areas = {a["area"] for a in alerts}
     streets = []
     if scope.kind != "unit":
-        street_open = _gauges_by(reader, recent, older, "street")
+        street_open = reader.by_ident(older, "street")     # the gauges live on received days
         for s in rt.pack.streets:
             if not scope.holds_area(s.code):
                 continue
@@ -241,8 +241,8 @@ def screen(p, who: Principal, requested: str | None = None) -> dict[str, Any]:
                             "hot": s.code in hot_areas or s.district_code in hot_areas})
     today_row = reader.total([("D", today.isoformat())], scope.key)
     window = reader.total(recent, scope.key)
-    trend = [{"day": k, "received": reader.total([(g, k)], scope.key)["received"],
-              "replied": reader.total([(g, k)], scope.key)["replied"]} for g, k in recent]
+    daily = [(k, reader.total([(g, k)], scope.key)) for g, k in recent]
+    trend = [{"day": k, "received": t["received"], "replied": t["replied"]} for k, t in daily]
     per_unit = units_totals(reader, rt, scope, recent)
     ranks = ranked_units(rt, per_unit)
     chans = channel_names(rt)
@@ -272,11 +272,6 @@ def screen(p, who: Principal, requested: str | None = None) -> dict[str, Any]:
         "alerts": alerts,
         "reads": reader.reads,
     }
-
-
-def _gauges_by(reader: Reader, recent: list, older: list, dimension: str) -> dict[str, dict[str, int]]:
-    """Open-work gauges per ident: the months of the backlog (the gauges live on received days)."""
-    return reader.by_ident(older, dimension)
 
 
 def _backlog(reader: Reader, scope: Scope, recent: list, older: list, today: date) -> dict[str, Any]:
