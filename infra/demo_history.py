@@ -6,10 +6,12 @@ Every appeal is taken in through its channel's signed intake (the demo region's 
 de-duplicated and dispatched by the stages' own code, and handled by simulated units through the
 staff use cases: signed and contacted mostly in time, answered in one to three working days
 (some late), a few returned, most rated from the citizen's tracking page (a few unhappy ones
-redone). Its analytics hand-offs go to the analytics queue like any other, and the stack's
-analytics stage counts them. The citizens' channels are not called back (a seeded appeal's
-status notices are closed as delivered: nobody is waiting for them). The last day carries one
-spike (several reports of one problem in one street) so the hotspot feed has something to show.
+redone). Most of the volume goes to a few busy units, two of them exemplary and one struggling,
+so that a fresh screen ranks units and shows a red and a black list. Its analytics hand-offs go to
+the analytics queue like any other, and the stack's analytics stage counts them. The citizens'
+channels are not called back (a seeded appeal's status notices are closed as delivered: nobody is
+waiting for them). The last day carries one spike (several different reports of one kind of
+problem in one street within hours), which the hotspot detector raises as an alert.
 
 It is marked: the snapshot `demo` says so, the screen and reports show "演示数据", and every
 seeded answer, note and return reason says (演示数据). It runs once per stack (the snapshot
@@ -79,7 +81,7 @@ def already_seeded(p, region: str) -> bool:
 
 
 def seed(p, region: str, creds: dict[str, tuple[str, str]], examples: list[dict], days: int = 35,
-         per_day: int = 12, seed_value: int = 17, log: Callable[[str], None] = print,
+         per_day: int = 20, seed_value: int = 17, log: Callable[[str], None] = print,
          behaviour: Behaviour | None = None) -> dict[str, Any]:
     """Seed `days` days of history ending yesterday (about `per_day` appeals a working day,
     fewer at weekends) through platform `p` (its clock is replaced). Returns what it made."""
@@ -94,15 +96,17 @@ def seed(p, region: str, creds: dict[str, tuple[str, str]], examples: list[dict]
     channels = [c for c in CHANNELS if c in creds]
     seq = 0
     start = today - timedelta(days=days)
-    # A city's volume is not spread evenly: most appeals come from a few busy streets (so their
-    # units have enough cases to be ranked); the rest from anywhere.
-    busy = _busy_streets(examples, BUSY_STREETS)
-    near = [e for e in examples if e["street"] in busy]
-    spike = _spike_cell(examples)
+    # A city's volume is not spread evenly: most appeals go to a few busy units (so they have
+    # enough cases to be ranked), and one of them struggles (so the black list has someone on it).
+    busy = busy_units(rt, examples, BUSY_UNITS)
+    behaviours = {u: kind for (u, _), kind in zip(busy, BUSY_BEHAVIOURS)}
+    turns = {u: _Turns(texts, rng) for u, texts in busy}
+    spike = _spike(examples)
     for offset in range(days):
         day = start + timedelta(days=offset)
         n = per_day if rt.calendar.is_working_day(day) else max(2, per_day // 3)
-        todo = [rng.choice(near if rng.random() < 0.75 else examples) for _ in range(n)]
+        todo = [turns[rng.choice(busy)[0]].next() if busy and rng.random() < BUSY_SHARE else rng.choice(examples)
+                for _ in range(n)]
         planned = [(_moment(rng, day), ex) for ex in todo]
         if offset == days - 1:      # the spike: one kind of problem in one street, within three hours
             ten = datetime.combine(day, time(10), tzinfo=SHANGHAI)
@@ -114,7 +118,7 @@ def seed(p, region: str, creds: dict[str, tuple[str, str]], examples: list[dict]
             if appeal_id is None:
                 continue
             made["appeals"] += 1
-            _handle(sim, clock, rt, appeal_id, at, rng, b, made)
+            _handle(sim, clock, rt, appeal_id, at, rng, b, made, behaviours)
         log(f"[demo history] {day.isoformat()}: {n} appeals")
     made.pop("today")
     p.store.put_snapshot(Snapshot(region, DEMO_SNAPSHOT, {"demo": True, "days": days, **made,
@@ -122,30 +126,52 @@ def seed(p, region: str, creds: dict[str, tuple[str, str]], examples: list[dict]
     return made
 
 
-BUSY_STREETS = 6
+BUSY_UNITS = 5
+BUSY_SHARE = 0.85
 SPIKE_SIZE = 6
+# The busy units' ways of working: two exemplary (the red list's), two ordinary, one struggling
+# (the black list's).
+EXEMPLARY = Behaviour(returned=0.0, sign_late=0.01, reply_late=0.02, rated=0.8, unhappy=0.03)
+STRUGGLING = Behaviour(returned=0.1, sign_late=0.35, reply_late=0.45, rated=0.8, unhappy=0.45)
+BUSY_BEHAVIOURS = (EXEMPLARY, EXEMPLARY, Behaviour(), Behaviour(), STRUGGLING)
 
 
-def _busy_streets(examples: list[dict], n: int) -> set[str]:
-    counts: dict[str, int] = {}
+class _Turns:
+    """A unit's examples in a shuffled round: a text comes again only once all the others have."""
+
+    def __init__(self, items: list[dict], rng: random.Random) -> None:
+        self.items, self.rng, self.left = items, rng, []
+
+    def next(self) -> dict:
+        if not self.left:
+            self.left = self.rng.sample(self.items, len(self.items))
+        return self.left.pop()
+
+
+def busy_units(rt, examples: list[dict], n: int) -> list[tuple[str, list[dict]]]:
+    """The `n` units that automatic dispatch gives the most different examples to, each with
+    those examples (one per text: the same text again within weeks would be joined)."""
+    by_unit: dict[str, dict[str, dict]] = {}
     for e in examples:
-        counts[e["street"]] = counts.get(e["street"], 0) + 1
-    return {s for s, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]}
+        choice = dispatch.decide(rt, e["address"], e["text"]).choice
+        if choice is not None and not choice.fallback:
+            by_unit.setdefault(choice.unit.unit_id, {}).setdefault(e["text"], e)
+    top = sorted(by_unit, key=lambda u: (-len(by_unit[u]), u))[:n]
+    return [(u, list(by_unit[u].values())) for u in top]
 
 
-def _spike_cell(examples: list[dict]) -> list[dict]:
-    """SPIKE_SIZE different reports of one category group in one street (different texts: the
-    same text would be joined as one event, and a spike is many events)."""
-    cells: dict[tuple[str, str], list[dict]] = {}
+def _spike(examples: list[dict]) -> list[dict]:
+    """SPIKE_SIZE different reports of one category group in one street within hours: the
+    group's reports from elsewhere, each at another place of the street (different texts and
+    places: the same problem again would be joined as one event, and a spike is many events)."""
+    cells: dict[tuple[str, str], int] = {}
     for e in examples:
-        cells.setdefault((e["code"][:5], e["street"]), []).append(e)
-    best = max(sorted(cells), key=lambda k: len({x["text"] for x in cells[k]}))
-    seen, out = set(), []
-    for e in cells[best]:
-        if e["text"] not in seen:
-            seen.add(e["text"])
-            out.append(e)
-    return out[:SPIKE_SIZE]
+        cells[(e["code"][:5], e["street"])] = cells.get((e["code"][:5], e["street"]), 0) + 1
+    group, street = max(sorted(cells), key=lambda k: cells[k])
+    places = sorted({e["address"] for e in examples if e["street"] == street})
+    texts = sorted({e["text"]: e for e in examples if e["code"][:5] == group and e["street"] != street}.values(),
+                   key=lambda e: e["id"])
+    return [{**e, "street": street, "address": places[i % len(places)]} for i, e in enumerate(texts[:SPIKE_SIZE])]
 
 
 def _moment(rng: random.Random, day: date) -> datetime:
@@ -168,7 +194,7 @@ def _take_in(p, clock: FixedClock, creds, channel: str, ex: dict, at: datetime, 
 
 
 def _handle(p, clock: FixedClock, rt, appeal_id: str, at: datetime, rng: random.Random, b: Behaviour,
-            made: dict) -> None:
+            made: dict, behaviours: dict[str, Behaviour]) -> None:
     clock.at = at + timedelta(seconds=20)
     dedup.process(p, appeal_id)
     appeal = p.store.load_appeal(appeal_id)
@@ -181,17 +207,18 @@ def _handle(p, clock: FixedClock, rt, appeal_id: str, at: datetime, rng: random.
         return
     made["dispatched"] += 1
     unit = appeal.assignment.unit_id
+    b = behaviours.get(unit, b)
     who = Principal("demo-handler", "demo", Role.UNIT_HANDLER, rt.region, unit, rt.unit_jurisdictions.get(unit, ""))
     if rng.random() < b.returned:
         clock.at = at + timedelta(minutes=rng.randrange(10, 60))
         staff.perform(p, appeal_id, "return", who, {"reason": "经核实不属于本单位职责范围（演示数据）"})
         made["returned"] += 1
         return
-    sign_at = at + timedelta(minutes=rng.randrange(5, 25) + (240 if rng.random() < b.sign_late else 0))
+    sign_at = at + timedelta(minutes=rng.randrange(2, 12) + (240 if rng.random() < b.sign_late else 0))
     _step(p, clock, appeal_id, "sign", who, {}, sign_at)
     how = "relay" if appeal.anonymous else "direct"
     _step(p, clock, appeal_id, "contact", who, {"note": "已联系市民（演示数据）", "how": how},
-          sign_at + timedelta(minutes=rng.randrange(5, 40)))
+          sign_at + timedelta(minutes=rng.randrange(2, 15)))
     due = p.store.load_appeal(appeal_id).handling_clock.deadline("reply")
     late = rng.random() < b.reply_late
     reply_at = (due.due_at + timedelta(hours=rng.randrange(2, 30))) if late and due else \

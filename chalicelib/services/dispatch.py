@@ -1,14 +1,15 @@
 """Dispatch (派单, F-DS): automatic first, manual second; loops, returns, arbitration, key work."""
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from chalicelib.domain.access import Principal, require_assignable
 from chalicelib.domain.appeal import Appeal, Status
 from chalicelib.domain.assignment import dispatch_loop
 from chalicelib.domain.errors import ConflictError, ValidationError
-from chalicelib.domain.units import choose_unit
+from chalicelib.domain.units import UnitChoice, choose_unit
 from chalicelib.domain.records import AssistEntry, Correction, KeyMarker
 from chalicelib.observability import logger, metrics
 from chalicelib.policy.runtime import RegionRuntime
@@ -38,31 +39,17 @@ def _process_once(p, appeal_id: str) -> str:
     model = p.region(appeal.region)
     uow = p.store.unit_of_work(now)
     loc = appeal.location
-    where = model.gazetteer.resolve(loc.address, text=appeal.content, lat=loc.lat, lng=loc.lng,
-                                    grid_code=loc.grid_code)
-    appeal.locate(where.district_code, where.street_code)
-    result = model.classifier.classify(f"{appeal.title} {appeal.content}".strip())
-    suggestions = [asdict(s) for s in result.suggestions[:3]]
-    info = {"confidence": round(result.confidence, 4), "suggestions": suggestions,
-            "location": {"method": where.method, "street_code": where.street_code,
-                         "district_code": where.district_code, "reason": where.reason}}
-    if where.resolved and result.confidence >= model.auto_threshold and result.code in model.catalog:
-        item = model.catalog[result.code]
-        choice = choose_unit(item, where, model.units)
-        appeal.dispatch_to(choice.unit.unit_id, item.code, model.version,
-                           loop_for(model, item.unit_level, where.district_code), now, SYSTEM_ACTOR, "auto",
-                           {**info, "unit_reason": choice.reason, "fallback_unit": choice.fallback})
+    d = decide(model, loc.address, appeal.content, appeal.title, loc.lat, loc.lng, loc.grid_code)
+    appeal.locate(d.where.district_code, d.where.street_code)
+    if d.choice is not None:
+        appeal.dispatch_to(d.choice.unit.unit_id, d.item.code, model.version,
+                           loop_for(model, d.item.unit_level, d.where.district_code), now, SYSTEM_ACTOR, "auto",
+                           {**d.info, "unit_reason": d.choice.reason, "fallback_unit": d.choice.fallback})
         uow.add(*deadlines.start_clock(p, appeal, now))
         metrics.add_metric(name="AutoDispatched", unit="Count", value=1)
         outcome = "dispatched"
     else:
-        if not where.resolved:
-            reason = "location not resolved: " + (where.reason or "no match")
-        elif result.out_of_catalog:
-            reason = "out of catalogue (兜底): " + result.suggestions[0].why
-        else:
-            reason = f"confidence {result.confidence:.2f} below {model.auto_threshold:.2f}"
-        appeal.queue_for_dispatcher(where.district_code or model.city_code, now, SYSTEM_ACTOR, reason, info)
+        appeal.queue_for_dispatcher(d.where.district_code or model.city_code, now, SYSTEM_ACTOR, d.reason, d.info)
         metrics.add_metric(name="ManualDispatchQueued", unit="Count", value=1)
         outcome = "queued"
     uow.add(*_key_rule(appeal, model, now))
@@ -71,6 +58,39 @@ def _process_once(p, appeal_id: str) -> str:
     work.commit(p, uow)
     logger.info("dispatch decided", extra={"appeal_id": appeal_id, "outcome": outcome})
     return outcome
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What automatic dispatch makes of an appeal's place and text: the unit (`choice`) when
+    both are clear enough, else the reason it goes to a dispatcher."""
+
+    where: Any
+    info: dict
+    item: Any = None
+    choice: UnitChoice | None = None
+    reason: str = ""
+
+
+def decide(model: RegionRuntime, address: str | None, text: str, title: str = "", lat=None, lng=None,
+           grid_code=None) -> Decision:
+    """Resolve the place, classify the title and text and pick the unit, or say why a dispatcher
+    must."""
+    where = model.gazetteer.resolve(address, text=text, lat=lat, lng=lng, grid_code=grid_code)
+    result = model.classifier.classify(f"{title or ''} {text}".strip())
+    info = {"confidence": round(result.confidence, 4), "suggestions": [asdict(s) for s in result.suggestions[:3]],
+            "location": {"method": where.method, "street_code": where.street_code,
+                         "district_code": where.district_code, "reason": where.reason}}
+    if where.resolved and result.confidence >= model.auto_threshold and result.code in model.catalog:
+        item = model.catalog[result.code]
+        return Decision(where, info, item, choose_unit(item, where, model.units))
+    if not where.resolved:
+        reason = "location not resolved: " + (where.reason or "no match")
+    elif result.out_of_catalog:
+        reason = "out of catalogue (兜底): " + result.suggestions[0].why
+    else:
+        reason = f"confidence {result.confidence:.2f} below {model.auto_threshold:.2f}"
+    return Decision(where, info, reason=reason)
 
 
 def _key_rule(appeal: Appeal, model: RegionRuntime, now: datetime) -> list:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from chalicelib.domain.access import Principal, Role
 from chalicelib.domain.lifecycle import Status
 from chalicelib.services import analytics, analytics_read, dispatch
 from infra import demo_history
@@ -38,3 +39,14 @@ def test_the_live_units_sign_answer_and_have_the_citizen_rate_a_fed_appeal(p, rt
     assert (p.store.load_appeal(appeal_id).status, [k for k in kinds if k in ("signed", "contacted", "replied",
                                                                                "rated", "closed")], units.plans) == (
         Status.CLOSED, ["signed", "contacted", "replied", "rated", "closed"], {})
+
+
+def test_a_fresh_demo_has_ranked_units_a_red_and_a_black_list_and_the_seeded_spike_raises_one_alert(p, rt):
+    demo_history.seed(p, "shenzhen", {"hotline": (KEY_ID, SECRET)}, EXAMPLES, log=lambda line: None)
+    run_analytics(p)
+    who = Principal("d1", "dispatcher1", Role.DISPATCHER, "shenzhen", None, rt.city_code)
+    screen = analytics_read.screen(p, who)
+    ranks, alerts = screen["rankings"], screen["alerts"]
+    struggling = demo_history.busy_units(rt, EXAMPLES, demo_history.BUSY_UNITS)[-1][0]
+    assert (len(ranks["units"]) >= 5, len(ranks["red"]) >= 1, [u["unit_id"] for u in ranks["black"]],
+            len(alerts), alerts[0]["observed"] >= 3) == (True, True, [struggling], 1, True)
