@@ -1,6 +1,8 @@
 """Staff sign-in (单点登录): OIDC ID tokens verified against the issuer's JWKS (PyJWT)."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import threading
 
@@ -8,7 +10,7 @@ import jwt
 from jwt import PyJWKClient
 
 from chalicelib.domain.access import Principal, Role
-from chalicelib.domain.errors import AuthenticationError
+from chalicelib.domain.errors import AuthenticationError, ForbiddenError
 from chalicelib.settings import get_settings
 
 FIELD = "Authorization"
@@ -104,3 +106,20 @@ def principal_from(headers: dict[str, str], session: bool = False) -> Principal:
     has_bearer = any(k.lower() == "authorization" for k in headers)
     token = session_token(headers) if session and not has_bearer else None
     return verify(token if token else bearer(headers))
+
+
+def csrf_for(token: str) -> str:
+    """The anti-forgery value of a session: made from its token, which a page of another site
+    cannot read (the cookie is HttpOnly), so it cannot put the value in a form it forges."""
+    return hashlib.sha256(b"jiesu-csrf:" + token.encode()).hexdigest()[:32]
+
+
+def page_principal(headers: dict[str, str], csrf: str | None) -> Principal:
+    """A change made from a staff page's form: the session cookie's person, when the form
+    carries the anti-forgery value of that same session."""
+    token = session_token(headers)
+    if not token:
+        raise AuthenticationError("sign in first", field="session", code="missing_token")
+    if not csrf or not hmac.compare_digest(str(csrf), csrf_for(token)):
+        raise ForbiddenError("this form is not from your session: reload the page", field="csrf", code="bad_csrf")
+    return verify(token)

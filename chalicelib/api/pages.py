@@ -114,7 +114,7 @@ def rate(token: str):
         result = evaluation.rate_on_page(p, token, intake.decode_object(body))
         return Response(body=json.dumps(result, ensure_ascii=False), status_code=200,
                         headers={"Content-Type": JSON, **TRACK_HEADERS})
-    form = _form(body)
+    form = form_fields(body)
     try:
         evaluation.rate_on_page(p, token, form)
     except DomainError as exc:
@@ -127,7 +127,7 @@ def rate(token: str):
     return Response(body="", status_code=303, headers={"Location": f"{base()}/track/{token}?rated=1", **TRACK_HEADERS})
 
 
-def _form(body: bytes) -> dict[str, str]:
+def form_fields(body: bytes) -> dict[str, str]:
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=20)
     except (UnicodeDecodeError, ValueError):

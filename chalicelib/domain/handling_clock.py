@@ -91,6 +91,17 @@ class StepClock:
                    hours_implicit="working_hours" not in d)
 
 
+@dataclass(frozen=True)
+class Countdown:
+    """A running step's deadline as a person at work reads it (the inbox's countdown)."""
+
+    step: str
+    due_at: datetime
+    minutes_left: int           # working time; negative once overdue
+    state: str                  # ok, warning, overdue or supervise (the alert instant passed)
+    extension_pending: bool
+
+
 @dataclass
 class HandlingClock:
     """The appeal's step clocks, and every alert raised on it ("step:alert", e.g. "reply:warning")."""
@@ -107,6 +118,20 @@ class HandlingClock:
 
     def running_steps(self) -> list[str]:
         return [step for step, clock in self.steps.items() if clock.running]
+
+    def countdowns(self, calendar: WorkCalendar, now: datetime) -> list["Countdown"]:
+        """Each running step's time left, in working time (negative once overdue), and where it
+        stands against its warning, due and supervision instants; soonest first."""
+        out = []
+        for step in self.running_steps():
+            clock = self.steps[step]
+            d = clock.deadline
+            left, _ = calendar.working_time_between(now, d.due_at)
+            state = next((name for name, at in (("supervise", d.supervise_at), ("overdue", d.due_at),
+                                                ("warning", d.warn_at)) if now >= at), "ok")
+            out.append(Countdown(step, d.due_at, int(left.total_seconds() // 60), state,
+                                 clock.pending_extension is not None))
+        return sorted(out, key=lambda c: c.due_at)
 
     def start(self, fresh: Deadline) -> Deadline:
         """Run ``fresh`` for its step from now on (a new dispatch restarts the clock): the next

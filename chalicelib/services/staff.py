@@ -199,6 +199,13 @@ def audit_trail(p, region: str, day: str, who: Principal, limit: int = 200) -> l
 def inbox(p, who: Principal, queue: str | None, status: str | None, limit: int = 50) -> dict:
     """A list of appeals the person may see: their unit's inbox, their dispatch queue, the leaders'
     key queue, or their area; every item is re-checked against their jurisdiction."""
+    queue, appeals = inbox_appeals(p, who, queue, status, limit)
+    return {"queue": queue, "count": len(appeals),
+            "appeals": [staff_view(p, a, who, with_case_file=False) for a in appeals]}
+
+
+def inbox_appeals(p, who: Principal, queue: str | None, status: str | None, limit: int = 50) -> tuple[str, list]:
+    """The queue read and its appeals (what `inbox` lists)."""
     require(who, "appeal.list")
     if not 1 <= limit <= 200:
         raise ValidationError("limit is 1..200", field="limit")
@@ -218,8 +225,7 @@ def inbox(p, who: Principal, queue: str | None, status: str | None, limit: int =
     seen: set[str] = set()  # a key appeal may sit in two of the queues read (its loop's, its place's)
     appeals = [a for a in found if a.appeal_id not in seen and not seen.add(a.appeal_id)
                and can_see(who, scope(p, a)) and (not status or a.status.value == status)]
-    return {"queue": queue, "count": len(appeals[:limit]),
-            "appeals": [staff_view(p, a, who, with_case_file=False) for a in appeals[:limit]]}
+    return queue, appeals[:limit]
 
 
 def visit_queue(p, who: Principal, limit: int = 50) -> dict:
