@@ -18,14 +18,14 @@ from chalicelib.domain.lifecycle import Status
 from chalicelib.domain.public_view import STATUS_LABELS as PUBLIC_STATUS_LABELS
 from chalicelib.domain.timefmt import parse_iso
 from chalicelib.domain.units import choose_unit
-from chalicelib.services import staff
+from chalicelib.services import dispatch, staff
 
 QUEUE_LABELS = {"unit": "本单位待办", "dispatch": "待派单", "key": "重点诉求", "area": "辖区诉求"}
 STATUS_LABELS = {"received": "已受理", "joined": "已并案", "pending_dispatch": "待派单", "dispatched": "待签收",
                  "signed": "已签收", "contacted": "已联系", "replied": "已答复", "redo": "重办中",
                  "supervised": "督办中", "closed": "已办结"}
 STEP_LABELS = {"sign": "签收", "contact": "联系诉求人", "reply": "答复", "redo": "重办答复"}
-STATE_LABELS = {"ok": "正常", "warning": "临期预警", "overdue": "已超期（红色预警）", "supervise": "督办"}
+STATE_LABELS = {"ok": "正常", "warning": "临期预警", "overdue": "红色预警", "supervise": "督办"}
 KIND_LABELS = {
     "accepted": "受理", "joined_master": "并入主件", "duplicate_joined": "重复件并入", "duplicate_split": "拆分重复件",
     "split_from_master": "从主件拆出", "master_changed": "主件变更", "duplicates_moved": "重复件转移",
@@ -38,8 +38,23 @@ KIND_LABELS = {
     "special_supervision": "专项督办", "reopened_after_visit": "回访后重启", "return_visit": "回访",
     "deadlines_set": "时限开始", "deadline_recomputed": "时限重算", "urgency_raised": "紧急程度提高",
     "deadline_warning": "临期预警", "red_alert": "红色预警", "supervision_notice": "督办通知",
-    "party_unmasked": "查看个人信息",
+    "party_unmasked": "查看个人信息", "dedup_checked": "查重",
 }
+# Why an appeal waits for a dispatcher, as the dispatch stage and the units' steps put it.
+QUEUE_REASONS = (("returned by unit", "承办单位退回"), ("disputed: needs arbitration", "多次退回，需仲裁"),
+                 ("escalated by unit", "承办单位上报"), ("location not resolved", "未能定位"),
+                 ("out of catalogue", "目录外事项（兜底）"), ("confidence", "分类置信度不足"))
+
+
+def queue_reason(reason: str | None) -> str | None:
+    """The reason in Chinese, the stage's own words kept after it (they name the figures)."""
+    if not reason:
+        return None
+    for start, said in QUEUE_REASONS:
+        if reason.startswith(start):
+            rest = reason[len(start):].lstrip(" :")
+            return f"{said}（{rest}）" if rest else said
+    return reason
 
 # The actions a page offers: label, the statuses in which it makes sense (None: any open one),
 # and the order they are shown in. Whether it is allowed is the use case's to say: a refusal
@@ -123,7 +138,7 @@ def queue_page(p, who: Principal, queue: str | None, limit: int = 50) -> dict[st
     model = p.region(who.region)
     rows = []
     for appeal in appeals:
-        clocks = appeal.handling_clock.countdowns(model.calendar, now)
+        clocks = running(appeal, model, now)
         rows.append({**_row(staff.staff_view(p, appeal, who, with_case_file=False), model),
                      "countdowns": [_countdown(c) for c in clocks],
                      "next_due": clocks[0].due_at.isoformat() if clocks else None, "state": _worst(clocks)})
@@ -147,8 +162,8 @@ def _row(view: Mapping[str, Any], model) -> dict[str, Any]:
         "reports": view.get("weight") or 1, "address": view.get("address") or "",
         "suggestions": [{**s, "unit": _suggested_unit(model, s.get("code"), where)}
                         for s in (info.get("suggestions") or [])[:3]],
-        "confidence": info.get("confidence"), "queue_reason": info.get("reason") if info.get("how") == "manual_queue"
-        else None, "location_method": where.get("method"), "location_reason": where.get("reason"),
+        "confidence": info.get("confidence"),
+        "queue_reason": queue_reason(info.get("reason")) if info.get("how") == "manual_queue" else None, "location_method": where.get("method"), "location_reason": where.get("reason"),
     }
 
 
@@ -167,6 +182,11 @@ class _Place:
     district_code: str | None
     street_code: str | None
     community_code: str | None = None
+
+
+def running(appeal: Appeal, model, now: datetime) -> list:
+    """The countdowns of the steps a unit is working on (an appeal back with the dispatcher has none)."""
+    return appeal.handling_clock.countdowns(model.calendar, now) if appeal.status in HANDLING else []
 
 
 def _countdown(c) -> dict[str, Any]:
@@ -198,12 +218,18 @@ def case_page(p, who: Principal, appeal_id: str) -> dict[str, Any]:
     appeal = staff.load_visible(p, appeal_id, who)
     view = staff.staff_view(p, appeal, who)
     model = p.region(who.region)
-    clocks = appeal.handling_clock.countdowns(model.calendar, p.now())
-    events = [{**e, "label": KIND_LABELS.get(e["kind"], e["kind"])} for e in view["case_file"]]
+    clocks = running(appeal, model, p.now())
+    names = model.names.units
+    events = [{**e, "label": KIND_LABELS.get(e["kind"], e["kind"]),
+               "unit": names.get((e["data"] or {}).get("unit_id") or "", "")} for e in view["case_file"]]
+    row = _row(view, model)
+    if not row["suggestions"] and appeal.status == Status.PENDING_DISPATCH:   # a returned one: suggest anew
+        row["suggestions"] = _row({**view, "dispatch_info": {**(view.get("dispatch_info") or {}), **dispatch.decide(
+            model, appeal.location.address, appeal.content, appeal.title).info}}, model)["suggestions"]
     evidence = [{"at": e["at"], "kind": e["label"], "score": e["data"].get("score"),
                  "matched_fields": e["data"].get("matched_fields") or {}, "master_id": e["data"].get("master_id"),
                  "reason": e["data"].get("reason")} for e in events if "matched_fields" in (e["data"] or {})]
-    return {"appeal": view, "row": _row(view, model), "events": events, "evidence": evidence,
+    return {"appeal": view, "row": row, "events": events, "evidence": evidence,
             "countdowns": [_countdown(c) for c in clocks], "state": _worst(clocks),
             "status_label": STATUS_LABELS.get(view["status"], view["status"]),
             "public_status": PUBLIC_STATUS_LABELS.get(appeal.public_status(), ""),

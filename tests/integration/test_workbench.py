@@ -15,8 +15,14 @@ from tests.integration.test_handling_api import dispatched_to_xixiang
 FORM = "application/x-www-form-urlencoded"
 
 
+_SESSIONS: dict[str, str] = {}
+
+
 def cookie(staff_env, person: str) -> dict:
-    return {"Cookie": f"jiesu_session={staff_env.token(person)}"}
+    """One session per person (a form's anti-forgery value belongs to the session it was shown in)."""
+    if person not in _SESSIONS:
+        _SESSIONS[person] = staff_env.token(person, exp_in=3600)
+    return {"Cookie": f"jiesu_session={_SESSIONS[person]}"}
 
 
 def page(client, staff_env, person: str, path: str):
@@ -101,6 +107,7 @@ def test_a_leader_instructs_a_key_appeal_and_follows_it(aws, client, staff_env):
     case_html = page(client, staff_env, "baoan_leader", f"/staff/work/appeals/{appeal_id}")[1]
     instructed = submit(client, staff_env, "baoan_leader", appeal_id, "instruct", {"text": "请尽快处置（测试批示）"},
                         case_html)
+    assert instructed.status_code == 303, re.findall(r'data-code="(\w+)"|<p>(.*?)</p>', instructed.body.decode())
     followed = submit(client, staff_env, "baoan_leader", appeal_id, "follow", {})
     feed = page(client, staff_env, "baoan_leader", "/staff/work/feed")[1]
     kinds = [e.kind for e in repository.load_case_file(appeal_id)]
