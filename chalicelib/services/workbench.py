@@ -140,6 +140,7 @@ def queue_page(p, who: Principal, queue: str | None, limit: int = 50) -> dict[st
     for appeal in appeals:
         clocks = running(appeal, model, now)
         rows.append({**_row(staff.staff_view(p, appeal, who, with_case_file=False), model),
+                     "assisting": bool(who.unit_id) and who.unit_id in appeal.assignment.assisting_unit_ids,
                      "countdowns": [_countdown(c) for c in clocks],
                      "next_due": clocks[0].due_at.isoformat() if clocks else None, "state": _worst(clocks)})
     if queue == "unit":
@@ -234,6 +235,8 @@ def case_page(p, who: Principal, appeal_id: str) -> dict[str, Any]:
             "status_label": STATUS_LABELS.get(view["status"], view["status"]),
             "public_status": PUBLIC_STATUS_LABELS.get(appeal.public_status(), ""),
             "actions": actions_for(who, appeal), "following": who.subject in appeal.followers,
+            "assisting": bool(who.unit_id) and who.unit_id in appeal.assignment.assisting_unit_ids,
+            "assisting_units": [model.names.units.get(u, u) for u in appeal.assignment.assisting_unit_ids],
             "may_unmask": may(who, "party.unmask") and view.get("party") is not None}
 
 

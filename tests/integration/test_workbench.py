@@ -129,3 +129,13 @@ def test_unmasking_needs_a_reason_is_audited_and_shows_the_data_once(aws, client
     assert (short.status_code, "请检查「理由」" in short.body.decode(), shown.status_code,
             shown.headers["Cache-Control"], "已记录查看理由" in shown.body.decode(), kinds.count("party_unmasked"),
             "已记录查看理由" in after) == (400, True, 200, "no-store", True, 1, False)
+
+
+def test_an_assisting_unit_sees_the_joint_appeal_in_its_inbox_marked_as_assisting(aws, client, staff_env):
+    appeal_id = dispatched_to_xixiang(aws, client, staff_env)
+    joint = submit(client, staff_env, "dispatcher", appeal_id, "joint", {"assisting_unit_ids": "U440304001-JD"})
+    inbox = page(client, staff_env, "yuanling_handler", "/staff/work")[1]
+    row = inbox[inbox.index(f'data-appeal="{appeal_id}"'):]
+    case_html = page(client, staff_env, "yuanling_handler", f"/staff/work/appeals/{appeal_id}")[1]
+    assert (joint.status_code, "协办" in row[:row.index("</tr>")], "本单位协办" in case_html,
+            load(appeal_id).assignment.assisting_unit_ids) == (303, True, True, ["U440304001-JD"])
