@@ -222,7 +222,9 @@ def case_page(p, who: Principal, appeal_id: str) -> dict[str, Any]:
     clocks = running(appeal, model, p.now())
     names = model.names.units
     events = [{**e, "label": KIND_LABELS.get(e["kind"], e["kind"]),
-               "unit": names.get((e["data"] or {}).get("unit_id") or "", "")} for e in view["case_file"]]
+               "unit": names.get((e["data"] or {}).get("unit_id") or "", ""),
+               "data": {**(e["data"] or {}), "reason": queue_reason((e["data"] or {}).get("reason"))}
+               if e["kind"] == "queued_for_dispatcher" else e["data"] or {}} for e in view["case_file"]]
     row = _row(view, model)
     if not row["suggestions"] and appeal.status == Status.PENDING_DISPATCH:   # a returned one: suggest anew
         row["suggestions"] = _row({**view, "dispatch_info": {**(view.get("dispatch_info") or {}), **dispatch.decide(
@@ -230,7 +232,8 @@ def case_page(p, who: Principal, appeal_id: str) -> dict[str, Any]:
     evidence = [{"at": e["at"], "kind": e["label"], "score": e["data"].get("score"),
                  "matched_fields": e["data"].get("matched_fields") or {}, "master_id": e["data"].get("master_id"),
                  "reason": e["data"].get("reason")} for e in events if "matched_fields" in (e["data"] or {})]
-    return {"appeal": view, "row": row, "events": events, "evidence": evidence,
+    channels = {c.code: c.name for c in model.pack.channels}
+    return {"appeal": view, "row": row, "events": events, "channel": channels.get(view["channel"], view["channel"]), "evidence": evidence,
             "countdowns": [_countdown(c) for c in clocks], "state": _worst(clocks),
             "status_label": STATUS_LABELS.get(view["status"], view["status"]),
             "public_status": PUBLIC_STATUS_LABELS.get(appeal.public_status(), ""),
