@@ -126,7 +126,8 @@ PUBLIC_FIELDS = ("appeal_id", "channel", "appeal_type", "urgency", "title", "con
                  "followers", "attachments")
 
 
-def staff_view(p, appeal: Appeal, who: Principal | None = None, with_case_file: bool = True) -> dict:
+def staff_view(p, appeal: Appeal, who: Principal | None = None, with_case_file: bool = True,
+               with_party: bool = True) -> dict:
     """What staff see: everything about the appeal, personal data masked (F-OP-2).
 
     ID numbers and phones a citizen typed into the text (content, title, address, case-file
@@ -145,7 +146,7 @@ def staff_view(p, appeal: Appeal, who: Principal | None = None, with_case_file: 
     view["anonymous"] = appeal.anonymous
     view["rating"] = d["rating"] or None
     view["dispatch_info"] = mask_deep(view["dispatch_info"])
-    party = p.store.get_party(appeal.appeal_id) if appeal.has_party else None
+    party = p.store.get_party(appeal.appeal_id) if appeal.has_party and with_party else None
     if party is None:
         view["party"] = None
     elif appeal.anonymous and (who is None or not may(who, "party.unmask_confidential")):

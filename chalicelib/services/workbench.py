@@ -139,7 +139,7 @@ def queue_page(p, who: Principal, queue: str | None, limit: int = 50) -> dict[st
     rows = []
     for appeal in appeals:
         clocks = running(appeal, model, now)
-        rows.append({**_row(staff.staff_view(p, appeal, who, with_case_file=False), model),
+        rows.append({**_row(staff.staff_view(p, appeal, who, with_case_file=False, with_party=False), model),
                      "assisting": bool(who.unit_id) and who.unit_id in appeal.assignment.assisting_unit_ids,
                      "countdowns": [_countdown(c) for c in clocks],
                      "next_due": clocks[0].due_at.isoformat() if clocks else None, "state": _worst(clocks)})
