@@ -1,7 +1,7 @@
 """Jiesu's HTTP API: wiring only (the Chalice app, its blueprints and error mapping)."""
 from chalice import Chalice
 
-from chalicelib.api import admin, analytics, index, intake, pages, staff, workbench
+from chalicelib.api import admin, analytics, index, intake, pages, signin, staff, workbench
 from chalicelib.api import open311
 from chalicelib.api.errors import refuse_other_methods
 
@@ -14,5 +14,6 @@ app.register_blueprint(admin.bp)
 app.register_blueprint(index.bp)
 app.register_blueprint(pages.bp)
 app.register_blueprint(analytics.bp)
+app.register_blueprint(signin.bp)
 app.register_blueprint(workbench.bp)
 refuse_other_methods(app)  # last: it sees every route

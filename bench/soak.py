@@ -92,6 +92,7 @@ class Child:
     def __init__(self, state_dir: Path, log_path: Path):
         self.state_dir, self.log_path = state_dir, log_path
         self.api_port, self.moto_port, self.receiver_port = free_port(), free_port(), free_port()
+        self.idp_port = free_port()
 
     @property
     def url(self) -> str:
@@ -101,6 +102,7 @@ class Child:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JIESU_"))}
         cmd = [sys.executable, str(ROOT / "infra" / "devserver.py"), "--api-port", str(self.api_port),
                "--moto-port", str(self.moto_port), "--receiver-port", str(self.receiver_port),
+               "--idp-port", str(self.idp_port),
                "--feed-every", "0", "--demo-days", "0", "--no-demo-units", "--state-dir", str(self.state_dir)]
         self.log = open(self.log_path, "ab")
         mark = self.log_path.stat().st_size if self.log_path.exists() else 0

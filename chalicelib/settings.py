@@ -30,6 +30,14 @@ class Settings:
     oidc_unit_claim: str = "custom:unit_id"
     oidc_jurisdiction_claim: str = "custom:jurisdiction"
     oidc_max_token_lifetime_s: int = 12 * 3600  # an ID token living longer (exp - iat) is refused
+    # The browser's sign-in (authorization code flow with PKCE, chalicelib/signin.py): the IdP's
+    # endpoints; when the authorize and token URLs are empty they come from the issuer's discovery
+    # document. The client id is oidc_audience. The client secret, for a confidential client only,
+    # is the *name* of a Secrets Manager secret, never the secret itself.
+    oidc_authorize_url: str = ""
+    oidc_token_url: str = ""
+    oidc_logout_url: str = ""
+    oidc_client_secret_ref: str = ""
     city_code: str = ""         # the region's top administrative code, e.g. 440300
     body_limit_bytes: int = 64 * 1024
     signature_window_s: int = 300
@@ -66,6 +74,10 @@ def get_settings() -> Settings:
         oidc_unit_claim=env.get("JIESU_OIDC_UNIT_CLAIM", "custom:unit_id"),
         oidc_jurisdiction_claim=env.get("JIESU_OIDC_JURISDICTION_CLAIM", "custom:jurisdiction"),
         oidc_max_token_lifetime_s=int(env.get("JIESU_OIDC_MAX_TOKEN_LIFETIME_S", 12 * 3600)),
+        oidc_authorize_url=env.get("JIESU_OIDC_AUTHORIZE_URL", ""),
+        oidc_token_url=env.get("JIESU_OIDC_TOKEN_URL", ""),
+        oidc_logout_url=env.get("JIESU_OIDC_LOGOUT_URL", ""),
+        oidc_client_secret_ref=env.get("JIESU_OIDC_CLIENT_SECRET_REF", ""),
         city_code=env.get("JIESU_CITY_CODE", "440300"),
         body_limit_bytes=int(env.get("JIESU_BODY_LIMIT", 64 * 1024)),
         public_base_url=env.get("JIESU_PUBLIC_BASE_URL", "http://127.0.0.1:8000"),

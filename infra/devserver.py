@@ -2,8 +2,10 @@
 
 Starts the stand-in (moto behind infra/standin.py, on 127.0.0.1, its state kept under
 `.local/`), creates the spec's resources that do not exist yet, loads the demo region on first
-start, serves the Chalice API in-process on 127.0.0.1:8000, runs the event runner, a demo
-partner receiving status callbacks, and a demo feeder sending signed appeals. Ctrl-C or SIGTERM
+start, serves the Chalice API in-process on 127.0.0.1:8000, the staff sign-in's authorization
+server (infra/oidc_standin.py: the hosted-UI endpoints moto's Cognito lacks, on 127.0.0.1:8002),
+runs the event runner, a demo partner receiving status callbacks, and a demo feeder sending
+signed appeals. Ctrl-C or SIGTERM
 stops all of it within seconds; what was acknowledged is already on disk.
 """
 from __future__ import annotations
@@ -74,8 +76,9 @@ class Stack:
     def __init__(self, api_port: int = 8000, moto_port: int = 4566, receiver_port: int = 8001,
                  feed_every_s: float = 3.0, region: str = "us-east-1", stage: str = "local", log=print,
                  callback_url: str | None = None, state_dir: Path = ROOT / ".local", demo_days: int = 0,
-                 demo_units: bool = False):
+                 demo_units: bool = False, idp_port: int = 8002):
         self.api_port, self.moto_port, self.receiver_port = api_port, moto_port, receiver_port
+        self.idp_port = idp_port
         self.feed_every_s, self.region, self.stage, self.log = feed_every_s, region, stage, log
         self.state_dir = Path(state_dir)
         self.demo_days = demo_days
@@ -90,6 +93,14 @@ class Stack:
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def idp_url(self) -> str:
+        return f"http://127.0.0.1:{self.idp_port}"
+
+    @property
+    def sign_in_url(self) -> str:
+        return f"{self.api_url}/staff/sign-in"
 
     @property
     def credentials_file(self) -> Path:
@@ -125,6 +136,7 @@ class Stack:
         self.identity = create_demo_pool(self.session, self.standin.url)
         os.environ.update(self.identity.env())
         os.environ["JIESU_PUBLIC_BASE_URL"] = self.api_url   # tracking links open this API's pages
+        self._start_idp()
         (self.state_dir / "identity.json").write_text(json.dumps({
             "endpoint": self.standin.url, "identity": self.identity.__dict__}))
 
@@ -209,9 +221,30 @@ class Stack:
         self.staff_logins_file.write_text(json.dumps({
             "password": DEMO_PASSWORD,
             "users": {u: {"role": r, "unit_id": unit, "jurisdiction": j} for u, (r, unit, j) in DEMO_USERS.items()},
+            "sign_in": self.sign_in_url, "identity_provider": self.idp_url,
             "token": ".venv/bin/python infra/identity.py USER"}, indent=2, ensure_ascii=False))
         for f in (self.credentials_file, self.staff_logins_file):
             f.chmod(0o600)
+
+    def _start_idp(self) -> None:
+        """The staff sign-in's authorization server (moto's Cognito has no hosted UI): the app
+        client's callback and sign-out return registered on the moto pool, Cognito's own
+        admin_initiate_auth behind the form, and the app pointed at its endpoints."""
+        from infra.identity import authenticator, register_redirects
+        from infra.oidc_standin import OidcStandIn
+
+        client = register_redirects(self.session, self.identity, f"{self.api_url}/staff/auth/callback",
+                                    self.sign_in_url)
+        self.idp = OidcStandIn(authenticator(self.session, self.identity), [client], issuer=self.identity.issuer,
+                               jwks_url=self.identity.jwks_url, port=self.idp_port, log=self._log_now)
+        self.idp.start()
+        self._servers.append(self.idp)
+        os.environ.update(self.idp.env())
+
+    def _log_now(self, line: str) -> None:
+        """A line written out at once (stdout into a file is block-buffered)."""
+        self.log(line)
+        sys.stdout.flush()
 
     def _start_api(self) -> None:
         import functools
@@ -328,7 +361,7 @@ class Stack:
             f"  API (Chalice)         {self.api_url}    e.g. GET {self.api_url}/channels",
             f"  public record (web)   {self.api_url}/public   (rankings refresh every 15 min); each intake "
             "answer and callback carries the citizen's tracking_url",
-            f"  one screen (staff)    {self.api_url}/staff/screen   (sign in with a token from infra/identity.py)",
+            f"  one screen (staff)    {self.api_url}/staff/screen   (sends you to sign in first)",
             f"  AWS stand-in (moto)   {self.standin.url}",
             f"  state kept in         {self.state_dir}   (make reset wipes it)",
         ]
@@ -340,12 +373,14 @@ class Stack:
         lines += [f"    {c:13} {k}  {s}" for c, (k, s) in sorted(self.creds.items())]
         from infra.identity import DEMO_PASSWORD, DEMO_USERS
 
-        lines.append(f"  staff sign-in (OIDC, Cognito on moto), password for all: {DEMO_PASSWORD}"
+        lines.append(f"  staff sign-in (browser)  {self.sign_in_url}   (OIDC code flow + PKCE; the form is the "
+                     f"identity provider's at {self.idp_url}, Cognito's sign-in on moto behind it)")
+        lines.append(f"  staff users (Cognito on moto), password for all: {DEMO_PASSWORD}"
                      f"   ({self.staff_logins_file})")
         for user, (role, unit, jurisdiction) in DEMO_USERS.items():
             lines.append(f"    {user:16} {role:13} unit={unit or '-':16} jurisdiction={jurisdiction}")
-        lines.append("  get a token:  TOKEN=$(.venv/bin/python infra/identity.py dispatcher1)")
-        lines.append(f"  then:         curl -H \"Authorization: Bearer $TOKEN\" {self.api_url}/staff/appeals")
+        lines.append("  API clients, get a token:  TOKEN=$(.venv/bin/python infra/identity.py dispatcher1)")
+        lines.append(f"  then:                      curl -H \"Authorization: Bearer $TOKEN\" {self.api_url}/staff/appeals")
         return "\n".join(lines)
 
 
@@ -354,6 +389,8 @@ def main() -> None:
     parser.add_argument("--api-port", type=int, default=int(os.environ.get("JIESU_API_PORT", 8000)))
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("JIESU_MOTO_PORT", 4566)))
     parser.add_argument("--receiver-port", type=int, default=int(os.environ.get("JIESU_RECEIVER_PORT", 8001)))
+    parser.add_argument("--idp-port", type=int, default=int(os.environ.get("JIESU_IDP_PORT", 8002)),
+                        help="the staff sign-in's identity provider stand-in (OIDC authorize/token/logout)")
     parser.add_argument("--feed-every", type=float, default=3.0, help="seconds between demo appeals (0: off)")
     parser.add_argument("--callback-url", help="send every channel's status callbacks here instead of the demo receiver")
     parser.add_argument("--state-dir", default=os.environ.get("JIESU_STATE_DIR", str(ROOT / ".local")),
@@ -365,7 +402,8 @@ def main() -> None:
     args = parser.parse_args()
     started = time.monotonic()
     stack = Stack(args.api_port, args.moto_port, args.receiver_port, args.feed_every, callback_url=args.callback_url,
-                  state_dir=Path(args.state_dir), demo_days=args.demo_days, demo_units=not args.no_demo_units)
+                  state_dir=Path(args.state_dir), demo_days=args.demo_days, demo_units=not args.no_demo_units,
+                  idp_port=args.idp_port)
     # Ctrl-C (SIGINT) and SIGTERM both stop everything this process started, in order; a
     # watchdog ends the process if an in-flight handler holds the stop up.
     def on_signal(*_):

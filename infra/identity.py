@@ -73,6 +73,43 @@ def id_token(session, config: IdentityConfig, username: str, password: str = DEM
     return resp["AuthenticationResult"]["IdToken"]
 
 
+def authenticator(session, config: IdentityConfig):
+    """`authenticate(username, password) -> ID token` for infra/oidc_standin.py: Cognito's own
+    sign-in (admin_initiate_auth, ADMIN_NO_SRP_AUTH) on the moto pool, so the tokens are moto's
+    and verify against its JWKS; None for a wrong username or password."""
+    idp = session.client("cognito-idp", region_name="us-east-1")   # one client: used from many threads
+    refused = (idp.exceptions.NotAuthorizedException, idp.exceptions.UserNotFoundException,
+               idp.exceptions.InvalidParameterException)
+
+    def authenticate(username: str, password: str) -> str | None:
+        if not username or not password:
+            return None
+        try:
+            resp = idp.admin_initiate_auth(UserPoolId=config.pool_id, ClientId=config.client_id,
+                                           AuthFlow="ADMIN_NO_SRP_AUTH",
+                                           AuthParameters={"USERNAME": username, "PASSWORD": password})
+        except refused:
+            return None
+        return resp["AuthenticationResult"]["IdToken"]
+
+    return authenticate
+
+
+def register_redirects(session, config: IdentityConfig, callback_url: str, logout_url: str):
+    """Register the app's callback and sign-out return on the pool's app client, as a Cognito
+    hosted UI needs (CallbackURLs, LogoutURLs, the code flow, scope openid), and return the
+    client as the stand-in's authorization server checks it (read back from the pool)."""
+    from infra.oidc_standin import RegisteredClient
+
+    idp = session.client("cognito-idp", region_name="us-east-1")
+    idp.update_user_pool_client(UserPoolId=config.pool_id, ClientId=config.client_id, ClientName="jiesu-api",
+                                ExplicitAuthFlows=["ADMIN_NO_SRP_AUTH"], SupportedIdentityProviders=["COGNITO"],
+                                CallbackURLs=[callback_url], LogoutURLs=[logout_url], AllowedOAuthFlows=["code"],
+                                AllowedOAuthScopes=["openid"], AllowedOAuthFlowsUserPoolClient=True)
+    c = idp.describe_user_pool_client(UserPoolId=config.pool_id, ClientId=config.client_id)["UserPoolClient"]
+    return RegisteredClient(c["ClientId"], tuple(c.get("CallbackURLs") or ()), tuple(c.get("LogoutURLs") or ()))
+
+
 def main() -> None:
     """`python infra/identity.py USER`: print an ID token for a demo user of the running `make run`."""
     import argparse

@@ -1,18 +1,20 @@
 """研判 (F-AN): the staff API's dashboards, one screen, rankings, alerts and reports, and the
 one-screen page. JSON routes take the bearer token; what a browser GETs (the screen page, its
-data, a report file) also takes the session cookie (`POST /staff/session`), never a change."""
+data, a report file) also takes the session cookie (set by the browser's sign-in,
+chalicelib/api/signin.py, or for API clients by `POST /staff/session`), never a change."""
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qs
+import time
+from urllib.parse import parse_qs, quote
 
 from chalice import Blueprint, Response
 
-from chalicelib import auth
+from chalicelib import auth, signin
 from chalicelib.api import wiring
 from chalicelib.api.caching import PRIVATE, cached
 from chalicelib.api.errors import json_response, route
-from chalicelib.api.pages import HTML, JSON, PAGE_HEADERS, base, page, page_html, wants_json
+from chalicelib.api.pages import HTML, JSON, PAGE_HEADERS, base, page, wants_json
 from chalicelib.domain.errors import AuthenticationError, ValidationError
 from chalicelib.services import analytics_read, reports, staff
 from chalicelib.web.render import render
@@ -91,11 +93,14 @@ def screen_page():
     """一屏观全市: the command centre's screen (refreshes itself every minute)."""
     try:
         who = _who()
-    except AuthenticationError as exc:
+    except AuthenticationError:
         if wants_json():
             raise
-        return Response(body=page_html("sign_in.html", message=exc.message, next_url="/staff/screen"),
-                        status_code=401, headers={"Content-Type": HTML, **SCREEN_HEADERS})
+        # Signed out, or the session's token expired: sign in (code flow) and come back here.
+        scope = (bp.current_request.query_params or {}).get("scope")
+        back = "/staff/screen" + (f"?scope={quote(scope, safe='')}" if scope else "")
+        return Response(body="", status_code=302, headers={"Location": f"{base()}/staff/sign-in?next={quote(back)}",
+                                                           "Cache-Control": "no-store"})
     q = _query(("scope",))
     data = analytics_read.screen(wiring.PLATFORM, who, q.get("scope"))
     root = base()
@@ -109,12 +114,17 @@ def screen_page():
 @bp.route("/staff/session", methods=["POST"], content_types=["application/x-www-form-urlencoded", "application/json"])
 @page
 def sign_in():
-    """A browser session for the staff pages: the ID token (posted, never in a URL) is verified
-    and kept in an HttpOnly, SameSite=Strict cookie until it expires."""
+    """A session for API clients and scripts: the ID token (posted, never in a URL) is verified
+    and kept in an HttpOnly, SameSite=Strict cookie until it expires. Browsers sign in through
+    the code flow instead (GET /staff/sign-in, chalicelib/api/signin.py)."""
     req = bp.current_request
     raw = (req.raw_body or b"").decode("utf-8", "replace")
     if (req.headers.get("content-type") or "").startswith("application/json"):
-        token = str((json.loads(raw or "{}") or {}).get("token", ""))
+        try:
+            doc = json.loads(raw or "{}")
+        except ValueError:
+            raise ValidationError("body: not valid JSON", field="body") from None
+        token = str((doc if isinstance(doc, dict) else {}).get("token", ""))
         nxt = "/staff/screen"
     else:
         form = {k: v[0] for k, v in parse_qs(raw).items()}
@@ -124,17 +134,9 @@ def sign_in():
     who = staff.signed_in(wiring.PLATFORM, auth.verify(token))
     root = base()
     secure = "; Secure" if wiring.PLATFORM.settings.public_base_url.startswith("https://") else ""
-    cookie = f"{auth.SESSION_COOKIE}={token}; Path={root or '/'}; HttpOnly; SameSite=Strict{secure}"
-    target = nxt if nxt.startswith("/staff/") and "//" not in nxt else "/staff/screen"
+    left = max(1, signin.seconds_left(token, time.time()))   # the session ends with the token
+    cookie = f"{auth.SESSION_COOKIE}={token}; Path={root or '/'}; Max-Age={left}; HttpOnly; SameSite=Strict{secure}"
+    target = signin.safe_next(nxt, "/staff/screen")
     return Response(body=json.dumps({"signed_in": who.username, "role": who.role.value}, ensure_ascii=False),
                     status_code=303, headers={"Location": f"{root}{target}", "Set-Cookie": cookie,
                                               "Content-Type": JSON, "Cache-Control": "no-store"})
-
-
-@bp.route("/staff/session/end", methods=["POST"])
-@page
-def sign_out():
-    root = base()
-    return Response(body="", status_code=303, headers={
-        "Location": f"{root}/staff/screen", "Cache-Control": "no-store",
-        "Set-Cookie": f"{auth.SESSION_COOKIE}=; Path={root or '/'}; Max-Age=0; HttpOnly; SameSite=Strict"})

@@ -66,8 +66,9 @@ def _signed(view):
             return view(*args, **kwargs)
         except _SignIn:
             req = bp.current_request
-            if req.method != "GET":
-                return _sign_in_redirect("/staff/work")
+            if req.method != "GET":     # a form's redirect chain to the IdP is refused by form-action 'self'
+                return _html(page_html("staff_onward.html", next_url=f"{base()}/staff/sign-in?next=/staff/work",
+                                       title="请重新登录", text="登录已过期。"), 401)
             path = (req.context.get("resourcePath") or "/staff/work").format(**(req.uri_params or {}))
             query = "&".join(f"{quote(k)}={quote(v)}" for k, v in _query().items())
             return _sign_in_redirect(path + (f"?{query}" if query else ""))

@@ -100,3 +100,67 @@ def app_url():
         yield f"http://127.0.0.1:{port}"
     finally:
         server.server.shutdown()
+
+
+# --- staff sign-in: the OIDC code flow through the stand-in's authorization server -------------
+
+# The password of every person of tests/integration/staff_fixtures.PEOPLE at the stand-in IdP.
+STAFF_PASSWORD = "Jiesu-test-2026!"
+
+
+@pytest.fixture(scope="package")
+def staff_idp():
+    """The browser tests' OIDC issuer (tests/integration/staff_fixtures.IdP: an RSA key and its
+    JWKS on 127.0.0.1): it mints the tokens the stand-in hands out, and tokens for API calls."""
+    from tests.integration.staff_fixtures import IdP
+
+    i = IdP()
+    try:
+        yield i
+    finally:
+        i.server.shutdown()
+
+
+@pytest.fixture(scope="package")
+def oidc_standin(staff_idp, app_url):
+    """infra/oidc_standin.py on a free port of 127.0.0.1, signing in every person of
+    staff_fixtures.PEOPLE (username = the key, password STAFF_PASSWORD) with a token of
+    `staff_idp`; `app_url`'s callback and sign-in page registered; the app's JIESU_OIDC_*
+    pointed at both. Sign a page in with `sign_in_via_idp`."""
+    from chalicelib.settings import get_settings
+    from infra.oidc_standin import OidcStandIn, RegisteredClient
+    from tests.integration.staff_fixtures import AUDIENCE, ISSUER, PEOPLE
+
+    def authenticate(username: str, password: str) -> str | None:
+        return staff_idp.token(username) if username in PEOPLE and password == STAFF_PASSWORD else None
+
+    server = OidcStandIn(authenticate, [RegisteredClient(AUDIENCE, (f"{app_url}/staff/auth/callback",),
+                                                         (f"{app_url}/staff/sign-in",))],
+                         issuer=ISSUER, jwks_url=staff_idp.jwks_url).start()
+    mp = pytest.MonkeyPatch()
+    for k, v in {"JIESU_OIDC_ISSUER": ISSUER, "JIESU_OIDC_AUDIENCE": AUDIENCE,
+                 "JIESU_OIDC_JWKS_URL": staff_idp.jwks_url, **server.env()}.items():
+        mp.setenv(k, v)
+    get_settings.cache_clear()
+    try:
+        yield server
+    finally:
+        mp.undo()
+        get_settings.cache_clear()
+        server.stop()
+
+
+def sign_in_via_idp(page, app_url: str, username: str, next_path: str = "/staff/screen",
+                    password: str = STAFF_PASSWORD) -> None:
+    """Sign `page` in as one of staff_fixtures.PEOPLE the way a person does: /staff/sign-in
+    sends the browser to the stand-in's form, the form is filled in, and the callback's page
+    moves on to `next_path`. Needs the `oidc_standin` fixture (and a platform in
+    chalicelib.api.wiring.PLATFORM whose public_base_url is `app_url`)."""
+    from urllib.parse import quote
+
+    page.goto(f"{app_url}/staff/sign-in?next={quote(next_path)}")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    target = f"{app_url}{next_path}"
+    page.wait_for_url(lambda url: url == target or url.startswith(target + "?"))

@@ -2,7 +2,8 @@
 
 The Chalice app on 127.0.0.1 over the platform of fakes, seeded with a few days of demo history
 through the real pipeline (infra/demo_history.py) and counted by the analytics stage; a staff
-member signs in through the page's own form with an ID token of the test IdP.
+member opens the screen, is sent to sign in (the OIDC code flow, at the stand-in's
+authorization server: tests/browser/conftest.py `oidc_standin`) and comes back to it.
 
 JIESU_SCREENSHOTS=<dir> keeps screen.png (1920x1080) and daily-report.png there.
 """
@@ -22,11 +23,10 @@ from chalicelib.domain.records import Channel
 from chalicelib.services import dispatch, reports
 from chalicelib.services.analytics_read import Scope
 from chalicelib.services.clock import FixedClock
-from chalicelib.settings import get_settings
 from infra import demo_history
 from tests.browser.test_citizen_and_public_pages import shot
 from tests.fakes import SETTINGS, fake_platform, run_analytics, shenzhen_runtime
-from tests.integration.staff_fixtures import AUDIENCE, ISSUER, idp  # noqa: F401
+from tests.browser.conftest import sign_in_via_idp
 from tests.unit.test_public_side_without_aws import take_in
 from tests.unit.test_services_without_aws import CLEAR, KEY_ID, SECRET, SECRET_REF, hotline, to_dispatch_stage
 
@@ -36,13 +36,9 @@ NOW = datetime(2026, 11, 26, 7, 30, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="module")
-def stack(idp, app_url):  # noqa: F811
+def stack(app_url, oidc_standin):
     from pathlib import Path
 
-    mp = pytest.MonkeyPatch()
-    for k, v in {"JIESU_OIDC_ISSUER": ISSUER, "JIESU_OIDC_AUDIENCE": AUDIENCE, "JIESU_OIDC_JWKS_URL": idp.jwks_url}.items():
-        mp.setenv(k, v)
-    get_settings.cache_clear()
     rt = shenzhen_runtime()
     clock = FixedClock(NOW)
     p = fake_platform(clock, region=rt, secrets={SECRET_REF: SECRET},
@@ -57,8 +53,6 @@ def stack(idp, app_url):  # noqa: F811
         yield app_url, p, made
     finally:
         wiring.PLATFORM = before
-        mp.undo()
-        get_settings.cache_clear()
 
 
 def api(base: str, path: str, token: str) -> dict:
@@ -67,10 +61,9 @@ def api(base: str, path: str, token: str) -> dict:
         return json.loads(resp.read())
 
 
-def sign_in(page, base: str, token: str) -> None:
-    page.goto(f"{base}/staff/screen")
-    page.fill("#token", token)
-    page.click("button[type=submit]")
+def sign_in(page, base: str, username: str) -> None:
+    """Open the screen signed out: to the IdP's form and back, signed in as `username`."""
+    sign_in_via_idp(page, base, username, "/staff/screen")
     page.wait_for_selector("[data-metric=open]")
 
 
@@ -92,13 +85,13 @@ def wide_page(browser):
     return context, page, errors
 
 
-def test_the_screen_shows_the_apis_numbers_refreshes_in_place_and_logs_no_error(browser, stack, idp):  # noqa: F811
+def test_the_screen_shows_the_apis_numbers_refreshes_in_place_and_logs_no_error(browser, stack, staff_idp):
     base, p, made = stack
-    token = idp.token("dispatcher")
+    token = staff_idp.token("dispatcher")
     context, page, errors = wide_page(browser)
     page.clock.install(time=NOW)
-    sign_in(page, base, token)
-    errors.clear()          # the sign-in page itself answers 401 (and the browser says so)
+    sign_in(page, base, "dispatcher")
+    errors.clear()          # the stand-in IdP's pages are not under test (it has no favicon)
     data = api(base, "/staff/analytics/screen", token)
     shown = {k: metric(page, k) for k in ("open", "overdue", "received_today", "alerts_open")}
     rates = {k: metric(page, f"rate-{k}") for k in ("sign_rate", "response_rate", "satisfaction_rate")}
@@ -121,11 +114,11 @@ def test_the_screen_shows_the_apis_numbers_refreshes_in_place_and_logs_no_error(
         {k: percent(data["rates"][k]) for k in rates}, True, True, True, [])
 
 
-def test_a_district_leader_sees_only_the_district_and_the_daily_report_opens(browser, stack, idp):  # noqa: F811
+def test_a_district_leader_sees_only_the_district_and_the_daily_report_opens(browser, stack, staff_idp):
     base, p, made = stack
-    token = idp.token("baoan_leader")
+    token = staff_idp.token("baoan_leader")
     context, page, errors = wide_page(browser)
-    sign_in(page, base, token)
+    sign_in(page, base, "baoan_leader")
     errors.clear()
     scope = page.locator("[data-slot=scope]").inner_text()
     streets = api(base, "/staff/analytics/screen", token)["map"]["streets"]

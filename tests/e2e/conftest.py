@@ -66,7 +66,8 @@ def start_stack(tmp: Path, *args: str) -> dict:
     api_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JIESU_"))}
     cmd = [sys.executable, str(ROOT / "infra" / "devserver.py"), "--api-port", str(api_port),
-           "--moto-port", str(free_port()), "--feed-every", "0", "--demo-days", "0", "--state-dir", str(tmp), *args]
+           "--moto-port", str(free_port()), "--idp-port", str(free_port()), "--feed-every", "0", "--demo-days", "0",
+           "--state-dir", str(tmp), *args]
     log = open(log_path, "wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     deadline = time.monotonic() + 60

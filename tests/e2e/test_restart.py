@@ -31,7 +31,7 @@ class Devserver:
     def __init__(self, state: Path, feed_every: float = 0):
         self.state, self.feed_every = state, feed_every
         self.api_port = free_port()
-        self.ports = [str(free_port()), str(free_port())]
+        self.ports = [str(free_port()), str(free_port()), str(free_port())]
 
     def start(self) -> "Devserver":
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JIESU_"))}
@@ -39,7 +39,7 @@ class Devserver:
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "infra" / "devserver.py"), "--api-port", str(self.api_port),
-             "--moto-port", self.ports[0], "--receiver-port", self.ports[1], "--feed-every", str(self.feed_every), "--demo-days", "0", "--no-demo-units",
+             "--moto-port", self.ports[0], "--receiver-port", self.ports[1], "--idp-port", self.ports[2], "--feed-every", str(self.feed_every), "--demo-days", "0", "--no-demo-units",
              "--state-dir", str(self.state)], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 90
         while b"ready in" not in self.log_path.read_bytes():

@@ -79,7 +79,7 @@ def test_the_daily_report_is_written_to_s3_listed_and_downloaded_by_scope(aws, c
                          "text/csv; charset=utf-8", True, 403, first["written"] * 2)
 
 
-def test_the_screen_page_asks_to_sign_in_and_a_session_cookie_reads_but_never_changes(aws, client, staff_env):
+def test_the_screen_page_sends_to_sign_in_and_a_session_cookie_reads_but_never_changes(aws, client, staff_env):
     appeal_id = handled(aws, client, staff_env)
     run_analytics(aws)
     anonymous = client.http.get("/staff/screen")
@@ -91,11 +91,12 @@ def test_the_screen_page_asks_to_sign_in_and_a_session_cookie_reads_but_never_ch
     data = client.http.get("/staff/analytics/screen", headers={"Cookie": cookie})
     change = client.http.post(f"/staff/appeals/{appeal_id}/actions/flag_key", headers={
         "Cookie": cookie, "Content-Type": "application/json"}, body=json.dumps({"reason": "测试"}))
-    assert (anonymous.status_code, "工作人员登录" in anonymous.body.decode(), session.status_code,
+    assert (anonymous.status_code, anonymous.headers["Location"], session.status_code,
             session.headers["Location"], "HttpOnly" in session.headers["Set-Cookie"],
             "SameSite=Strict" in session.headers["Set-Cookie"], page.status_code,
             'data-metric="open"' in page.body.decode(), json.loads(data.body)["counts"]["received_today"],
-            change.status_code) == (401, True, 303, "/staff/screen", True, True, 200, True, 1, 401)
+            change.status_code) == (302, "/staff/sign-in?next=/staff/screen", 303, "/staff/screen", True, True, 200,
+                                    True, 1, 401)
 
 
 def test_the_rebuild_command_agrees_with_the_stage_and_finds_a_tampered_counter(aws, client, staff_env, capsys):
