@@ -61,11 +61,10 @@ from infra.local import offline_aws_env  # noqa: E402 - must run before chalicel
 
 offline_aws_env("test", quiet=True)
 
+from bench.store_fill import ACCOUNT, Template, hotline_appeal, place_clones  # noqa: E402
+
 REGION_DIR = ROOT / "regions" / "shenzhen"
 HISTORY = REGION_DIR / "examples" / "history-train.jsonl"
-HOTLINE = ROOT / "tests" / "events" / "channels" / "hotline.json"
-ACCOUNT = "123456789012"
-LOCAL = timezone(timedelta(hours=8))
 NOW = datetime(2026, 6, 20, 4, 0, tzinfo=timezone.utc)        # the measured instant: 12:00 in Shenzhen
 REAL_START = NOW - timedelta(days=3)                           # the real appeals' clock starts here
 OPEN_SHARE = 0.06                                              # clones still open (views only)
@@ -85,16 +84,12 @@ def log(msg: str) -> None:
 
 def make_real(p, clock, creds: dict, n_real: int, rng: random.Random) -> list[dict]:
     """n_real appeals taken in, de-duplicated, dispatched and handled; the last few stay open."""
-    from chalicelib.channels.signing import signed_headers
     from chalicelib.domain.access import Principal, Role
-    from chalicelib.services import dedup, dispatch, evaluation, intake, staff
+    from chalicelib.services import dedup, dispatch, evaluation, staff
 
     rt = p.region(p.settings.region_code)
     history = [json.loads(line) for line in HISTORY.read_text(encoding="utf-8").splitlines() if line.strip()]
     rng.shuffle(history)
-    template = json.loads(HOTLINE.read_text(encoding="utf-8"))
-    key_id, secret = creds["hotline"]
-    path = "/channels/hotline/appeals"
     n_open = min(len(OPEN_STAGES), max(1, n_real // 8))
     made: list[dict] = []
     tried = 0
@@ -104,16 +99,8 @@ def make_real(p, clock, creds: dict, n_real: int, rng: random.Random) -> list[di
         tried += 1
         if tried > 4 * n_real:
             raise SystemExit(f"only {len(made)} of {n_real} real appeals could be dispatched automatically")
-        now = clock.now()
-        payload = dict(template, gdbh=f"SZ{now.astimezone(LOCAL):%Y%m%d}{tried:06d}", sqnr=h["text"],
-                       fsdz=h["address"], gdbt=h["text"][:20], jjcd="普通", sqlx=h.get("appeal_type") or "投诉",
-                       ldsj=now.astimezone(LOCAL).isoformat(timespec="seconds"),
-                       lxdh=f"139{rng.randrange(10**8):08d}")
-        body = json.dumps(payload, ensure_ascii=False).encode()
-        headers = {"Content-Type": "application/json",
-                   **signed_headers(key_id, secret, "POST", path, body, now.timestamp())}
-        taken = intake.take_in(p, intake.ChannelRequest("hotline", "POST", path, headers, body))
-        appeal_id, token = taken.body["appeal_id"], taken.body["tracking_url"].rsplit("/", 1)[1]
+        appeal_id, token = hotline_appeal(p, creds, clock.now(), tried, h["text"], h["address"], rng,
+                                          h.get("appeal_type") or "投诉")
         clock.advance(minutes=5)
         if dedup.process(p, appeal_id).outcome != "new_master":
             clock.advance(minutes=5)
@@ -150,67 +137,6 @@ def make_real(p, clock, creds: dict, n_real: int, rng: random.Random) -> list[di
 
 # --- 2. clones, straight into moto's backend ----------------------------------------------------
 
-_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?")
-
-
-def _shift_stamp(text: str, delta: timedelta) -> str:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00")) + delta
-    frac = text[19:].split("+")[0].split("-")[0].split("Z")[0]
-    spec = "seconds" if not frac else "milliseconds" if len(frac) == 4 else "microseconds"
-    out = moment.isoformat(timespec=spec)
-    return out[:-6] + "Z" if text.endswith("Z") else out
-
-
-class Template:
-    """One real appeal's items, ready to be cloned (low-level AttributeValue form)."""
-
-    def __init__(self, appeal_id: str, appeal: dict, view: dict, rows: list[dict]) -> None:
-        self.appeal_id, self.appeal, self.view, self.rows = appeal_id, appeal, view, rows
-        summary = json.loads(view["body"]["S"])
-        self.closed = summary["status"] == "closed"
-        self.received = datetime.fromisoformat(summary["received_at"])
-        self.closed_at = datetime.fromisoformat(summary["closed_at"]) if self.closed else None
-        self.unit = (summary.get("unit") or {}).get("id")
-        self.satisfied = bool((summary.get("rating") or {}).get("satisfied"))
-        self.replied = summary.get("answer") is not None
-        self.stamps = sorted({m for item in (appeal, view, *rows) for av in item.values() if "S" in av
-                              for m in _STAMP.findall(av["S"])})
-
-    def clone(self, new_id: str, delta: timedelta) -> list[dict]:
-        shifted = {s: _shift_stamp(s, delta) for s in self.stamps}
-        old = self.appeal_id
-
-        def fix(av: dict) -> dict:
-            if "S" not in av:
-                return av
-            s = av["S"]
-            if old in s:
-                s = s.replace(old, new_id)
-            if "T" in s:
-                s = _STAMP.sub(lambda m: shifted.get(m.group(0)) or _shift_stamp(m.group(0), delta), s)
-            return {"S": s}
-
-        items = []
-        for src in (self.appeal, self.view, *self.rows):
-            items.append({k: fix(v) for k, v in src.items()})
-        view = items[1]
-        if "GSI2PK" in view:   # the Open311 listing: the local month of receipt
-            received = datetime.fromisoformat(json.loads(view["body"]["S"])["received_at"])
-            _, region, bucket, _ = view["GSI2PK"]["S"].split("#")          # O311#<region>#<bucket>#<month>
-            view["GSI2PK"] = {"S": f"O311#{region}#{bucket}#{received.astimezone(LOCAL):%Y-%m}"}
-            if "GSI1PK" in view:   # every status together: O311A#<region>#<month>
-                view["GSI1PK"] = {"S": f"O311A#{region}#{received.astimezone(LOCAL):%Y-%m}"}
-            if "GSI3PK" in view:   # and by service: O311S#<region>#<service>#<bucket>#<month>
-                _, _, service, bucket, _ = view["GSI3PK"]["S"].split("#")
-                view["GSI3PK"] = {"S": f"O311S#{region}#{service}#{bucket}#{received.astimezone(LOCAL):%Y-%m}"}
-        for row in items[2:]:  # the public record: by local month of closing (a unit's list by year)
-            _, region, facet, value, _ = row["PK"]["S"].split("#", 4)
-            closed = datetime.fromisoformat(row["closed_at"]["S"]).astimezone(LOCAL)
-            part = f"{closed:%Y}" if facet == "unit" else f"{closed:%Y-%m}"
-            row["PK"] = {"S": f"PUBREC#{region}#{facet}#{value}#{part}"}
-        return items
-
-
 def collect_templates(session, table: str, real: list[dict]) -> tuple[list[Template], list[Template], list[dict]]:
     """The real appeals' items (closed and open templates) and the unit counters stored so far."""
     from chalicelib.services.public_views import RECORD_FACETS
@@ -245,60 +171,17 @@ def collect_templates(session, table: str, real: list[dict]) -> tuple[list[Templ
             closed.append(t)
         else:
             open_.append(t)
-    stats = [i for i in items if i["PK"]["S"].startswith("STAT#")]
     if not closed or not open_:
         raise SystemExit(f"templates: {len(closed)} closed, {len(open_)} open; need both")
-    return closed, open_, stats
+    return closed, open_
 
 
-def fill(n: int, closed: list[Template], open_: list[Template], stats: list[dict], table: str,
-         rng: random.Random) -> dict:
-    """n clones straight into moto's backend, with their units' counters added to the stored ones."""
-    from moto.dynamodb.models import dynamodb_backends
-
-    from chalicelib.services.ids import new_appeal_id
-    from chalicelib.storage.models import UnitStatsItem
-
-    backend = dynamodb_backends[ACCOUNT]["us-east-1"]
-    counters: dict[tuple[str, str], Counter] = defaultdict(Counter)   # (STAT pk, unit) -> counts
-    region = closed[0].view["region"]["S"]
-    for s in stats:
-        counters[(s["PK"]["S"], s["SK"]["S"])].update(
-            {k: int(v["N"]) for k, v in s.items() if "N" in v})
-
-    def bump(unit: str | None, at: datetime, **counts: int) -> None:
-        if unit:
-            local = at.astimezone(LOCAL)
-            counters[(f"STAT#{region}#D#{local:%Y-%m-%d}", unit)].update(counts)
-            counters[(f"STAT#{region}#M#{local:%Y-%m}", unit)].update(counts)
-
-    written, n_open, t0 = 0, 0, time.perf_counter()
-    for k in range(n):
-        if rng.random() < OPEN_SHARE:
-            t = rng.choice(open_)
-            received = NOW - timedelta(seconds=rng.uniform(3600, OPEN_WITHIN.total_seconds()))
-            n_open += 1
-        else:
-            t = rng.choice(closed)
-            gap = (t.closed_at - t.received).total_seconds()
-            received = NOW - timedelta(seconds=rng.uniform(gap + 600, SPREAD.total_seconds()))
-        received = received.replace(microsecond=0)
-        delta = received - t.received
-        for item in t.clone(new_appeal_id(received), delta):
-            backend.put_item(table, item)
-            written += 1
-        bump(t.unit, received, dispatched=1)
-        if t.replied:
-            bump(t.unit, (t.closed_at or t.received) + delta, replied=1)
-        if t.closed:
-            bump(t.unit, t.closed_at + delta, rated=1, satisfied=int(t.satisfied), closed=1)
-        if (k + 1) % 10000 == 0:
-            log(f"    filled {k + 1:>7}/{n} appeals, {written} items, {time.perf_counter() - t0:.0f}s")
-    for (pk, unit), c in counters.items():
-        item = UnitStatsItem(pk, unit, region=region, unit_id=unit, **{name: n for name, n in c.items() if n})
-        backend.put_item(table, item.serialize())
-        written += 1
-    return {"clones": n, "open_clones": n_open, "items": written, "stat_rows": len(counters)}
+def fill(n: int, closed: list[Template], open_: list[Template], table: str, rng: random.Random) -> dict:
+    """n clones straight into moto's backend. They add no analytics counters: the rankings and
+    the record's figures read counter rows per (scope, day or month), whose number the clones do
+    not change, so only the figures shown, not the reads, would differ."""
+    written, n_open = place_clones(n, closed, open_, table, rng, NOW, OPEN_SHARE, OPEN_WITHIN, SPREAD, None, log)
+    return {"clones": n, "open_clones": n_open, "items": written}
 
 
 # --- 3. the pages -------------------------------------------------------------------------------
@@ -513,9 +396,9 @@ def measure(size: int, n_views: int, n_real: int, seed: int, check_index: bool =
         real_s = time.perf_counter() - t
         log(f"  {size}: {len(real)} real appeals ({Counter(r['status'] for r in real)}) in {real_s:.0f}s")
 
-        closed, open_, stats = collect_templates(session, res.table_name, real)
+        closed, open_ = collect_templates(session, res.table_name, real)
         t = time.perf_counter()
-        filled = fill(max(0, size - len(real)), closed, open_, stats, res.table_name, rng)
+        filled = fill(max(0, size - len(real)), closed, open_, res.table_name, rng)
         fill_s = time.perf_counter() - t
         log(f"  {size}: filled {filled} in {fill_s:.0f}s")
         at_now = bootstrap(clock=FixedClock(NOW))

@@ -144,15 +144,18 @@ class DynamoStore:
     def area_appeals(self, district_code: str, limit: int) -> list[Appeal]:
         return self._appeals_of(Item.gsi3.query(keys.area_pk(district_code), scan_index_forward=False, limit=limit))
 
-    @staticmethod
-    def _appeals_of(items) -> list[Appeal]:
-        """Index entries to appeals: an appeal item as it is, a marker by reading what it points at."""
+    def _appeals_of(self, items) -> list[Appeal]:
+        """Index entries to appeals, in the index's order: an appeal item as it is, markers by
+        reading what they point at, all of a page's in one BatchGetItem (one request, not one per row)."""
+        items = list(items)
+        pointed = [it.appeal_id for it in items if isinstance(it, MarkerItem)]
+        by_id = {a.appeal_id: a for a in self.load_appeals(pointed)}
         out = []
         for it in items:
             if isinstance(it, AppealItem):
                 out.append(repository.item_to_appeal(it))
-            elif isinstance(it, MarkerItem):
-                out.append(repository.load_appeal(it.appeal_id, consistent=False))
+            elif isinstance(it, MarkerItem) and it.appeal_id in by_id:
+                out.append(by_id[it.appeal_id])
         return out
 
     def feed(self, subject: str, limit: int) -> list[FeedEntry]:
