@@ -18,8 +18,10 @@ $(VENV)/.installed: requirements.lock
 
 install: $(VENV)/.installed
 
-## Re-pin requirements.lock after changing requirements.txt or requirements-dev.txt.
+## Re-pin requirements.lock after changing requirements.txt or requirements-dev.txt. uv keeps the
+## versions already in its output file, so only what the change needs moves (the old lock seeds it).
 lock: install
+	cp requirements.lock requirements.lock.new
 	$(VENV)/bin/uv pip compile -q --python-version 3.11 requirements-dev.txt -o requirements.lock.new
 	(head -2 requirements.lock; cat requirements.lock.new) > requirements.lock.tmp && rm requirements.lock.new
 	mv requirements.lock.tmp requirements.lock
@@ -70,8 +72,9 @@ eval-dedup: install
 eval-hotspots: install
 	$(PY) bench/eval_hotspots.py --cases $(CASES) --spikes $(SPIKES)
 
+## Dispatch: make eval-dispatch CASES=dispatch.jsonl [MAP=label-map.json for a set labelled in another taxonomy]
 eval-dispatch: install
-	$(PY) bench/eval_dispatch.py --cases $(CASES)
+	$(PY) bench/eval_dispatch.py --cases $(CASES) $(if $(MAP),--map $(MAP))
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
