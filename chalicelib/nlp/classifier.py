@@ -1,7 +1,6 @@
 """Appeal text → duty-catalog leaf (职责清单事项) with calibrated confidence and explained top-3."""
 from __future__ import annotations
 
-import bisect
 import math
 import re
 from collections import Counter
@@ -9,9 +8,11 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional, Sequence
 
 from chalicelib.domain.catalog import FALLBACK_CODE, CatalogItem
+from chalicelib.nlp.confidence import SOFTMAX_T, SOFTMAX_TOP, Calibrator, raw_confidence  # noqa: F401
+from chalicelib.nlp.letters import head, is_letter, strip_boilerplate
 from chalicelib.nlp.text import normalize
 
-MODEL_VERSION = 4
+MODEL_VERSION = 5
 # Unigrams and bigrams: bigrams approximate Chinese words, unigrams rescue typos and rare
 # paraphrases. Trigrams were measured to hurt (too sparse with ~5 documents per leaf).
 NGRAM_SIZES = (1, 2)
@@ -22,12 +23,6 @@ MAX_POSTINGS = 400
 # when nearly identical to the query: cosine minus this offset must beat the centroid.
 MEMORY_OFFSET = 0.15
 CORRECTION_WEIGHT = 2.0
-# Confidence is the winner's share of a softmax over the top leaves' cosine scores. Cosines
-# of competing leaves sit within a few hundredths of each other, hence the low temperature;
-# 0.02-0.04 measured alike. Unlike the winner-minus-runner-up margin it also counts how many
-# leaves are close, which is what makes a dispatcher's choice hard.
-SOFTMAX_T = 0.03
-SOFTMAX_TOP = 20
 # A matter the region names as out of scope (policy dispatch.out_of_scope: 民航, 铁路, 工会, ...)
 # scores 兜底 at least like a typical right leaf (best cosine of correct examples is ~0.2), so
 # only clearly stronger evidence for a leaf still beats it.
@@ -41,6 +36,22 @@ POSITION_BOOST = 0.35
 # weighs like 1.25 labelled examples: 1.0-1.5 measured alike on the dev set, where 2 starts to
 # drown the examples; held-out history texts (short) gain a little more up to 1.5.
 LEXICON_WEIGHT = 1.25
+# A letter (letters.LONG_CHARS) is queried by its whole text and its head (title and first
+# sentences), each as a unit vector, the head's taking this share: what a letter is about is
+# in its title and opening, and the rest (background, history, requests) spreads over many leaves.
+HEAD_SHARE = 0.5
+# Under fallback_below, a letter's best score is compared with fallback_below times this: long
+# texts score low against every leaf, which says nothing about whether a leaf covers them.
+LETTER_FLOOR_FACTOR = 0.0
+STRIP_BOILERPLATE = True
+# A query scores only its heaviest n-grams, at most this many: a 2,000-character letter has ~2,500
+# distinct ones, and the light ones (common characters with long posting lists) cost the most time
+# and move scores least. Short appeals (under ~200 n-grams) are untouched.
+QUERY_MAX_GRAMS = 300
+# 0: the best leaf wins; 1: in letters, the level-1 category holding the most softmax mass among
+# the top leaves wins and its best leaf leads; 2: the same for every text.
+LEVEL1_VOTE = 1
+VOTE_T = 0.03
 _MASK = "|"
 
 
@@ -126,57 +137,6 @@ def _catalog_text(it: CatalogItem) -> str:
     return " ".join([it.item, it.item, it.level2, *it.keywords])
 
 
-class Calibrator:
-    """Monotone map from a raw margin score to P(correct), fitted by isotonic regression (PAV)."""
-
-    def __init__(self, xs: Sequence[float] = (), ys: Sequence[float] = ()):
-        self.xs = list(xs)
-        self.ys = list(ys)
-
-    @classmethod
-    def fit(cls, scores: Sequence[float], correct: Sequence[bool]) -> "Calibrator":
-        pairs = sorted(zip(scores, correct))
-        blocks: list[list[float]] = []  # [sum_y, count, sum_x]
-        for x, y in pairs:
-            blocks.append([float(y), 1.0, x])
-            while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] >= blocks[-1][0] / blocks[-1][1]:
-                s, c, sx = blocks.pop()
-                blocks[-1][0] += s
-                blocks[-1][1] += c
-                blocks[-1][2] += sx
-        # Laplace smoothing keeps small blocks away from hard 0/1; the running max restores
-        # monotonicity that smoothing can break between a big block and a small one.
-        ys, top = [], 0.0
-        for b in blocks:
-            top = max(top, (b[0] + 0.5) / (b[1] + 1.0))
-            ys.append(top)
-        return cls([b[2] / b[1] for b in blocks], ys)
-
-    def __call__(self, score: float) -> float:
-        """Linear between the blocks' mean scores (flat beyond them): unlike a step function it
-        keeps the order of raw scores within a block, so a threshold can fall anywhere."""
-        if not self.xs:
-            return max(0.0, min(1.0, score))
-        i = bisect.bisect_left(self.xs, score)
-        if i == 0:
-            return self.ys[0]
-        if i == len(self.xs):
-            return self.ys[-1]
-        x0, x1, y0, y1 = self.xs[i - 1], self.xs[i], self.ys[i - 1], self.ys[i]
-        return y0 + (y1 - y0) * (score - x0) / (x1 - x0) if x1 > x0 else y1
-
-    def to_json(self) -> dict:
-        return {"xs": self.xs, "ys": self.ys}
-
-
-def raw_confidence(ranked: Sequence[float]) -> float:
-    """Uncalibrated confidence: the best leaf's softmax share among the top-ranked scores."""
-    if not ranked:
-        return 0.0
-    best = ranked[0]
-    return 1.0 / sum(math.exp((s - best) / SOFTMAX_T) for s in ranked[:SOFTMAX_TOP])
-
-
 class Classifier:
     """TF-IDF char 1-2 gram nearest-centroid classifier with incremental updates."""
 
@@ -228,7 +188,8 @@ class Classifier:
     # -- features -----------------------------------------------------------------------
     def _masked(self, text: str) -> str:
         t = normalize(text)
-        return self._mask.sub(_MASK, t) if self._mask is not None else t
+        t = self._mask.sub(_MASK, t) if self._mask is not None else t
+        return strip_boilerplate(t, _MASK) if STRIP_BOILERPLATE else t
 
     def _features(self, text: str) -> list[str]:
         return _grams(self._masked(text))
@@ -246,8 +207,17 @@ class Classifier:
         return self._vector(self._features(text))
 
     def query_vector(self, text: str) -> dict[str, float]:
-        """The vector an appeal is classified by: as `vectorize`, with earlier n-grams counting more."""
-        return self._vector(_position_counts(self._masked(text)))
+        """The vector an appeal is classified by: as `vectorize`, with earlier n-grams counting more;
+        a letter's head (title, first sentences) mixed in at HEAD_SHARE."""
+        q = self._vector(_position_counts(self._masked(text)))
+        if HEAD_SHARE <= 0 or not is_letter(text):
+            return q
+        h = self._vector(_position_counts(self._masked(head(text))))
+        mix = {k: (1.0 - HEAD_SHARE) * x for k, x in q.items()}
+        for k, x in h.items():
+            mix[k] = mix.get(k, 0.0) + HEAD_SHARE * x
+        norm = math.sqrt(sum(x * x for x in mix.values())) or 1.0
+        return {k: x / norm for k, x in mix.items()}
 
     # -- model state ----------------------------------------------------------------------
     def _accumulate(self, code: str, vec: dict[str, float], weight: float, renorm: bool = True) -> None:
@@ -293,7 +263,7 @@ class Classifier:
         q = self.query_vector(text)
         acc: dict[str, float] = {}
         get = acc.get
-        for k, x in q.items():
+        for k, x in _heaviest(q):
             p = self._post.get(k)
             if p:
                 for c, w in p.items():
@@ -302,7 +272,10 @@ class Classifier:
             sim = _dot(q, v) - MEMORY_OFFSET
             if sim > acc.get(code, 0.0):
                 acc[code] = sim
-        if self.out_of_scope and self._scope_hits(text) and acc.get(FALLBACK_CODE, 0.0) < SCOPE_SCORE:
+        # In a letter only the head names its matter: a railway station met on the way to the
+        # complaint does not make the letter a railway matter.
+        scope_text = head(text) if is_letter(text) else text
+        if self.out_of_scope and self._scope_hits(scope_text) and acc.get(FALLBACK_CODE, 0.0) < SCOPE_SCORE:
             acc[FALLBACK_CODE] = SCOPE_SCORE
         return acc, q
 
@@ -343,10 +316,14 @@ class Classifier:
         `fallback_below` overrides the model's out-of-catalogue setting for this call (0: off).
         """
         floor = self.fallback_below if fallback_below is None else fallback_below
+        if is_letter(text):
+            floor *= LETTER_FLOOR_FACTOR
         acc, q = self.scores(text)
         top = sorted(acc.items(), key=lambda kv: -kv[1])[: max(k, SOFTMAX_TOP)]
         if not top:
             top = [(FALLBACK_CODE, 0.0)]
+        if LEVEL1_VOTE == 2 or (LEVEL1_VOTE == 1 and is_letter(text)):
+            top = level1_vote(top)
         best = top[0][1]
         leaves = [t for t in top if t[0] != FALLBACK_CODE]
         if best < floor and FALLBACK_CODE in self.items:
@@ -357,7 +334,7 @@ class Classifier:
                                why if code == FALLBACK_CODE else self._why(code, text, q))
                     for code, s in ranked]
             return Classification(FALLBACK_CODE, 0.0, sugg, out_of_catalog=True)
-        conf = self.calibrator(raw_confidence([s for _, s in top]))
+        conf = self.calibrator.confidence(raw_confidence([s for _, s in top]), is_letter(text))
         sugg = []
         for i, (code, s) in enumerate(top[:k]):
             # Only the winner gets the calibrated probability; runners-up get a share of it
@@ -396,29 +373,61 @@ class Classifier:
         out = []
         for code, exs in self._examples.items():
             for text, v in exs:
-                q = self.query_vector(text)     # queried as an appeal would be
-                acc: dict[str, float] = {}
-                for k, x in q.items():
-                    p = self._post.get(k)
-                    if p:
-                        for c, w in p.items():
-                            acc[c] = acc.get(c, 0.0) + x * w
-                s = self._sums[code]
-                n = self._norms[code]
-                # Its own class without it: (q.S - q.v) / |S - v|, with |v| = 1.
-                q_s = sum(x * s.get(k, 0.0) for k, x in q.items())
-                v_s = sum(x * s.get(k, 0.0) for k, x in v.items())
-                rest = max(n * n - 2 * v_s + 1.0, 1e-9)
-                acc[code] = (q_s - _dot(q, v)) / math.sqrt(rest)
-                for mcode, mv in self._memory:
-                    if mv is v:
-                        continue
-                    sim = _dot(q, mv) - MEMORY_OFFSET
-                    if sim > acc.get(mcode, 0.0):
-                        acc[mcode] = sim
-                top = sorted(acc.items(), key=lambda kv: -kv[1])[:SOFTMAX_TOP]
+                top = self.loo_ranking(text, code, [v])
                 out.append((raw_confidence([s for _, s in top]), top[0][0] == code))
         return out
+
+    def loo_ranking(self, text: str, code: str, removed: Sequence[dict[str, float]]) -> list[tuple[str, float]]:
+        """The top leaves for a text as a model without the `removed` example vectors of class
+        `code` would rank them (queried as an appeal is, letter rules included)."""
+        q = self.query_vector(text)     # queried as an appeal would be
+        acc: dict[str, float] = {}
+        for k, x in _heaviest(q):
+            p = self._post.get(k)
+            if p:
+                for c, w in p.items():
+                    acc[c] = acc.get(c, 0.0) + x * w
+        s = self._sums[code]
+        n = self._norms[code]
+        u: dict[str, float] = {}
+        for v in removed:
+            for k, x in v.items():
+                u[k] = u.get(k, 0.0) + x
+        # Its own class without them: (q.S - q.u) / |S - u|.
+        q_s = sum(x * s.get(k, 0.0) for k, x in q.items())
+        u_s = sum(x * s.get(k, 0.0) for k, x in u.items())
+        rest = max(n * n - 2 * u_s + sum(x * x for x in u.values()), 1e-9)
+        acc[code] = (q_s - _dot(q, u)) / math.sqrt(rest)
+        gone = {id(v) for v in removed}
+        for mcode, mv in self._memory:
+            if id(mv) in gone:
+                continue
+            sim = _dot(q, mv) - MEMORY_OFFSET
+            if sim > acc.get(mcode, 0.0):
+                acc[mcode] = sim
+        top = sorted(acc.items(), key=lambda kv: -kv[1])[:SOFTMAX_TOP]
+        if LEVEL1_VOTE == 2 or (LEVEL1_VOTE == 1 and is_letter(text)):
+            top = level1_vote(top)
+        return top
+
+
+def _heaviest(q: dict[str, float]) -> list[tuple[str, float]]:
+    items = list(q.items())
+    return items if len(items) <= QUERY_MAX_GRAMS else sorted(items, key=lambda kv: -kv[1])[:QUERY_MAX_GRAMS]
+
+
+def level1_vote(top: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """The ranking with the best leaf of the level-1 category that holds the most softmax mass
+    among the top leaves moved to the front (the rest keep their order)."""
+    if len(top) < 2:
+        return top
+    best = top[0][1]
+    mass: dict[str, float] = {}
+    for code, s in top[:SOFTMAX_TOP]:
+        mass[code[:2]] = mass.get(code[:2], 0.0) + math.exp((s - best) / VOTE_T)
+    group = max(mass, key=lambda g: mass[g])
+    lead = next(i for i, (code, _) in enumerate(top) if code[:2] == group)
+    return [top[lead], *top[:lead], *top[lead + 1:]] if lead else top
 
 
 def _dot(a: dict[str, float], b: dict[str, float]) -> float:

@@ -129,3 +129,24 @@ def test_nested_figures_choose_on_the_other_folds_only():
     tau, acc = eval_dispatch.suggest_fallback(fb + ok)
     assert 0.05 < tau <= 0.3 and acc == 1.0
     assert eval_dispatch.nested_fallback_accuracy(fb + ok) == 1.0
+
+
+def test_a_set_in_another_taxonomy_is_scored_through_the_label_map(tmp_path, capsys):
+    mapping = tmp_path / "map.json"
+    mapping.write_text(json.dumps({"城乡建设": ["01"], "劳动和社会保障": ["05"]}, ensure_ascii=False), encoding="utf-8")
+    cases = [{"id": "R1", "label1": "城乡建设", "text": "我家楼下路灯不亮已经一个星期了，晚上走路看不见"},
+             {"id": "R2", "label1": "城乡建设", "text": "公司拖欠我三个月工资不发，老板联系不上"}]
+    out, err = _run_with_stderr(tmp_path, capsys, cases, "--map", str(mapping))
+    assert (out["level1_accuracy"], out["fallback_share"], out["count"]) == (0.5, 0.0, 2)
+    assert {"auto_dispatch_rate", "precision_among_auto"} <= set(out)
+    assert any(line.startswith("城乡建设") for line in err.splitlines())
+
+
+def test_fallback_is_always_wrong_in_a_mapped_set():
+    fallback = type("R", (), {"code": "99.99.999", "confidence": 0.9})()
+    right = type("R", (), {"code": "05.01.001", "confidence": 0.6})()
+    mapping = {"劳动和社会保障": ["05", "99"]}
+    outs = [eval_dispatch.score_mapped({"label1": "劳动和社会保障"}, r, mapping, 0.57) for r in (fallback, right)]
+    summary = eval_dispatch.summarise_mapped(outs, 0.57)
+    assert (summary["level1_accuracy"], summary["auto_dispatch_rate"], summary["precision_among_auto"],
+            summary["fallback_share"]) == (0.5, 1.0, 0.5, 0.5)

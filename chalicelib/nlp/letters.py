@@ -1,0 +1,62 @@
+"""Long letters (来信): their head (title and first sentences), letter boilerplate, the matters they raise."""
+from __future__ import annotations
+
+import re
+
+from chalicelib.nlp.text import normalize
+
+# A text longer than this (normalised characters) is read as a letter: its head weighs more, a
+# low best score is not evidence of 兜底, and an out-of-scope term counts only in the head.
+# Synthetic appeals run 8-175 characters (mean 48); letters run to thousands.
+LONG_CHARS = 60
+# The head: whole sentences from the start until at least this many normalised characters.
+HEAD_MIN_CHARS = 40
+HEAD_MAX_CHARS = 120
+_SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])")
+# Salutations, courtesy and closing formulae of a letter to officials. Written from general
+# knowledge of the genre (公文/来信 conventions), not from any labelled text: they say nothing
+# about which duty a letter concerns, and their bigrams (领导, 您好) would pull letters towards
+# whichever leaf happens to share them.
+BOILERPLATE = (
+    "尊敬的各位领导", "尊敬的领导", "尊敬的市长", "尊敬的书记", "尊敬的局长", "尊敬的主任", "尊敬的厅长",
+    "尊敬的县长", "尊敬的区长", "尊敬的", "各位领导", "领导同志", "领导您好", "领导你好", "您好", "你好",
+    "此致敬礼", "此致", "敬礼", "谢谢您", "谢谢你们", "非常感谢", "万分感谢", "谢谢", "感谢", "辛苦了",
+    "麻烦您", "麻烦你们", "望领导", "恳请领导", "请领导", "希望领导", "望贵部门", "恳请", "盼复", "望回复",
+    "期待回复", "请回复", "敬请", "特此反映", "特此", "本人", "我是",
+)
+_BOILERPLATE_RE = re.compile("|".join(map(re.escape, sorted({normalize(b) for b in BOILERPLATE}, key=len, reverse=True))))
+
+
+def strip_boilerplate(normalised: str, mask: str = "|") -> str:
+    """Normalised text with letter formulae replaced by the mask character."""
+    return _BOILERPLATE_RE.sub(mask, normalised)
+
+
+def is_letter(text: str) -> bool:
+    return len(normalize(text)) > LONG_CHARS
+
+
+def head(text: str) -> str:
+    """Title and first sentences of a raw text: whole sentences until HEAD_MIN_CHARS normalised
+    characters, cut at HEAD_MAX_CHARS (a title runs into the body when there is no full stop)."""
+    out, n = [], 0
+    for s in _SENTENCE_END.split(text):
+        k = len(strip_boilerplate(normalize(s), ""))
+        if not k:
+            continue
+        out.append(s)
+        n += k
+        if n >= HEAD_MIN_CHARS:
+            break
+    h = "".join(out)
+    return h if len(normalize(h)) <= HEAD_MAX_CHARS else _cut(h, HEAD_MAX_CHARS)
+
+
+def _cut(text: str, n: int) -> str:
+    """The shortest prefix of a raw text holding n normalised characters."""
+    k = 0
+    for i, ch in enumerate(text):
+        k += bool(normalize(ch))
+        if k >= n:
+            return text[: i + 1]
+    return text
