@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from infra import oidc_template  # noqa: E402
 from infra.spec import SPEC, Function, Spec  # noqa: E402
 
 FUNCTIONS_ZIP = "functions.zip"
@@ -173,7 +174,8 @@ def merge_template(stage: str, region_code: str, spec: Spec = SPEC) -> dict:
                 "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
             "ManagedPolicyArns": [_sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")],
             "Policies": [{"PolicyName": "jiesu-api", "PolicyDocument": {
-                "Version": "2012-10-17", "Statement": _statements(spec, spec.api_sends_to, reports="read")}}]}},
+                "Version": "2012-10-17", "Statement": [*_statements(spec, spec.api_sends_to, reports="read"),
+                                                       oidc_template.secret_statement()]}}]}},
         # A path the API does not have: API Gateway's own answer (403 "Missing Authentication
         # Token") in the API's error shape instead, as 404 (chalice local: infra/devserver.py).
         "UnknownPathResponse": {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": {
@@ -181,7 +183,9 @@ def merge_template(stage: str, region_code: str, spec: Spec = SPEC) -> dict:
             "ResponseTemplates": {"application/json": UNKNOWN_PATH_BODY}}},
         "APIHandler": {"Properties": {
             "Role": {"Fn::GetAtt": ["ApiRole", "Arn"]},
-            "Environment": {"Variables": {**_env(spec), "JIESU_STAGE": {"Ref": "Stage"}}}}},
+            "Environment": {"Variables": {**_env(spec), "JIESU_STAGE": {"Ref": "Stage"},
+                                          **oidc_template.environment()}}}},
+        **oidc_template.resources(),   # staff sign-in: the region's IdP, or a Cognito user pool
     }
     for fn in spec.functions:
         resources[fn.logical_id] = _function(spec, fn)
@@ -191,10 +195,13 @@ def merge_template(stage: str, region_code: str, spec: Spec = SPEC) -> dict:
                                          "AllowedPattern": "https://[^/\\s]+(/\\S*)?",
                                          "Description": "The citizen-facing URL of this stack's API (a custom "
                                                         "domain, with its base path): tracking links start "
-                                                        "with it"}},
+                                                        "with it"},
+                       **oidc_template.parameters()},
+        "Conditions": oidc_template.conditions(),
         "Resources": resources,
         "Outputs": {"TableName": {"Value": {"Ref": spec.table.logical_id}},
-                    **{f"{q.logical_id}Url": {"Value": {"Ref": q.logical_id}} for q in spec.queues}},
+                    **{f"{q.logical_id}Url": {"Value": {"Ref": q.logical_id}} for q in spec.queues},
+                    **oidc_template.outputs()},
     }
 
 
