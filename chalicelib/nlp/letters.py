@@ -36,11 +36,34 @@ def is_letter(text: str) -> bool:
     return len(normalize(text)) > LONG_CHARS
 
 
+# A writer introducing themselves (我叫…，电话…，身份证号…) says nothing about the matter: a clause
+# that is only such words, number runs (phones, ID numbers, masked ***) and a few characters (a
+# name) is left out of the head. Written from the genre's conventions, like BOILERPLATE.
+INTRODUCTION = ("我叫", "我是", "本人", "姓名", "联系电话", "联系方式", "手机号码", "手机号", "手机", "电话号码", "电话",
+                "身份证号码", "身份证号", "证件号码", "住址")
+INTRODUCTION_REST = 4
+_INTRO_RE = re.compile("|".join(map(re.escape, sorted({normalize(w) for w in INTRODUCTION}, key=len, reverse=True))))
+_NUMBER_RUN = re.compile(r"[0-9xX*]{5,}")
+_CLAUSE_END = re.compile(r"(?<=[，,、：:\s])")
+
+
+def is_introduction(clause: str) -> bool:
+    t = normalize(clause)
+    rest = strip_boilerplate(_INTRO_RE.sub("", _NUMBER_RUN.sub("", t)), "")
+    return len(rest) <= INTRODUCTION_REST and rest != strip_boilerplate(t, "")
+
+
+def without_introductions(sentence: str) -> str:
+    return "".join(c for c in _CLAUSE_END.split(sentence) if not is_introduction(c))
+
+
 def head(text: str) -> str:
     """Title and first sentences of a raw text: whole sentences until HEAD_MIN_CHARS normalised
-    characters, cut at HEAD_MAX_CHARS (a title runs into the body when there is no full stop)."""
+    characters, cut at HEAD_MAX_CHARS (a title runs into the body when there is no full stop).
+    Self-introductions (is_introduction) are left out."""
     out, n = [], 0
     for s in _SENTENCE_END.split(text):
+        s = without_introductions(s)
         k = len(strip_boilerplate(normalize(s), ""))
         if not k:
             continue

@@ -17,10 +17,9 @@ from chalicelib.domain.lifecycle import Status
 from chalicelib.domain.records import Channel
 from chalicelib.services import dispatch, evaluation, tracking
 from chalicelib.services.clock import FixedClock
-from chalicelib.settings import get_settings
 from tests.browser.test_citizen_and_public_pages import shot
 from tests.fakes import SETTINGS, fake_platform, shenzhen_runtime
-from tests.integration.staff_fixtures import AUDIENCE, ISSUER, idp  # noqa: F401
+from tests.browser.conftest import sign_in_via_idp
 from tests.unit.test_public_side_without_aws import take_in
 from tests.unit.test_services_without_aws import CLEAR, KEY_ID, SECRET, SECRET_REF, hotline, to_dispatch_stage
 
@@ -35,11 +34,8 @@ REFUSED = "Failed to load resource: the server responded with a status of %d (%s
 
 
 @pytest.fixture(scope="module")
-def stack(idp, app_url):  # noqa: F811
-    mp = pytest.MonkeyPatch()
-    for k, v in {"JIESU_OIDC_ISSUER": ISSUER, "JIESU_OIDC_AUDIENCE": AUDIENCE, "JIESU_OIDC_JWKS_URL": idp.jwks_url}.items():
-        mp.setenv(k, v)
-    get_settings.cache_clear()
+def stack(oidc_standin, app_url):
+    """The platform of fakes behind the app; staff sign in through the stand-in IdP (oidc_standin)."""
     clock = FixedClock(NOW)
     p = fake_platform(clock, region=shenzhen_runtime(), secrets={SECRET_REF: SECRET},
                       settings=dataclasses.replace(SETTINGS, public_base_url=app_url))
@@ -49,19 +45,19 @@ def stack(idp, app_url):  # noqa: F811
         yield app_url, p, clock
     finally:
         wiring.PLATFORM = before
-        mp.undo()
-        get_settings.cache_clear()
 
 
-def signed_in(browser, base: str, idp, person: str, viewport=DESK):  # noqa: F811
-    """A browser context of one person, signed in, with the list its console errors go to."""
+def signed_in(browser, base: str, person: str, landing: str, viewport=DESK):
+    """A browser context of one person, signed in as a person does (the workbench sends the browser
+    to the IdP's form, which is filled in, and the callback lands on `landing`), with the list its
+    console errors go to."""
     context = browser.new_context(**viewport)
     context.set_default_timeout(10_000)
-    context.add_cookies([{"name": "jiesu_session", "value": idp.token(person, exp_in=3600), "url": base}])
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
+    sign_in_via_idp(page, base, person, landing)
     return context, page, errors
 
 
@@ -74,7 +70,7 @@ def form(page, action: str):
     return page.locator(f'form[data-action="{action}"]')
 
 
-def test_a_days_work_for_the_dispatcher_the_unit_and_the_leader_from_sign_in_to_closure(browser, stack, idp):  # noqa: F811
+def test_a_days_work_for_the_dispatcher_the_unit_and_the_leader_from_sign_in_to_closure(browser, stack):
     base, p, clock = stack
     vague = take_in(p, hotline("有个事情想问一下，怎么办理比较好？", "宝安区西乡街道西乡大道坪洲地铁站C出口",
                            "SZ20261126009001")).body["appeal_id"]
@@ -84,8 +80,7 @@ def test_a_days_work_for_the_dispatcher_the_unit_and_the_leader_from_sign_in_to_
 
     # The dispatcher: the queue with three suggestions and why it waits; a dispatch to a unit that
     # does not exist is refused on the page, the reason typed stays; then to the street office.
-    context, page, errors = signed_in(browser, base, idp, "dispatcher")
-    page.goto(f"{base}/staff/work?queue=dispatch")
+    context, page, errors = signed_in(browser, base, "dispatcher", f"/staff/work?queue=dispatch")
     row = page.locator(f'tr[data-appeal="{vague}"]')
     seen["suggestions"] = row.locator("ol.suggestions li").count()
     seen["queue_reason"] = "转人工原因" in row.inner_text()
@@ -109,8 +104,7 @@ def test_a_days_work_for_the_dispatcher_the_unit_and_the_leader_from_sign_in_to_
 
     # The unit: the inbox with the countdown; answering before contacting the citizen is refused
     # and the answer typed stays; then sign (with the keyboard), contact and reply.
-    context, page, errors = signed_in(browser, base, idp, "xixiang_handler")
-    page.goto(f"{base}/staff/work")
+    context, page, errors = signed_in(browser, base, "xixiang_handler", f"/staff/work")
     row = page.locator(f'tr[data-appeal="{vague}"]')
     seen["countdown"] = row.locator('.countdown[data-step="sign"]').inner_text().startswith("签收：剩余")
     shot(page, "inbox")
@@ -136,8 +130,7 @@ def test_a_days_work_for_the_dispatcher_the_unit_and_the_leader_from_sign_in_to_
 
     # The leader: the key appeal in the district's key list; naming a unit that does not exist is
     # refused; an instruction and following it; the feed and the links to the screen and reports.
-    context, page, errors = signed_in(browser, base, idp, "baoan_leader", TABLET)
-    page.goto(f"{base}/staff/work")
+    context, page, errors = signed_in(browser, base, "baoan_leader", f"/staff/work", TABLET)
     seen["in_key_list"] = page.locator(f'tr[data-appeal="{vague}"]').count()
     page.locator(f'tr[data-appeal="{vague}"] a.case-link').click()
     name_unit = form(page, "name_unit")
@@ -160,8 +153,7 @@ def test_a_days_work_for_the_dispatcher_the_unit_and_the_leader_from_sign_in_to_
     appeal = p.store.load_appeal(vague)
     token = tracking.tracking_url(p, vague, appeal.tracking_salt).rsplit("/", 1)[1]
     evaluation.rate_on_page(p, token, {"speed": "5", "effect": "5", "service": "5", "reply_quality": "5"})
-    context, page, errors = signed_in(browser, base, idp, "xixiang_handler")
-    page.goto(f"{base}/staff/work/appeals/{vague}")
+    context, page, errors = signed_in(browser, base, "xixiang_handler", f"/staff/work/appeals/{vague}")
     seen["closed"] = page.locator("h1 [data-slot=status]").inner_text()
     context.close()
     kinds = [e.kind for e in p.store.load_case_file(vague)]

@@ -66,3 +66,15 @@ def test_level1_vote_lets_the_category_with_most_mass_lead():
 def test_a_letters_confidence_is_capped_by_the_letters_map():
     cal = Calibrator([0.0, 1.0], [0.0, 1.0], Calibrator([0.0, 1.0], [0.0, 0.5]))
     assert (cal.confidence(0.8), cal.confidence(0.8, letter=True)) == (0.8, 0.4)
+
+
+def test_a_self_introduction_is_not_the_head_of_a_letter():
+    text = "我叫张三，电话13800138000，身份证号440305199001011234。小区门口的路灯坏了一个多月，晚上一片漆黑，老人孩子出门很不安全。"
+    assert head(text) == "小区门口的路灯坏了一个多月，晚上一片漆黑，老人孩子出门很不安全。"
+
+
+def test_a_letter_opening_with_its_writers_details_goes_where_its_matter_does():
+    intro = "我叫张三，电话13800138000，身份证号440305199001011234。"
+    matter = "小区门口的路灯坏了一个多月，晚上一片漆黑，老人孩子出门很不安全。"
+    model = shipped()
+    assert model.classify(intro + matter).code == model.classify(matter).code == "01.06.001"
