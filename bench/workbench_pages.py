@@ -310,7 +310,7 @@ def measure(size: int, n_views: int, n_real: int, share: float, seed: int) -> di
             log(f"  {size}: {len(real)} real appeals ({Counter(r['status'] for r in real)}) and "
                 f"{ {k: len(v) for k, v in made.items()} } in the workbench's lists in {real_s:.0f}s")
 
-            closed, open_, _ = collect_templates(session, res.table_name, real)
+            closed, open_ = collect_templates(session, res.table_name, real)
             queued = queue_templates(session, res.table_name, made)
             n_each = int(round(share * size))
             n_bulk = size - len(real) - sum(len(v) for v in made.values()) - len(KINDS) * n_each
