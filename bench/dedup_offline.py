@@ -9,6 +9,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -16,7 +17,8 @@ if str(ROOT) not in sys.path:
 
 from bench.clustering_metrics import bcubed_scores, groups_from_links, pairwise_scores  # noqa: E402
 from chalicelib.domain.dedup import DEFAULT_POLICY, CandidateScore, DedupPolicy, decide  # noqa: E402
-from chalicelib.nlp.dedup_features import blocking_keys, extract_features, pair_features  # noqa: E402
+from chalicelib.nlp.concepts import CONCEPTS, concept_index  # noqa: E402
+from chalicelib.nlp.dedup_features import blocking_keys, dispatch_view, extract_features, pair_features  # noqa: E402
 from chalicelib.policy import build  # noqa: E402
 from chalicelib.policy.pack.parse import read_pack  # noqa: E402
 
@@ -32,6 +34,40 @@ def party_hashes(record: dict, key: bytes = TEST_HMAC_KEY) -> list[str]:
         if value:
             out.append(hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()[:32])
     return out
+
+
+class Featurizer:
+    """Features of a case as the dedup stage computes them, cached per (case, concept lexicon).
+
+    The dispatch model's view is computed once per case (it does not depend on the concept lexicon).
+    """
+
+    def __init__(self, pack_dir: Path, dispatch: bool = True) -> None:
+        pack = read_pack(pack_dir)
+        self.lexicon = build.place_lexicon(pack)
+        self.classifier = build.classifier(pack) if dispatch else None
+        self._views: dict[str, tuple] = {}
+        self._cache: dict[tuple, object] = {}
+
+    def view(self, rec: dict):
+        if self.classifier is None:
+            return None
+        got = self._views.get(rec["id"])
+        if got is None:
+            acc, _ = self.classifier.scores(rec["text"])
+            got = self._views[rec["id"]] = dispatch_view(sorted(acc.items(), key=lambda kv: -kv[1]))
+        return got
+
+    def for_concepts(self, held_out: frozenset[str] = frozenset()) -> Callable[[dict], object]:
+        index = concept_index({k: v for k, v in CONCEPTS.items() if k not in held_out}) if held_out else None
+
+        def featurize(rec: dict):
+            key = (rec["id"], held_out)
+            got = self._cache.get(key)
+            if got is None:
+                got = self._cache[key] = extract_features(rec, self.lexicon, index, self.view(rec))
+            return got
+        return featurize
 
 
 class InMemoryIndex:
@@ -56,8 +92,12 @@ class InMemoryIndex:
         return out
 
 
-def run(records: list[dict], policy: DedupPolicy = DEFAULT_POLICY) -> dict:
-    """Process records in (received_at, id) order; return groups, links and decisions."""
+def run(records: list[dict], policy: DedupPolicy = DEFAULT_POLICY, featurize=None) -> dict:
+    """Process records in (received_at, id) order; return groups, links and decisions.
+
+    `featurize(record)` gives a record's AppealFeatures (default: as the dedup stage computes them
+    with the demo region's places and dispatch model).
+    """
     order = sorted(records, key=lambda r: (r["received_at"], r["id"]))
     index = InMemoryIndex()
     # What the real store keeps per appeal so that rescoring needs no extra reads.
@@ -65,9 +105,9 @@ def run(records: list[dict], policy: DedupPolicy = DEFAULT_POLICY) -> dict:
     master: dict[str, str] = {}
     links: dict[str, str | None] = {}
     decisions: dict[str, object] = {}
-    lexicon = build.place_lexicon(read_pack(ROOT / "regions" / "shenzhen"))   # the demo region's places
+    featurize = featurize or Featurizer(ROOT / "regions" / "shenzhen").for_concepts()
     for rec in order:
-        feats = extract_features(rec, lexicon)
+        feats = featurize(rec)
         hashes = party_hashes(rec)
         keys = blocking_keys(feats, hashes)
         cand_ids: list[str] = []
@@ -109,7 +149,7 @@ def report_errors(records: list[dict], result: dict, out=sys.stderr) -> dict:
         d = result["decisions"][rec["id"]]
         if d.candidate_id and d.master_id and gold[d.candidate_id] != gold[rec["id"]]:
             false_merges += 1
-            print(f"FALSE MERGE ({d.reason})\n  new : {_short(rec)}\n  with: {_short(by_id[d.candidate_id])}\n"
+            print(f"FALSE MERGE signal={d.signal} ({d.reason})\n  new : {_short(rec)}\n  with: {_short(by_id[d.candidate_id])}\n"
                   f"  fields: {d.matched_fields}", file=out)
     for rec in result["order"]:
         earlier = [r for r in result["order"] if r["cluster"] == rec["cluster"] and r["id"] < rec["id"]
@@ -117,7 +157,7 @@ def report_errors(records: list[dict], result: dict, out=sys.stderr) -> dict:
         if earlier and not any(groups[r["id"]] == groups[rec["id"]] for r in earlier):
             misses += 1
             d = result["decisions"][rec["id"]]
-            print(f"MISS ({d.reason})\n  new : {_short(rec)}\n  gold: {_short(earlier[-1])}\n"
+            print(f"MISS signal={d.signal or '-'} ({d.reason})\n  new : {_short(rec)}\n  gold: {_short(earlier[-1])}\n"
                   f"  fields: {d.matched_fields}", file=out)
     return {"false_merges": false_merges, "misses": misses}
 
@@ -136,6 +176,7 @@ def evaluate(records: list[dict], policy: DedupPolicy = DEFAULT_POLICY, verbose:
         "predicted_groups": len(set(result["groups"].values())),
         "pairwise": {k: round(v, 4) for k, v in pw.items()},
         "bcubed": {k: round(v, 4) for k, v in b3.items()},
+        "borderline": sum(1 for d in result["decisions"].values() if d.possible_id),
         "false_merge_links": errors["false_merges"],
         "missed_appeals": errors["misses"],
         "index_reads": result["reads"],

@@ -85,9 +85,11 @@ def run(records: list[dict]) -> dict:
         policy = runtime_for("shenzhen").dedup_policy
         t1 = time.perf_counter()
         outcomes: dict[str, int] = {}
+        decisions: dict[str, object] = {}
         attempts = postings_read = 0
         for rec in order:
             r = dedup.process(bootstrap(clock=FixedClock(datetime.fromisoformat(rec["received_at"]))), appeal_of[rec["id"]], policy)
+            decisions[rec["id"]] = r.decision
             outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
             attempts += r.attempts
             postings_read += r.postings_read
@@ -107,7 +109,8 @@ def run(records: list[dict]) -> dict:
         gold = {r["id"]: r["cluster"] for r in records}
         pw = pairwise_scores(groups, gold)
         b3 = bcubed_scores(groups, gold)
-        errors = _errors(order, groups, links, gold)
+        errors = _errors(order, groups, links, gold, decisions, record_of)
+        possible = _possible(order, decisions, record_of, gold)
         return {
             "records": len(records),
             "gold_clusters": len(set(gold.values())),
@@ -116,6 +119,8 @@ def run(records: list[dict]) -> dict:
             "new_masters": outcomes.get("new_master", 0),
             "pairwise": {k: round(v, 4) for k, v in pw.items()},
             "bcubed": {k: round(v, 4) for k, v in b3.items()},
+            "borderline": possible["borderline"],
+            "borderline_same_cluster": possible["same_cluster"],
             "false_merge_links": errors[0],
             "missed_appeals": errors[1],
             "dedup_attempts": attempts,
@@ -126,18 +131,49 @@ def run(records: list[dict]) -> dict:
         }
 
 
-def _errors(order, groups, links, gold) -> tuple[int, int]:
+def _signal(d) -> str:
+    return f"signal={d.signal or '-'}" if d is not None else "signal=-"
+
+
+def _fields(d) -> str:
+    return json.dumps(d.matched_fields, ensure_ascii=False) if d is not None else "{}"
+
+
+def _errors(order, groups, links, gold, decisions, record_of) -> tuple[int, int]:
+    """Misses and wrong joins on stderr: the pair, the signal that decided it and the decision's
+    reason and fields, for a region's dispatcher to review."""
     false_merges = sum(1 for rid, m in links.items() if m and gold[m] != gold[rid])
     misses = 0
     for i, rec in enumerate(order):
         earlier = [r for r in order[:i] if r["cluster"] == rec["cluster"]]
         if earlier and not any(groups[r["id"]] == groups[rec["id"]] for r in earlier):
             misses += 1
-            print(f"MISS {rec['id']} [{rec['cluster']}]", file=sys.stderr)
+            d = decisions.get(rec["id"])
+            near = record_of.get(d.candidate_id, d.candidate_id) if d is not None and d.candidate_id else None
+            print(f"MISS {rec['id']} [{rec['cluster']}] ~ {earlier[-1]['id']} (nearest candidate {near}) "
+                  f"{_signal(d)}: {d.reason if d else ''} fields={_fields(d)}", file=sys.stderr)
     for rid, m in links.items():
         if m and gold[m] != gold[rid]:
-            print(f"FALSE MERGE {rid} [{gold[rid]}] -> {m} [{gold[m]}]", file=sys.stderr)
+            d = decisions.get(rid)
+            cand = record_of.get(d.candidate_id, d.candidate_id) if d is not None and d.candidate_id else m
+            print(f"FALSE MERGE {rid} [{gold[rid]}] -> {cand} [{gold.get(cand, '?')}] (group {m}) {_signal(d)}: "
+                  f"{d.reason if d else ''} fields={_fields(d)}", file=sys.stderr)
     return false_merges, misses
+
+
+def _possible(order, decisions, record_of, gold) -> dict:
+    """Appeals left as new masters with a possible duplicate for a dispatcher (one line each)."""
+    n = same = 0
+    for rec in order:
+        d = decisions.get(rec["id"])
+        if d is None or not d.possible_id:
+            continue
+        n += 1
+        cand = record_of.get(d.possible_candidate_id, d.possible_candidate_id)
+        same += gold.get(cand) == rec["cluster"]
+        print(f"POSSIBLE {rec['id']} [{rec['cluster']}] ~ {cand} [{gold.get(cand, '?')}]: {d.possible_reason}",
+              file=sys.stderr)
+    return {"borderline": n, "same_cluster": same}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
           f"F1={summary['pairwise']['f1']:.4f}", file=sys.stderr)
     print(f"B-cubed   P={summary['bcubed']['precision']:.4f} R={summary['bcubed']['recall']:.4f} "
           f"F1={summary['bcubed']['f1']:.4f}", file=sys.stderr)
+    print(f"borderline {summary['borderline']} possible duplicates for a dispatcher "
+          f"({summary['borderline_same_cluster']} of them the same matter)", file=sys.stderr)
     print(json.dumps(summary, ensure_ascii=False))
     return 0
 

@@ -61,7 +61,7 @@ from infra.local import offline_aws_env  # noqa: E402 - must run before chalicel
 
 offline_aws_env("test", quiet=True)
 
-from bench.store_fill import ACCOUNT, Template, hotline_appeal, place_clones  # noqa: E402
+from bench.store_fill import ACCOUNT, LOCAL, Template, hotline_appeal, place_clones, text_of  # noqa: E402
 
 REGION_DIR = ROOT / "regions" / "shenzhen"
 HISTORY = REGION_DIR / "examples" / "history-train.jsonl"
@@ -135,10 +135,31 @@ def make_real(p, clock, creds: dict, n_real: int, rng: random.Random) -> list[di
     return made
 
 
+def count_changes(p, session, res) -> int:
+    """The analytics stage over what the real appeals handed off (functions/analytics does the
+    same in production): the unit counters the rankings and the public record read. Returns the
+    messages counted."""
+    from chalicelib.services import analytics
+
+    sqs, url, n = session.client("sqs"), res.queue_urls["analytics"], 0
+    while msgs := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages"):
+        result = analytics.process(p, [json.loads(m["Body"]) for m in msgs])
+        if result["failed"]:
+            raise SystemExit(f"analytics: counting failed for {result['failed']}")
+        sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
+        n += len(msgs)
+    if not n:
+        raise SystemExit("the real appeals handed nothing to analytics: the rankings would show nothing")
+    return n
+
+
 # --- 2. clones, straight into moto's backend ----------------------------------------------------
 
-def collect_templates(session, table: str, real: list[dict]) -> tuple[list[Template], list[Template], list[dict]]:
-    """The real appeals' items (closed and open templates) and the unit counters stored so far."""
+def collect_templates(session, table: str, real: list[dict]) -> tuple[list[Template], list[Template]]:
+    """The real appeals' items: closed and open templates, each with what analytics counted of it
+    (`contribution`; none where the analytics stage did not run)."""
+    from chalicelib.domain.metrics import decode
     from chalicelib.services.public_views import RECORD_FACETS
 
     ddb = session.client("dynamodb")
@@ -160,10 +181,12 @@ def collect_templates(session, table: str, real: list[dict]) -> tuple[list[Templ
         v = by_pk.get((f"VIEW#{r['appeal_id']}", "V"))
         if a is None or v is None:
             raise SystemExit(f"real appeal {r['appeal_id']} has no appeal item or no public view")
-        summary = json.loads(v["body"]["S"])
+        summary = json.loads(text_of(v["body"]))
         if "GSI2PK" not in v or summary.get("master_id") or not summary.get("listed"):
             continue   # clone only what a listed master looks like
         t = Template(r["appeal_id"], a, v, sorted(rows.get(r["appeal_id"], []), key=lambda i: i["PK"]["S"]))
+        state = by_pk.get((f"APPEAL#{r['appeal_id']}", "AN"))   # what analytics counted of it
+        t.contribution = decode(json.loads(text_of(state["contribution"]))) if state else {}
         if t.closed:
             if len(t.rows) != len(RECORD_FACETS):
                 raise SystemExit(f"closed appeal {t.appeal_id} has {len(t.rows)} public-record rows, "
@@ -176,12 +199,57 @@ def collect_templates(session, table: str, real: list[dict]) -> tuple[list[Templ
     return closed, open_
 
 
-def fill(n: int, closed: list[Template], open_: list[Template], table: str, rng: random.Random) -> dict:
-    """n clones straight into moto's backend. They add no analytics counters: the rankings and
-    the record's figures read counter rows per (scope, day or month), whose number the clones do
-    not change, so only the figures shown, not the reads, would differ."""
-    written, n_open = place_clones(n, closed, open_, table, rng, NOW, OPEN_SHARE, OPEN_WITHIN, SPREAD, None, log)
-    return {"clones": n, "open_clones": n_open, "items": written}
+def counter_rows(session, table: str) -> list[dict]:
+    """The counter rows the real appeals' analytics wrote."""
+    ddb = session.client("dynamodb")
+    rows, kwargs = [], {"TableName": table, "FilterExpression": "#k = :c", "ExpressionAttributeNames": {"#k": "kind"},
+                        "ExpressionAttributeValues": {":c": {"S": "counter"}}}
+    while True:
+        page = ddb.scan(**kwargs)
+        rows += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return rows
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def fill(n: int, closed: list[Template], open_: list[Template], counters: list[dict], table: str,
+         rng: random.Random) -> dict:
+    """n clones straight into moto's backend, each adding what its template's appeal added to the
+    counters (its analytics contribution, days and months shifted with it), so the rankings and
+    the record rank units over as many appeals as the store holds; the counter rows are then
+    written once each, the real appeals' own counts included."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    from chalicelib.domain.metrics import COUNTERS
+    from chalicelib.storage import keys
+
+    if not any(t.contribution for t in closed):
+        raise SystemExit("no closed template was counted by analytics: the clones would add no counters")
+    sums: dict[tuple, Counter] = defaultdict(Counter)
+    for row in counters:
+        _, region, grain, period = row["PK"]["S"].split("#", 3)
+        sums[(region, grain, period, row["dimension"]["S"], row["ident"]["S"])].update(
+            {c: int(row[c]["N"]) for c in COUNTERS if c in row})
+
+    def each(t: Template, received: datetime, delta: timedelta) -> None:
+        was, now = t.received.astimezone(LOCAL).date(), received.astimezone(LOCAL).date()
+        days, months = (now - was).days, (now.year - was.year) * 12 + now.month - was.month
+        for (grain, period, dim, ident), counts in t.contribution.items():
+            if grain == "D":
+                period = (datetime.fromisoformat(period) + timedelta(days=days)).date().isoformat()
+            else:
+                y, m = divmod(int(period[:4]) * 12 + int(period[5:7]) - 1 + months, 12)
+                period = f"{y:04d}-{m + 1:02d}"
+            sums[(t.appeal["region"]["S"], grain, period, dim, ident)].update(counts)
+
+    written, n_open = place_clones(n, closed, open_, table, rng, NOW, OPEN_SHARE, OPEN_WITHIN, SPREAD, each, log)
+    backend = dynamodb_backends[ACCOUNT]["us-east-1"]
+    for (region, grain, period, dim, ident), counts in sums.items():
+        backend.put_item(table, {"PK": {"S": keys.counters_pk(region, grain, period)},
+                                 "SK": {"S": keys.counter_sk(dim, ident)}, "kind": {"S": "counter"},
+                                 "region": {"S": region}, "dimension": {"S": dim}, "ident": {"S": ident},
+                                 **{c: {"N": str(v)} for c, v in counts.items() if v}})
+    return {"clones": n, "open_clones": n_open, "items": written, "counter_rows": len(sums)}
 
 
 # --- 3. the pages -------------------------------------------------------------------------------
@@ -339,7 +407,7 @@ def pages(real: list[dict], views: dict[str, dict]) -> dict[str, tuple[str, Call
         "public_district": (f"/public?district={district}", lambda b: len(b["rows"])),
         "public_category_street": (f"/public?category={category}&street={street}", lambda b: len(b["rows"])),
         "public_unit": (f"/public/units/{unit}", lambda b: len(b["recent"])),
-        "public_rankings": ("/public/rankings?period=30d&metric=satisfaction",
+        "public_rankings": ("/public/rankings?period=year&metric=satisfaction",
                             lambda b: len(b.get("ranked") or []) + len(b.get("unranked") or [])),
         "open311_list": ("/open311/v2/requests.json", lambda b: len(b)),
         "open311_list_filtered": (f"/open311/v2/requests.json?service_code={service_code}&status=closed",
@@ -392,13 +460,16 @@ def measure(size: int, n_views: int, n_real: int, seed: int, check_index: bool =
         real = make_real(p, clock, creds, n_real, rng)
         if clock.now() >= NOW:
             raise SystemExit("the real appeals ran past the measured instant")
+        counted = count_changes(p, session, res)
         drain_queues(session, res)
         real_s = time.perf_counter() - t
-        log(f"  {size}: {len(real)} real appeals ({Counter(r['status'] for r in real)}) in {real_s:.0f}s")
+        log(f"  {size}: {len(real)} real appeals ({Counter(r['status'] for r in real)}), {counted} changes "
+            f"counted, in {real_s:.0f}s")
 
         closed, open_ = collect_templates(session, res.table_name, real)
+        counters = counter_rows(session, res.table_name)
         t = time.perf_counter()
-        filled = fill(max(0, size - len(real)), closed, open_, res.table_name, rng)
+        filled = fill(max(0, size - len(real)), closed, open_, counters, res.table_name, rng)
         fill_s = time.perf_counter() - t
         log(f"  {size}: filled {filled} in {fill_s:.0f}s")
         at_now = bootstrap(clock=FixedClock(NOW))

@@ -3,8 +3,10 @@ real intake, and clones of a real appeal's stored items with a new id and every 
 shifted (bench/public_pages.py, bench/workbench_pages.py)."""
 from __future__ import annotations
 
+import base64
 import json
 import re
+import zlib
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -43,6 +45,29 @@ def hotline_appeal(p, creds: dict, now: datetime, serial: int, text: str, addres
 
 # --- clones -------------------------------------------------------------------------------------
 
+def text_of(av: dict) -> str | None:
+    """The text of a stored string, or of a packed JSON binary (storage.models.PackedJSONAttribute:
+    zlib over UTF-8 JSON); None for any other value (numbers, sealed binaries, lists)."""
+    if "S" in av:
+        return av["S"]
+    if "B" in av:
+        try:
+            return zlib.decompress(_raw(av["B"])).decode()
+        except zlib.error:
+            return None
+    return None
+
+
+def _raw(value) -> bytes:
+    """A binary as boto3 gives it (bytes) or as moto's backend keeps it (base64 text)."""
+    return value if isinstance(value, (bytes, bytearray)) else base64.b64decode(value)
+
+
+def _like(av: dict, text: str) -> dict:
+    """`text` stored the way `av` was: a string, or packed again."""
+    return {"S": text} if "S" in av else {"B": zlib.compress(text.encode())}
+
+
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?")
 
 
@@ -63,36 +88,36 @@ class Template:
                  extra: list[dict] | tuple = ()) -> None:
         self.appeal_id, self.appeal, self.view, self.rows = appeal_id, appeal, view, rows
         self.extra = list(extra)
-        summary = json.loads(view["body"]["S"])
+        summary = json.loads(text_of(view["body"]))
         self.closed = summary["status"] == "closed"
         self.received = datetime.fromisoformat(summary["received_at"])
         self.closed_at = datetime.fromisoformat(summary["closed_at"]) if self.closed else None
         self.unit = (summary.get("unit") or {}).get("id")
         self.satisfied = bool((summary.get("rating") or {}).get("satisfied"))
         self.replied = summary.get("answer") is not None
-        self.stamps = sorted({m for item in (appeal, view, *rows, *self.extra) for av in item.values() if "S" in av
-                              for m in STAMP.findall(av["S"])})
+        self.stamps = sorted({m for item in (appeal, view, *rows, *self.extra) for av in item.values()
+                              if (text := text_of(av)) is not None for m in STAMP.findall(text)})
 
     def clone(self, new_id: str, delta: timedelta) -> list[dict]:
         shifted = {s: shift_stamp(s, delta) for s in self.stamps}
         old = self.appeal_id
 
         def fix(av: dict) -> dict:
-            if "S" not in av:
+            s = text_of(av)
+            if s is None:
                 return av
-            s = av["S"]
             if old in s:
                 s = s.replace(old, new_id)
             if "T" in s:
                 s = STAMP.sub(lambda m: shifted.get(m.group(0)) or shift_stamp(m.group(0), delta), s)
-            return {"S": s}
+            return _like(av, s)
 
         items = []
         for src in (self.appeal, self.view, *self.rows, *self.extra):
             items.append({k: fix(v) for k, v in src.items()})
         view = items[1]
         if "GSI2PK" in view:   # the Open311 listing: the local month of receipt
-            received = datetime.fromisoformat(json.loads(view["body"]["S"])["received_at"])
+            received = datetime.fromisoformat(json.loads(text_of(view["body"]))["received_at"])
             _, region, bucket, _ = view["GSI2PK"]["S"].split("#")          # O311#<region>#<bucket>#<month>
             view["GSI2PK"] = {"S": f"O311#{region}#{bucket}#{received.astimezone(LOCAL):%Y-%m}"}
             if "GSI1PK" in view:   # every status together: O311A#<region>#<month>

@@ -120,6 +120,14 @@ def page_principal(headers: dict[str, str], csrf: str | None) -> Principal:
     token = session_token(headers)
     if not token:
         raise AuthenticationError("sign in first", field="session", code="missing_token")
-    if not csrf or not hmac.compare_digest(str(csrf), csrf_for(token)):
-        raise ForbiddenError("this form is not from your session: reload the page", field="csrf", code="bad_csrf")
+    require_csrf(token, csrf)
     return verify(token)
+
+
+def require_csrf(token: str, csrf: str | None) -> None:
+    """403 naming `csrf` unless a form carries the anti-forgery value of the session it changes.
+    (SameSite=Strict already keeps the cookie off another site's form; the value also stops a page
+    of the same site but another origin, and browsers that ignore SameSite.)"""
+    # As bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, so a 500).
+    if not csrf or not hmac.compare_digest(str(csrf).encode(), csrf_for(token).encode()):
+        raise ForbiddenError("this form is not from your session: reload the page", field="csrf", code="bad_csrf")

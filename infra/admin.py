@@ -6,6 +6,9 @@ analytics rebuild (F-AN-2).
     python -m infra.admin versions laixi
     python -m infra.admin rollback laixi 2
     python -m infra.admin rebuild [--region shenzhen] [--write]   # analytics counters from the case files
+    python -m infra.admin archive-verify (--appeal ID | --day YYYY-MM-DD)   # sealed dossiers (归档)
+    python -m infra.admin archive-shred [--dry-run]   # destroy personal data past retention
+    python -m infra.admin reproject [--dry-run]      # GSIs to the spec's projections (infra/reindex.py)
 
 Works against whatever AWS the environment points at: JIESU_TABLE, JIESU_REGION_BUCKET,
 JIESU_STAGE (names the channel secrets), JIESU_REGION_CODE (the stack's region: another
@@ -169,6 +172,70 @@ def cmd_rebuild(args) -> int:
     return 0 if result["mismatch_count"] == 0 or args.write else EXIT_MISMATCH
 
 
+def cmd_archive_verify(args) -> int:
+    """Check sealed dossiers against their recorded SHA-256 and the case file's hash chain; exit 5
+    on a mismatch (each printed), 4 when the appeal was never archived."""
+    from chalicelib.bootstrap import bootstrap
+    from chalicelib.services import archive
+    from chalicelib.storage.archive_store import archive_parts
+
+    p, parts = bootstrap(), archive_parts()
+    if args.appeal:
+        one = archive.verify_one(p, parts, args.appeal)
+        result = {"checked": 1, "mismatch_count": 0 if one["ok"] else 1, "mismatches": [] if one["ok"] else [one]}
+        if not one["ok"] and not parts.store.get_pointer(args.appeal):
+            print(json.dumps(one, ensure_ascii=False) if args.json else one["problems"][0])
+            return EXIT_NOT_FOUND
+    else:
+        result = archive.verify_day(p, parts, args.region or p.settings.region_code, args.day)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(f"{result['checked']} dossiers checked, {result['mismatch_count']} with mismatches")
+        for m in result["mismatches"]:
+            for problem in m["problems"]:
+                print(f"  {problem}")
+    return EXIT_MISMATCH if result["mismatch_count"] else 0
+
+
+def cmd_archive_shred(args) -> int:
+    """Crypto-shred the personal data of dossiers past their region's retention (each audited);
+    --dry-run lists them and writes nothing."""
+    from chalicelib.bootstrap import bootstrap
+    from chalicelib.services import archive
+    from chalicelib.storage.archive_store import archive_parts
+
+    result = archive.shred(bootstrap(), archive_parts(), dry_run=args.dry_run, limit=args.limit)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        verb = "would be shredded" if args.dry_run else "shredded"
+        print(f"{result['region']}: {len(result['due'])} dossiers {verb}")
+        for d in result["due"]:
+            print(f"  {d['appeal_id']} archived {d['archived_at']} retention ended {d['shred_due']}")
+    return 0
+
+
+def cmd_reproject(args) -> int:
+    """Rebuild the table's GSIs whose projection differs from the spec's (infra/reindex.py);
+    --dry-run prints the plan and the entries each index holds, changing nothing."""
+    import boto3
+
+    from chalicelib.settings import get_settings
+    from infra.reindex import reproject
+
+    s = get_settings()
+    result = reproject(boto3.client("dynamodb", endpoint_url=s.endpoint_url), s.table_name, dry_run=args.dry_run)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        verb = "would be rebuilt" if args.dry_run else "rebuilt"
+        print(f"{result['table']}: {result['count']} indexes {verb} ({result['entries']} entries)")
+        for step in result["indexes"]:
+            print(f"  {step['index']}: {step['from']} -> {step['to']} ({step['entries']} entries)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m infra.admin", description="Jiesu region pack admin")
     ap.add_argument("--actor", help="who is acting (recorded on the version); default cli:<user>")
@@ -195,6 +262,16 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rebuild", help="recompute the analytics counters from the case files and compare")
     p.add_argument("--region", help="region code (default: the stack's JIESU_REGION_CODE)")
     p.add_argument("--write", action="store_true", help="replace the stored counters by the recomputed ones")
+    p = sub.add_parser("archive-verify", help="verify a sealed dossier, or every dossier archived on a day")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--appeal", help="an appeal id")
+    which.add_argument("--day", help="a UTC day, YYYY-MM-DD")
+    p.add_argument("--region", help="region code (default: the stack's JIESU_REGION_CODE)")
+    p = sub.add_parser("archive-shred", help="destroy the personal data of dossiers past retention")
+    p.add_argument("--dry-run", action="store_true", help="list what would be shredded, write nothing")
+    p.add_argument("--limit", type=int, default=100, help="dossiers per run")
+    p = sub.add_parser("reproject", help="rebuild the GSIs whose projection differs from the spec's")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and the entries, change nothing")
     return ap
 
 
@@ -208,6 +285,12 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_versions(args)
     if args.cmd == "rebuild":
         return cmd_rebuild(args)
+    if args.cmd == "archive-verify":
+        return cmd_archive_verify(args)
+    if args.cmd == "archive-shred":
+        return cmd_archive_shred(args)
+    if args.cmd == "reproject":
+        return cmd_reproject(args)
     return cmd_rollback(args)
 
 

@@ -18,11 +18,13 @@ class LocalResources:
     rule_names: dict[str, str]
     pii_key_id: str
     hash_key_secret: str
+    archive_bucket: str = ""
 
     def env(self, stage: str, region_code: str) -> dict[str, str]:
         env = {"JIESU_STAGE": stage, "JIESU_REGION_CODE": region_code, "JIESU_TABLE": self.table_name,
                SPEC.region_bucket_env: self.region_bucket, SPEC.report_bucket_env: self.report_bucket,
-               "JIESU_PII_KEY_ID": self.pii_key_id, "JIESU_HASH_KEY_SECRET": self.hash_key_secret}
+               "JIESU_PII_KEY_ID": self.pii_key_id, "JIESU_HASH_KEY_SECRET": self.hash_key_secret,
+               SPEC.archive_bucket_env: self.archive_bucket}
         for q in SPEC.queues:
             env[q.env_var] = self.queue_urls[q.name]
         return env
@@ -57,7 +59,7 @@ def table_definition(spec: Spec, name: str) -> dict:
         "GlobalSecondaryIndexes": [
             {"IndexName": ix.name, "KeySchema": [{"AttributeName": ix.pk, "KeyType": "HASH"},
                                                  {"AttributeName": ix.sk, "KeyType": "RANGE"}],
-             "Projection": {"ProjectionType": "ALL"}} for ix in t.indexes],
+             "Projection": ix.projection} for ix in t.indexes],
     }
 
 
@@ -96,6 +98,17 @@ def bootstrap(session, stage: str = "local", spec: Spec = SPEC) -> LocalResource
                 s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": session.region_name})
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
 
+    archive_bucket = f"{prefix}-archive"   # Object Lock as deployed (render._archive_bucket)
+    try:
+        s3.head_bucket(Bucket=archive_bucket)
+    except ClientError:
+        where = {} if session.region_name == "us-east-1" else {
+            "CreateBucketConfiguration": {"LocationConstraint": session.region_name}}
+        s3.create_bucket(Bucket=archive_bucket, ObjectLockEnabledForBucket=True, **where)
+        s3.put_object_lock_configuration(Bucket=archive_bucket, ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": spec.archive_lock_days}}})
+
     kms = session.client("kms")
     try:
         kms.describe_key(KeyId=spec.pii_key_alias)
@@ -128,7 +141,8 @@ def bootstrap(session, stage: str = "local", spec: Spec = SPEC) -> LocalResource
         name = f"{prefix}-{s.name}"
         events.put_rule(Name=name, ScheduleExpression=s.expression, State="ENABLED")
         rule_names[s.name] = name
-    return LocalResources(table_name, bucket, report_bucket, queue_urls, dlq_urls, rule_names, spec.pii_key_alias, hash_secret)
+    return LocalResources(table_name, bucket, report_bucket, queue_urls, dlq_urls, rule_names, spec.pii_key_alias,
+                          hash_secret, archive_bucket)
 
 
 def register_channels(session, pack_dir, stage: str, callback_url: str | None = None) -> dict[str, tuple[str, str]]:

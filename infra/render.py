@@ -44,7 +44,7 @@ def _table(spec: Spec) -> dict:
             "GlobalSecondaryIndexes": [
                 {"IndexName": ix.name,
                  "KeySchema": [{"AttributeName": ix.pk, "KeyType": "HASH"}, {"AttributeName": ix.sk, "KeyType": "RANGE"}],
-                 "Projection": {"ProjectionType": "ALL"}} for ix in t.indexes],
+                 "Projection": ix.projection} for ix in t.indexes],
             "TimeToLiveSpecification": {"AttributeName": t.ttl_attribute, "Enabled": True},
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": t.point_in_time_recovery},
             "SSESpecification": {"SSEEnabled": True},
@@ -81,6 +81,7 @@ def _env(spec: Spec) -> dict:
     env = {"JIESU_TABLE": {"Ref": spec.table.logical_id}, "JIESU_PII_KEY_ID": {"Ref": spec.pii_key_logical_id},
            spec.region_bucket_env: {"Ref": spec.region_bucket_logical_id},
            spec.report_bucket_env: {"Ref": spec.report_bucket_logical_id},
+           spec.archive_bucket_env: {"Ref": spec.archive_bucket_logical_id},
            "JIESU_HASH_KEY_SECRET": {"Ref": "HashKeySecret"},
            # Where citizens open their tracking links (the links in intake answers and callbacks).
            "JIESU_PUBLIC_BASE_URL": {"Ref": "PublicBaseUrl"}}
@@ -90,7 +91,7 @@ def _env(spec: Spec) -> dict:
 
 
 def _statements(spec: Spec, sends_to, table_access="readwrite", pii=True, secrets=True,
-                reports: str | None = None) -> list[dict]:
+                reports: str | None = None, archive: str = "read") -> list[dict]:
     table_arn = {"Fn::GetAtt": [spec.table.logical_id, "Arn"]}
     index_arn = _sub("${%s.Arn}/index/*" % spec.table.logical_id)
     actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"]
@@ -102,6 +103,11 @@ def _statements(spec: Spec, sends_to, table_access="readwrite", pii=True, secret
     if reports:   # "read": the staff API lists and serves reports; "write": the reports function
         stmts.append({"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"] if reports == "write"
                       else ["s3:GetObject"], "Resource": _sub("${%s.Arn}/*" % spec.report_bucket_logical_id)})
+    # The archive: everyone with table access reads dossiers (staff API, verification); the archive
+    # function also seals them (a put with its own retention needs PutObjectRetention).
+    stmts.append({"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"]
+                  + (["s3:PutObject", "s3:PutObjectRetention"] if archive == "write" else []),
+                  "Resource": _sub("${%s.Arn}/*" % spec.archive_bucket_logical_id)})
     if sends_to:
         stmts.append({"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:GetQueueUrl",
                                                     "sqs:ChangeMessageVisibility"],
@@ -133,12 +139,74 @@ def _function(spec: Spec, fn: Function) -> dict:
         "Environment": {"Variables": {**_env(spec), "JIESU_STAGE": {"Ref": "Stage"}}},
         "Policies": [{"Version": "2012-10-17", "Statement": _statements(
             spec, sends, fn.table_access, pii=True, secrets=True,
-            reports="write" if fn.writes_reports else None)}],
+            reports="write" if fn.writes_reports else None,
+            archive="write" if fn.writes_archive else "read")}],
         **({"ReservedConcurrentExecutions": fn.concurrency} if fn.concurrency else {}),
         "Events": events}}
 
 
 UNKNOWN_PATH_BODY = '{"error": {"code": "not_found", "message": "no such path", "field": "path"}}'
+
+
+# Throttling at the edge (API Gateway stage method settings; issue 22, item 7): the whole stage,
+# and tighter on the routes a partner's loop or a flood would hit (intake, ratings, Open311
+# posts). Past a limit API Gateway answers 429 itself, in the API's error shape with Retry-After
+# (ThrottledResponse); no request reaches the app. (rate: requests per second; burst: bucket size)
+STAGE_THROTTLE = (100, 200)
+ROUTE_THROTTLES = {("/channels/{channel}/appeals", "POST"): (20, 40),
+                   ("/channels/{channel}/appeals/{ticket_id}/rating", "POST"): (10, 20),
+                   ("/open311/v2/{resource}", "POST"): (5, 10),          # requests.json, the one POST
+                   ("/track/{token}/rating", "POST"): (5, 10)}
+THROTTLED_BODY = ('{"error": {"code": "throttled", "message": "too many requests: retry after the number of '
+                  'seconds in Retry-After", "field": null}}')
+RETRY_AFTER_SECONDS = 1
+
+
+# Per channel key (the X-Jiesu-Key-Id every signed partner request carries): an AWS WAF rate-based
+# rule keyed on that header, so one partner's flood or loop cannot take the others' share of the
+# stage's limits. A request without the header is not counted by it (the stage limits still apply).
+CHANNEL_KEY_LIMIT = 1200            # requests per key ...
+CHANNEL_KEY_WINDOW_S = 60           # ... per this many seconds (WAF's evaluation window)
+CHANNEL_KEY_HEADER = "x-jiesu-key-id"
+
+
+def _channel_key_limits(stage: str) -> dict:
+    """The WebACL of the per-key limit (429 in the error shape, Retry-After one window) and its
+    association with the API's stage."""
+    api_stage = stage_config(stage).get("api_gateway_stage", "api")
+    acl = {"Type": "AWS::WAFv2::WebACL", "Properties": {
+        "Name": _sub("jiesu-${Stage}-channel-keys"), "Scope": "REGIONAL", "DefaultAction": {"Allow": {}},
+        "VisibilityConfig": {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True,
+                             "MetricName": "jiesu-channel-keys"},
+        "CustomResponseBodies": {"throttled": {"ContentType": "APPLICATION_JSON", "Content": THROTTLED_BODY}},
+        "Rules": [{
+            "Name": "per-channel-key", "Priority": 0,
+            "Statement": {"RateBasedStatement": {
+                "Limit": CHANNEL_KEY_LIMIT, "EvaluationWindowSec": CHANNEL_KEY_WINDOW_S,
+                "AggregateKeyType": "CUSTOM_KEYS",
+                "CustomKeys": [{"Header": {"Name": CHANNEL_KEY_HEADER,
+                                           "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}}]}},
+            "Action": {"Block": {"CustomResponse": {
+                "ResponseCode": 429, "CustomResponseBodyKey": "throttled",
+                "ResponseHeaders": [{"Name": "Retry-After", "Value": str(CHANNEL_KEY_WINDOW_S)}]}}},
+            "VisibilityConfig": {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True,
+                                 "MetricName": "jiesu-per-channel-key"}}]}}
+    association = {"Type": "AWS::WAFv2::WebACLAssociation", "DependsOn": f"RestAPI{api_stage}Stage",
+                   "Properties": {"WebACLArn": {"Fn::GetAtt": ["ChannelKeyLimits", "Arn"]},
+                                  "ResourceArn": _sub("arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/"
+                                                      "${RestAPI}/stages/" + api_stage)}}
+    return {"ChannelKeyLimits": acl, "ChannelKeyLimitsAssociation": association}
+
+
+def _method_settings() -> list[dict]:
+    """MethodSettings of the API's stage: a resource path's slashes are written ~1."""
+    out = [{"ResourcePath": "/*", "HttpMethod": "*", "ThrottlingRateLimit": STAGE_THROTTLE[0],
+            "ThrottlingBurstLimit": STAGE_THROTTLE[1], "MetricsEnabled": True}]
+    for (path, method), (rate, burst) in ROUTE_THROTTLES.items():
+        out.append({"ResourcePath": "/" + path.replace("/", "~1"),
+                    "HttpMethod": method, "ThrottlingRateLimit": rate, "ThrottlingBurstLimit": burst,
+                    "MetricsEnabled": True})
+    return out
 
 
 def _private_bucket() -> dict:
@@ -149,6 +217,33 @@ def _private_bucket() -> dict:
                                            "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
         "BucketEncryption": {"ServerSideEncryptionConfiguration": [
             {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}}}
+
+
+def _archive_bucket(spec: Spec) -> dict:
+    """The sealed dossiers (归档): a private bucket with Object Lock in compliance mode (no one,
+    the account root included, deletes or overwrites a version before its retention ends),
+    a default retention from the stack's parameter (each dossier sets its own, from its region's
+    policy), and a bucket policy denying every delete and any request not over TLS."""
+    bucket = _private_bucket()
+    bucket["Properties"]["ObjectLockEnabled"] = True
+    bucket["Properties"]["ObjectLockConfiguration"] = {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": {"Ref": "ArchiveLockDays"}}}}
+    return bucket
+
+
+def _archive_bucket_policy(spec: Spec) -> dict:
+    bucket_arn = {"Fn::GetAtt": [spec.archive_bucket_logical_id, "Arn"]}
+    objects = _sub("${%s.Arn}/*" % spec.archive_bucket_logical_id)
+    return {"Type": "AWS::S3::BucketPolicy", "Properties": {
+        "Bucket": {"Ref": spec.archive_bucket_logical_id},
+        "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Sid": "DenyDelete", "Effect": "Deny", "Principal": "*",
+             "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention",
+                        "s3:PutLifecycleConfiguration", "s3:DeleteBucket", "s3:DeleteBucketPolicy"],
+             "Resource": [bucket_arn, objects]},
+            {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+             "Resource": [bucket_arn, objects], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}}}
 
 
 def merge_template(stage: str, region_code: str, spec: Spec = SPEC) -> dict:
@@ -168,6 +263,8 @@ def merge_template(stage: str, region_code: str, spec: Spec = SPEC) -> dict:
         spec.region_bucket_logical_id: _private_bucket(),
         # Reports: private, encrypted, kept (a report once written is a record of its day).
         spec.report_bucket_logical_id: _private_bucket(),
+        spec.archive_bucket_logical_id: _archive_bucket(spec),
+        spec.archive_bucket_logical_id + "Policy": _archive_bucket_policy(spec),
         **_queues(spec),
         "ApiRole": {"Type": "AWS::IAM::Role", "Properties": {
             "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
@@ -181,6 +278,13 @@ def merge_template(stage: str, region_code: str, spec: Spec = SPEC) -> dict:
         "UnknownPathResponse": {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": {
             "RestApiId": {"Ref": "RestAPI"}, "ResponseType": "MISSING_AUTHENTICATION_TOKEN", "StatusCode": "404",
             "ResponseTemplates": {"application/json": UNKNOWN_PATH_BODY}}},
+        "ThrottledResponse": {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": {
+            "RestApiId": {"Ref": "RestAPI"}, "ResponseType": "THROTTLED", "StatusCode": "429",
+            "ResponseParameters": {"gatewayresponse.header.Retry-After": f"'{RETRY_AFTER_SECONDS}'",
+                                   "gatewayresponse.header.X-Content-Type-Options": "'nosniff'"},
+            "ResponseTemplates": {"application/json": THROTTLED_BODY}}},
+        "RestAPI": {"Properties": {"MethodSettings": _method_settings()}},
+        **_channel_key_limits(stage),
         "APIHandler": {"Properties": {
             "Role": {"Fn::GetAtt": ["ApiRole", "Arn"]},
             "Environment": {"Variables": {**_env(spec), "JIESU_STAGE": {"Ref": "Stage"},
@@ -196,6 +300,9 @@ def merge_template(stage: str, region_code: str, spec: Spec = SPEC) -> dict:
                                          "Description": "The citizen-facing URL of this stack's API (a custom "
                                                         "domain, with its base path): tracking links start "
                                                         "with it"},
+                       "ArchiveLockDays": {"Type": "Number", "Default": spec.archive_lock_days, "MinValue": 1,
+                                           "Description": "Default Object Lock retention (days, compliance "
+                                                          "mode) of the sealed dossiers"},
                        **oidc_template.parameters()},
         "Conditions": oidc_template.conditions(),
         "Resources": resources,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from chalicelib.storage.keys import INDEX_ATTRIBUTES
+
 APP_NAME = "jiesu"
 
 # Lambda timeout of the stage functions; queue visibility is a multiple of it (AWS advice: 6x).
@@ -21,6 +23,15 @@ class Index:
     name: str
     pk: str
     sk: str
+    # Non-key attributes projected (INCLUDE); empty: ALL.
+    include: tuple[str, ...] = ()
+
+    @property
+    def projection(self) -> dict:
+        """The index's Projection, in CreateTable's and CloudFormation's terms (the same)."""
+        if not self.include:
+            return {"ProjectionType": "ALL"}
+        return {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(self.include)}
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,7 @@ class Function:
     uses_pii_key: bool = False
     reads_secrets: bool = False
     writes_reports: bool = False           # puts report files into the report bucket
+    writes_archive: bool = False           # puts sealed dossiers into the archive bucket (归档)
     # Lambda's reserved concurrency (None: unreserved). 1: one batch at a time, in order (the
     # analytics stage: the hotspot detector's state has one writer). The local runner polls the
     # queue with as many pollers.
@@ -102,6 +114,10 @@ class Spec:
     # Reports (每日快报, 周分析, 月研判): HTML and CSV files, listed and served by the staff API.
     report_bucket_logical_id: str = "ReportBucket"
     report_bucket_env: str = "JIESU_REPORT_BUCKET"
+    # Sealed dossiers (归档): Object Lock in compliance mode, versioned, encrypted, deletes denied.
+    archive_bucket_logical_id: str = "ArchiveBucket"
+    archive_bucket_env: str = "JIESU_ARCHIVE_BUCKET"
+    archive_lock_days: int = 3650          # the bucket's default retention; each dossier sets its own
     pii_key_logical_id: str = "PiiKey"
     pii_key_alias: str = "alias/jiesu-pii"
     secret_prefix: str = "jiesu/channels/"
@@ -117,13 +133,17 @@ class Spec:
 SPEC = Spec(
     table=Table(
         logical_id="AppealsTable",
+        # Each GSI projects the keys, `kind` and the small entries' fields (INCLUDE, issue 21: an
+        # appeal's change writes its index entries only when their keys move). A table created
+        # with the earlier ALL projections still works; infra/reindex.py says how its indexes
+        # change (`python -m infra.admin reproject --dry-run` lists those that differ).
         indexes=(
             # GSI1: lists by owner and time — a unit's inbox, a channel's appeals, pending outbox.
-            Index("GSI1", "GSI1PK", "GSI1SK"),
+            Index("GSI1", "GSI1PK", "GSI1SK", INDEX_ATTRIBUTES["GSI1"]),
             # GSI2: time buckets — deadlines due in a minute bucket, hotspots by day.
-            Index("GSI2", "GSI2PK", "GSI2SK"),
+            Index("GSI2", "GSI2PK", "GSI2SK", INDEX_ATTRIBUTES["GSI2"]),
             # GSI3: appeals by area (district) and time — leaders', auditors' and dashboard views.
-            Index("GSI3", "GSI3PK", "GSI3SK"),
+            Index("GSI3", "GSI3PK", "GSI3SK", INDEX_ATTRIBUTES["GSI3"]),
         ),
     ),
     queues=(
@@ -140,6 +160,8 @@ SPEC = Spec(
         # Reports fall due at 08:00 local (daily), on Mondays (weekly) and on the 1st (monthly):
         # an hourly run writes whatever is due and not yet written (a missed run catches up).
         Schedule("reports", "ReportsRule", "rate(1 hour)"),
+        # 归档: closed appeals whose settling window ended are sealed; personal data past retention shredded.
+        Schedule("archive", "ArchiveRule", "rate(1 hour)"),
     ),
     functions=(
         Function("dedup", "DedupFunction", trigger_queue="dedup", sends_to=("dispatch", "notify", "analytics"),
@@ -158,6 +180,7 @@ SPEC = Spec(
         Function("public_record", "PublicRecordFunction", trigger_schedule="public_record", timeout_s=120),
         Function("reports", "ReportsFunction", trigger_schedule="reports", timeout_s=300, memory_mb=1024,
                  writes_reports=True),
+        Function("archive", "ArchiveFunction", trigger_schedule="archive", timeout_s=300, writes_archive=True),
     ),
     api_sends_to=("dedup", "dispatch", "notify", "analytics"),
 )

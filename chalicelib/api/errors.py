@@ -6,10 +6,12 @@ import json
 
 from chalice import Response
 
+from chalicelib.aws import throttled
 from chalicelib.domain.errors import DomainError, MethodNotAllowedError
 from chalicelib.observability import logger
 
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+RETRY_AFTER_S = 1       # a throttled request: DynamoDB and SQS recover within a second or two
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None,
@@ -35,7 +37,12 @@ def mapped(view):
         except DomainError as exc:
             # Messages are written by us and never echo input values, so they are safe to return.
             return error_response(exc.status, exc.code, exc.message, exc.field, getattr(exc, "details", None))
-        except Exception:  # noqa: BLE001 - an unexpected failure is ours: 500 without details
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure is ours: 500 without details
+            if throttled(exc):     # AWS over its rate for now: a retry is safe (every write is idempotent)
+                logger.warning("throttled by AWS", extra={"error": exc.__class__.__name__})
+                body = {"error": {"code": "busy", "message": "the service is busy; retry shortly", "field": None}}
+                return Response(body=json.dumps(body), status_code=503,
+                                headers={**JSON_HEADERS, "Retry-After": str(RETRY_AFTER_S)})
             logger.exception("unhandled error")
             return error_response(500, "internal", "internal error; it has been logged")
 

@@ -13,6 +13,7 @@ def index():
     return json_response({
         "name": "Jiesu 接诉即办",
         "links": {
+            "openapi": "/openapi.json",
             "channels": "/channels",
             "intake": "/channels/{channel}/appeals",
             "rating": "/channels/{channel}/appeals/{ticket_id}/rating",

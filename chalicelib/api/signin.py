@@ -23,7 +23,7 @@ from chalice import Blueprint, Response
 from chalicelib import auth, signin
 from chalicelib.api import wiring
 from chalicelib.api.errors import error_response
-from chalicelib.api.pages import HTML, JSON, PAGE_HEADERS, base, page, page_html, wants_json
+from chalicelib.api.pages import HTML, JSON, PAGE_HEADERS, base, form_fields, page, page_html, wants_json
 from chalicelib.domain.errors import AuthenticationError, DomainError, ValidationError
 from chalicelib.observability import logger
 from chalicelib.services import staff
@@ -77,8 +77,8 @@ def _query(allowed: tuple[str, ...] | None = None) -> dict[str, str]:
     if allowed is not None:
         unknown = sorted(set(q) - set(allowed))
         if unknown:
-            raise ValidationError(f"{unknown[0]}: unknown parameter (allowed: {', '.join(allowed)})",
-                                  field=unknown[0])
+            raise ValidationError(f"{unknown[0] or 'query'}: unknown parameter (allowed: {', '.join(allowed)})",
+                                  field=unknown[0] or "query")
     return {k: q[k] for k in q}
 
 
@@ -168,6 +168,20 @@ def _complete(login: signin.LoginState | None):
     return token, staff.signed_in(wiring.PLATFORM, auth.verify(token))
 
 
+def _posted(req) -> dict:
+    """A posted form's fields, or a JSON object's (anything else: no fields)."""
+    raw = req.raw_body or b""
+    if (req.headers.get("content-type") or "").lower().startswith("application/json"):
+        try:
+            doc = json.loads(raw or b"{}")
+        except ValueError:
+            raise ValidationError("body: not valid JSON", field="body") from None
+        return doc if isinstance(doc, dict) else {}
+    if (req.headers.get("content-type") or "").lower().startswith("application/x-www-form-urlencoded"):
+        return form_fields(raw)
+    return {}
+
+
 @bp.route("/staff/session/end", methods=["POST"], content_types=FORMS)
 @page
 def staff_sign_out():
@@ -175,6 +189,10 @@ def staff_sign_out():
     &logout_uri=`), which returns to /staff/sign-in, or straight to /staff/sign-in without one.
     A browser's form gets a page that moves on, not a 303: the staff pages' CSP `form-action
     'self'` also covers where a form's redirects lead, and Chromium refuses one to the IdP."""
+    req = _request()
+    token = auth.session_token(dict(req.headers))
+    if token:                   # a session to end: only from its own pages' form (anti-forgery value)
+        auth.require_csrf(token, _posted(req).get("csrf"))
     target = f"{base()}{signin.SIGN_IN_PATH}"
     s = get_settings()
     try:

@@ -23,12 +23,13 @@ class ChannelPayload(BaseModel):
         raise NotImplementedError
 
 
-def parse_payload(model: type[ChannelPayload], body: Any) -> NewAppeal:
-    """Validate a decoded JSON body against the channel's model; errors name the first bad field."""
+def parse_payload(model: type[ChannelPayload], body: Any, context: dict[str, Any] | None = None) -> NewAppeal:
+    """Validate a decoded JSON body against the channel's model; errors name the first bad field.
+    `context` reaches the field validators (fields.RECEIVED_AT: times are checked against receipt)."""
     if not isinstance(body, dict):
         raise ValidationError("the body must be a JSON object", field="body")
     try:
-        payload = model.model_validate(body)
+        payload = model.model_validate(body, context=context)
     except PydanticValidationError as exc:
         err = exc.errors(include_url=False, include_input=False)[0]
         loc = ".".join(str(p) for p in err["loc"]) or "body"

@@ -1,15 +1,18 @@
 """Shared field types and helpers for partner payloads: ID number, phone, https URL, time, type/urgency maps."""
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints,
+                      ValidationInfo)
 from pydantic_core import PydanticCustomError
 
 from chalicelib.domain.appeal import AppealType, Location, Party, Urgency
@@ -28,6 +31,31 @@ class PartnerObject(BaseModel):
     """Base of nested objects inside a partner payload (位置、联系人等子对象); same strictness as the payload."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+
+# ---------------------------------------------------------------- JSON Schema of checks
+
+
+@dataclass(frozen=True)
+class Described:
+    """JSON Schema keywords (a pattern, enum, examples) for what a validator function checks, so
+    the generated API document (chalicelib/api/openapi.py) says what the field takes; validation
+    itself stays with the validator and its own error message. `whole` replaces the generated
+    schema instead of adding to it. (Kept as JSON text: type metadata must be hashable.)"""
+
+    keywords: str
+    whole: bool = False
+
+    def __get_pydantic_json_schema__(self, core_schema, handler):
+        if self.whole:
+            return json.loads(self.keywords)
+        schema = handler(core_schema)
+        schema.update(json.loads(self.keywords))
+        return schema
+
+
+def described(whole: bool = False, **keywords: Any) -> Described:
+    return Described(json.dumps(keywords, ensure_ascii=False), whole)
 
 
 # ---------------------------------------------------------------- control characters
@@ -59,6 +87,10 @@ Printable = AfterValidator(_printable)
 """Free text: no control characters but line breaks and tabs."""
 OneLine = AfterValidator(_one_line)
 """Names, labels, codes, URLs: no control characters at all."""
+PRINTABLE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+FreeTextSchema = described(pattern=PRINTABLE_PATTERN)
+OneLineSchema = described(pattern=ONE_LINE_PATTERN)
 
 # ---------------------------------------------------------------- ID number (GB 11643-1999 公民身份号码)
 
@@ -90,7 +122,8 @@ def _check_id_number(value: str) -> str:
     return value
 
 
-IdNumber = Annotated[str, StringConstraints(max_length=18), AfterValidator(_check_id_number)]
+IdNumber = Annotated[str, StringConstraints(max_length=18), AfterValidator(_check_id_number),
+                     described(pattern=r"^[1-9][0-9]{16}[0-9Xx]$", examples=["44030519900101123X"])]
 """18-digit resident ID number, check digit verified; personal data (goes only into Party)."""
 
 # ---------------------------------------------------------------- phone and name
@@ -104,7 +137,8 @@ def _check_phone(value: str) -> str:
     return value
 
 
-Phone = Annotated[str, StringConstraints(max_length=11), AfterValidator(_check_phone)]
+Phone = Annotated[str, StringConstraints(max_length=11), AfterValidator(_check_phone),
+                  described(pattern=r"^1[3-9][0-9]{9}$", examples=["13800138000"])]
 """Mainland mobile number, 11 digits; personal data (goes only into Party)."""
 
 # A fixed line: area code (010 and 02x have three digits, the rest four), a 7-8 digit number and
@@ -124,21 +158,23 @@ def _check_contact_phone(value: str) -> str:
     return f"{area}-{head}{tail}" + (f"-{ext}" if ext else "")
 
 
-ContactPhone = Annotated[str, StringConstraints(max_length=32), OneLine, AfterValidator(_check_contact_phone)]
+ContactPhone = Annotated[str, StringConstraints(max_length=32), OneLine, AfterValidator(_check_contact_phone),
+                         described(pattern=r"^(1[3-9][0-9]{9}|0(1[0-9]|2[0-9]|[3-9][0-9]{2})-?[0-9]{3,4}-?[0-9]{4})$",
+                                   examples=["13800138000", "0755-83451234"])]
 """The number a caller rang from: a mobile or a fixed line (座机), normalised to 0755-83451234[-ext]
 so the same line spelled differently is one party for de-duplication; personal data."""
 
-PersonName = Annotated[str, StringConstraints(min_length=1, max_length=50), OneLine]
+PersonName = Annotated[str, StringConstraints(min_length=1, max_length=50), OneLine, OneLineSchema]
 """A person's name (姓名); personal data (goes only into Party)."""
 
 # ---------------------------------------------------------------- texts and codes
 
-Content = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT), Printable]
-Title = Annotated[str, StringConstraints(max_length=MAX_TITLE), Printable]
-RequiredTitle = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE), Printable]
-Address = Annotated[str, StringConstraints(max_length=MAX_ADDRESS), Printable]
-RequiredAddress = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ADDRESS), Printable]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64), OneLine]
+Content = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT), Printable, FreeTextSchema]
+Title = Annotated[str, StringConstraints(max_length=MAX_TITLE), Printable, FreeTextSchema]
+RequiredTitle = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE), Printable, FreeTextSchema]
+Address = Annotated[str, StringConstraints(max_length=MAX_ADDRESS), Printable, FreeTextSchema]
+RequiredAddress = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ADDRESS), Printable, FreeTextSchema]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64), OneLine, OneLineSchema]
 """Short non-personal label or code kept in channel_meta (工号、编码、名称)."""
 
 
@@ -151,7 +187,8 @@ def formatted(pattern: str, example: str) -> Any:
                 "format", "does not match the partner's format, e.g. {example}", {"example": example})
         return value
 
-    return Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(check)]
+    return Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(check),
+                     described(pattern=f"^({pattern})$", examples=[example])]
 
 
 # ---------------------------------------------------------------- attachments
@@ -165,13 +202,28 @@ def _check_https_url(value: str) -> str:
     return value
 
 
-HttpsUrl = Annotated[str, StringConstraints(max_length=MAX_URL), OneLine, AfterValidator(_check_https_url)]
+HttpsUrl = Annotated[str, StringConstraints(max_length=MAX_URL), OneLine, AfterValidator(_check_https_url),
+                     described(pattern=r"^https://[A-Za-z0-9.-]+(/[A-Za-z0-9._~/%-]*)?$",
+                               examples=["https://files.example.cn/a/photo.jpg"])]
 Attachments = Annotated[list[HttpsUrl], Field(max_length=MAX_ATTACHMENTS)]
 
 # ---------------------------------------------------------------- timestamps
 
 
-def _parse_timestamp(value: Any) -> datetime:
+# What a partner's time may say (README: "Bad times and bad places"). A time is an instant: any
+# real offset is taken (UTC+14 to UTC-12 exist; +23:59 does not) and kept as sent (it compares as
+# the instant it names). Received times come from the platform's clock, so a partner's
+# time only describes the appeal; deadlines and counters never run from it. Still, a time later
+# than its receipt by more than the signing window, or before the platform took its first appeal,
+# is a partner's clock or mapping bug: refused, naming the field, never stored.
+CHINA_TIME = timezone(timedelta(hours=8))
+MAX_OFFSET = timedelta(hours=14)
+PLATFORM_START = datetime(2026, 1, 1, tzinfo=CHINA_TIME)
+RECEIVED_AT = "received_at"   # validation context: when the request was received (a datetime) ...
+FUTURE_SKEW_S = "future_skew_s"  # ... and how far ahead of it a partner's clock may be (the signing window)
+
+
+def _parse_timestamp(value: Any, info: ValidationInfo) -> datetime:
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str) and len(value) <= 40:
@@ -183,14 +235,28 @@ def _parse_timestamp(value: Any) -> datetime:
     else:
         raise PydanticCustomError(
             "timestamp_type", "timestamp must be an ISO-8601 string with a timezone offset")
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
+    offset = parsed.utcoffset() if parsed.tzinfo is not None else None
+    if offset is None:
         raise PydanticCustomError(
             "timestamp_naive", "timestamp needs a timezone offset, e.g. +08:00")
+    if abs(offset) > MAX_OFFSET:
+        raise PydanticCustomError("timestamp_offset", "timestamp offset must lie between -14:00 and +14:00")
+    context = info.context or {}
+    received = context.get(RECEIVED_AT)
+    if parsed < PLATFORM_START:
+        raise PydanticCustomError(
+            "timestamp_before_platform", "timestamp is before the platform took its first appeal ({start})",
+            {"start": PLATFORM_START.isoformat()})
+    if received is not None and parsed > received + timedelta(seconds=context.get(FUTURE_SKEW_S, 0)):
+        raise PydanticCustomError(
+            "timestamp_in_future", "timestamp is later than the time the request was received ({received})",
+            {"received": received.astimezone(CHINA_TIME).isoformat(timespec="seconds")})
     return parsed
 
 
 Timestamp = Annotated[datetime, BeforeValidator(_parse_timestamp)]
-"""ISO-8601 time with an offset; the offset is kept as sent."""
+"""ISO-8601 time with an offset (-14:00..+14:00), the offset kept as sent; refused before the
+platform started or, given the receipt time in the validation context, after it (beyond skew)."""
 
 # ---------------------------------------------------------------- appeal type and urgency maps
 
@@ -234,7 +300,8 @@ def mapped(table: Mapping[Any, E], what: str) -> Any:
                 {"what": what, "expected": expected})
         return folded[key]
 
-    return Annotated[enum_type, BeforeValidator(convert)]
+    # The document lists the labels the partner sends (matched regardless of case), not the enum's values.
+    return Annotated[enum_type, BeforeValidator(convert), described(whole=True, enum=list(table))]
 
 
 # ---------------------------------------------------------------- coordinates

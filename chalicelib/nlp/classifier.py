@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional, Sequence
 
 from chalicelib.domain.catalog import FALLBACK_CODE, CatalogItem
-from chalicelib.nlp.confidence import SOFTMAX_T, SOFTMAX_TOP, Calibrator, raw_confidence  # noqa: F401
-from chalicelib.nlp.letters import head, is_letter, strip_boilerplate
+from chalicelib.nlp.confidence import SOFTMAX_T, SOFTMAX_TOP, Calibrator, group_share, raw_confidence  # noqa: F401
+from chalicelib.nlp.hierarchy import add_group_scores, group_norms
+from chalicelib.nlp.letters import head, is_letter, is_long_letter, strip_boilerplate
 from chalicelib.nlp.text import normalize
 
-MODEL_VERSION = 5
+MODEL_VERSION = 6
 # Unigrams and bigrams: bigrams approximate Chinese words, unigrams rescue typos and rare
 # paraphrases. Trigrams were measured to hurt (too sparse with ~5 documents per leaf).
 NGRAM_SIZES = (1, 2)
@@ -184,6 +185,8 @@ class Classifier:
         for code in self._sums:
             self._renorm(code)
         self._index()
+        # Lengths of the category centroids for letters (hierarchy.py); a correction drops them.
+        self._groups: Optional[dict[str, float]] = group_norms(self._sums, self._norms, (FALLBACK_CODE,))
 
     # -- features -----------------------------------------------------------------------
     def _masked(self, text: str) -> str:
@@ -256,6 +259,7 @@ class Classifier:
         self._examples[code].append((text, v))
         self._memory.append((code, v))
         self._reindex_class(code)
+        self._groups = None
 
     # -- inference ------------------------------------------------------------------------
     def scores(self, text: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -268,6 +272,7 @@ class Classifier:
             if p:
                 for c, w in p.items():
                     acc[c] = get(c, 0.0) + x * w
+        self._letter_groups(acc, text)
         for code, v in self._memory:
             sim = _dot(q, v) - MEMORY_OFFSET
             if sim > acc.get(code, 0.0):
@@ -278,6 +283,14 @@ class Classifier:
         if self.out_of_scope and self._scope_hits(scope_text) and acc.get(FALLBACK_CODE, 0.0) < SCOPE_SCORE:
             acc[FALLBACK_CODE] = SCOPE_SCORE
         return acc, q
+
+    def _letter_groups(self, acc: dict[str, float], text: str) -> None:
+        """A letter's leaves gain their level-1 and level-2 groups' scores (hierarchy.py)."""
+        if not is_letter(text):
+            return
+        if self._groups is None:
+            self._groups = group_norms(self._sums, self._norms, skip=(FALLBACK_CODE,))
+        add_group_scores(acc, self._groups, FALLBACK_CODE)
 
     def _scope_hits(self, text: str) -> list[str]:
         t = normalize(text)
@@ -334,7 +347,7 @@ class Classifier:
                                why if code == FALLBACK_CODE else self._why(code, text, q))
                     for code, s in ranked]
             return Classification(FALLBACK_CODE, 0.0, sugg, out_of_catalog=True)
-        conf = self.calibrator.confidence(raw_confidence([s for _, s in top]), is_letter(text))
+        conf = self.calibrator.confidence(*self.raw_score(text, top))
         sugg = []
         for i, (code, s) in enumerate(top[:k]):
             # Only the winner gets the calibrated probability; runners-up get a share of it
@@ -343,6 +356,12 @@ class Classifier:
             it = self.items[code]
             sugg.append(Suggestion(code, it.item, it.level1, round(s, 4), round(c, 4), self._why(code, text, q)))
         return Classification(top[0][0], round(conf, 4), sugg)
+
+    @staticmethod
+    def raw_score(text: str, top: list[tuple[str, float]]) -> tuple[float, bool]:
+        """Uncalibrated confidence of a ranking and whether it is a long letter's (group_share)."""
+        letter = is_long_letter(text)
+        return (group_share(top) if letter else raw_confidence([s for _, s in top])), letter
 
     def _why(self, code: str, text: str, q: dict[str, float]) -> str:
         it = self.items[code]
@@ -365,7 +384,7 @@ class Classifier:
         return "; ".join(parts)
 
     def loo_raw_confidences(self) -> list[tuple[float, bool]]:
-        """Leave-one-out (raw confidence, correct) for every stored example.
+        """Leave-one-out (raw confidence, correct) for every stored example that is not a letter.
 
         For a centroid model LOO is exact and cheap: the example's own vector is subtracted
         from its class sum analytically instead of rebuilding the model.
@@ -374,7 +393,9 @@ class Classifier:
         for code, exs in self._examples.items():
             for text, v in exs:
                 top = self.loo_ranking(text, code, [v])
-                out.append((raw_confidence([s for _, s in top]), top[0][0] == code))
+                raw, letter = self.raw_score(text, top)
+                if not letter:      # a letter's score is another scale (calibration.py maps it)
+                    out.append((raw, top[0][0] == code))
         return out
 
     def loo_ranking(self, text: str, code: str, removed: Sequence[dict[str, float]]) -> list[tuple[str, float]]:
@@ -398,6 +419,8 @@ class Classifier:
         u_s = sum(x * s.get(k, 0.0) for k, x in u.items())
         rest = max(n * n - 2 * u_s + sum(x * x for x in u.values()), 1e-9)
         acc[code] = (q_s - _dot(q, u)) / math.sqrt(rest)
+        # The groups' lengths keep the removed examples (a leaf's share in its group is small).
+        self._letter_groups(acc, text)
         gone = {id(v) for v in removed}
         for mcode, mv in self._memory:
             if id(mv) in gone:

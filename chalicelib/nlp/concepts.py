@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from chalicelib.nlp.places import TOKENIZER
 from chalicelib.nlp.text import normalize
@@ -18,22 +18,22 @@ from chalicelib.nlp.text import normalize
 CONCEPTS: dict[str, tuple[float, tuple[str, ...]]] = {
     # 市政设施
     "manhole": (1.0, ("井盖", "窨井", "井口盖")),
-    "streetlight": (1.0, ("路灯", "灯不亮", "路灯坏", "一片黑", "黑漆漆", "黑了一大片", "照明")),
-    "traffic_light": (1.0, ("红绿灯", "信号灯", "闪黄灯", "交通灯", "路口的灯", "路口灯")),
-    "pothole": (1.0, ("坑洼", "路面破", "好多坑", "很多坑", "压出", "路面坑", "坑坑洼洼", "路面塌")),
-    "road_works": (1.0, ("开挖", "施工进度", "围了半条路", "道路施工", "占道施工")),
-    "flooding": (1.0, ("积水", "水浸", "内涝", "变成河", "车门", "熄火", "暴雨", "下大雨", "又淹")),
+    "streetlight": (1.0, ("路灯", "灯不亮", "路灯坏", "一片黑", "照明")),
+    "traffic_light": (1.0, ("红绿灯", "信号灯", "闪黄灯", "交通灯")),
+    "pothole": (1.0, ("坑洼", "路面破", "路面坑", "坑坑洼洼", "路面塌")),
+    "road_works": (1.0, ("开挖", "施工进度", "道路施工", "占道施工")),
+    "flooding": (1.0, ("积水", "水浸", "内涝", "暴雨", "下大雨")),
     "pipe_burst": (1.0, ("爆管", "水管爆", "水管破", "管爆", "爆裂", "冒水", "漏水点")),
-    "water_outage": (1.0, ("停水", "没水", "没有水", "来水", "一滴水", "断水", "水压", "水很小")),
+    "water_outage": (1.0, ("停水", "没水", "没有水", "来水", "断水", "水压")),
     "water_quality": (1.0, ("黄水", "水质", "浑浊", "有异味的水")),
-    "power_outage": (1.0, ("停电", "没电", "断电", "全黑了", "来电了", "抢修电话")),
+    "power_outage": (1.0, ("停电", "没电", "断电", "来电了")),
     "power_price": (1.0, ("转供电", "电价", "电费加价", "每度")),
     "water_bill": (1.0, ("水费",)),
     "gas_leak": (1.0, ("煤气味", "燃气泄漏", "漏气", "燃气味", "天然气味")),
     "lpg": (1.0, ("液化气", "煤气罐", "气罐", "送气点", "倒气")),
     "sewage": (1.0, ("下水道", "返臭水", "返水", "排水管", "化粪池", "粪水", "堵了", "冒污水", "疏通", "冲厕所")),
     "dirty_water": (0.5, ("污水", "脏水", "横流")),
-    "garbage": (1.0, ("垃圾桶", "垃圾房", "垃圾", "清运", "满出来", "拉走垃圾")),
+    "garbage": (1.0, ("垃圾桶", "垃圾房", "垃圾", "清运", "拉走垃圾")),
     "garbage_station": (1.0, ("垃圾站", "压缩站", "垃圾压缩")),
     "burning": (1.0, ("焚烧", "烧垃圾", "黑烟", "烧焦", "烧塑料", "电线皮")),
     "dumping": (1.0, ("偷倒", "倾倒", "余泥", "渣土", "建筑垃圾", "泥头车")),
@@ -44,11 +44,11 @@ CONCEPTS: dict[str, tuple[float, tuple[str, ...]]] = {
     "facade": (1.0, ("外墙", "瓷砖", "墙砖", "墙皮", "脱落", "掉下来", "玻璃幕墙", "玻璃裂", "碎渣", "碎片")),
     "signboard": (1.0, ("招牌", "广告牌", "铁架", "牌匾")),
     "lift": (1.0, ("电梯", "扶梯", "升降梯", "维保", "停运")),
-    "entrapment": (1.0, ("困人", "关人", "被困", "关了二十")),
+    "entrapment": (1.0, ("困人", "关人", "被困")),
     "overpass": (1.0, ("天桥",)),
-    "toilet": (1.0, ("公厕", "公共厕所", "公共卫生间", "厕所又锁", "厕所锁", "找不到厕所", "厕所一直")),
+    "toilet": (1.0, ("公厕", "公共厕所", "公共卫生间", "厕所锁", "厕所一直")),
     "blind_path": (1.0, ("盲道",)),
-    "fire_lane": (1.0, ("消防通道", "消防车道", "消防车通道", "消防车都进不来")),
+    "fire_lane": (1.0, ("消防通道", "消防车道", "消防车通道")),
     "door_access": (1.0, ("门禁", "单元门")),
     "signal": (1.0, ("手机信号", "信号差", "没信号", "信号", "基站", "建站")),
     "antenna": (1.0, ("天线", "辐射")),
@@ -56,27 +56,27 @@ CONCEPTS: dict[str, tuple[float, tuple[str, ...]]] = {
     "pole": (1.0, ("电线杆", "电线垂", "线杆")),
     # 市容与秩序
     "vendor": (1.0, ("摊贩", "摆摊", "流动摊", "推车", "卖水果", "小贩", "占道经营", "卖烧烤")),
-    "night_stall": (1.0, ("宵夜", "烧烤", "桌椅", "桌子摆", "划拳", "喝酒")),
+    "night_stall": (1.0, ("宵夜", "烧烤", "划拳", "喝酒")),
     "bikes": (1.0, ("共享单车", "单车", "自行车")),
     "parking_lock": (1.0, ("地锁", "私装地锁", "车位")),
-    "zombie_car": (1.0, ("僵尸车", "停了一年", "面包车", "拖走", "长期停放")),
+    "zombie_car": (1.0, ("僵尸车", "面包车", "拖走", "长期停放")),
     "illegal_building": (1.0, ("违建", "加盖", "搭建", "彩钢板", "铁皮房", "违章建筑")),
-    "subdivided": (1.0, ("隔成", "分隔出租", "隔断", "小间出租", "隔成九间")),
+    "subdivided": (1.0, ("隔成", "分隔出租", "隔断", "小间出租")),
     "repair_shop": (1.0, ("修车", "洗车", "汽修", "拆车", "喷漆")),
     "black_car": (1.0, ("黑车", "拉客", "无营运资质", "招揽乘客")),
     "racing": (1.0, ("飙车", "炸街", "改装车", "轰油门", "排气管")),
     "bus": (1.0, ("公交", "甩站", "不停靠", "到站不停")),
-    "ebike_charge": (1.0, ("电动车充电", "推进电梯", "飞线充电", "吊电线", "电线下来", "电动车进电梯", "楼道充电")),
+    "ebike_charge": (1.0, ("电动车充电", "推进电梯", "飞线充电", "吊电线", "电动车进电梯", "楼道充电")),
     "charging_pile": (1.0, ("充电桩",)),
     "high_throw": (1.0, ("高空抛物", "楼上扔", "扔下", "酒瓶")),
     # 噪音/环境
-    "noise": (0.5, ("噪音", "噪声", "吵", "扰民", "喧哗", "声音", "睡不着", "休息", "轰鸣", "哐", "响", "睡觉")),
+    "noise": (0.5, ("噪音", "噪声", "吵", "扰民", "喧哗", "声音", "睡不着", "休息", "轰鸣", "哐", "睡觉")),
     # Where, not what: a construction site can be noisy, dusty or owe wages.
     "construction": (0.4, ("施工", "工地", "工程")),
-    "night_works": (1.0, ("夜间施工", "深夜施工", "凌晨", "打桩", "切割", "泵车", "钢管", "钢材", "睡觉", "睡眠", "第三晚", "两晚")),
+    "night_works": (1.0, ("夜间施工", "深夜施工", "凌晨", "打桩", "切割", "泵车", "钢管", "钢材", "睡觉", "睡眠")),
     "music": (1.0, ("音响", "喇叭", "重低音", "蹦迪", "放音乐", "促销")),
     "bar": (1.0, ("酒吧",)),
-    "neighbor_noise": (1.0, ("楼上住户", "楼上又吵", "拖椅子", "跑跳", "楼上噪音")),
+    "neighbor_noise": (1.0, ("楼上住户", "拖椅子", "跑跳", "楼上噪音")),
     "equipment_noise": (1.0, ("冷却塔", "楼顶设备", "低频", "风机", "空调外机")),
     "machine_noise": (1.0, ("冲压", "冲床", "机器声")),
     "smell": (0.5, ("臭", "异味", "气味", "刺鼻", "味道", "熏")),
@@ -107,7 +107,7 @@ CONCEPTS: dict[str, tuple[float, tuple[str, ...]]] = {
     "collective_asset": (1.0, ("股份公司", "股份合作公司", "集体物业", "集体资产", "股民")),
     "rental_housing": (1.0, ("公租房", "保障房", "轮候")),
     # 劳动与社保
-    "wages": (1.0, ("欠薪", "工资", "工钱", "拖欠", "没发", "发工资", "欠我们")),
+    "wages": (1.0, ("欠薪", "工资", "工钱", "拖欠", "没发", "发工资")),
     "social_insurance": (1.0, ("社保", "社会保险", "五险")),
     "work_injury": (1.0, ("工伤", "压伤", "医药费")),
     "pension": (1.0, ("退休金", "养老金", "退休")),
@@ -120,18 +120,18 @@ CONCEPTS: dict[str, tuple[float, tuple[str, ...]]] = {
     "student_aid": (1.0, ("助学金", "奖学金", "助学")),
     "net_cafe": (1.0, ("网吧", "通宵", "未成年", "初中生")),
     # 市场与消费
-    "prepaid": (1.0, ("年卡", "会员", "预付", "退费", "续了", "卡怎么办", "办卡")),
+    "prepaid": (1.0, ("年卡", "会员", "预付", "退费", "办卡")),
     # The business vanished: shared by prepaid-card, wage and investment cases, so a weak signal.
-    "runaway": (0.5, ("跑路", "关门", "停业", "失联", "人去楼空", "找不到", "关机", "门都锁", "不露面", "转让")),
+    "runaway": (0.5, ("跑路", "关门", "停业", "失联", "人去楼空", "找不到", "关机", "转让")),
     "expired_food": (1.0, ("过期",)),
-    "food_poison": (1.0, ("拉肚子", "腹泻", "上吐下泻", "食物中毒", "呕吐", "吐了", "吃完")),
+    "food_poison": (1.0, ("拉肚子", "腹泻", "上吐下泻", "食物中毒", "呕吐")),
     "price": (1.0, ("明码标价", "价格", "宰客", "结账")),
-    "short_weight": (1.0, ("缺斤", "少了", "短秤", "四两")),
+    "short_weight": (1.0, ("缺斤", "少了", "短秤")),
     "refurbished": (1.0, ("翻新机", "二手手机", "不退")),
-    "medical_insurance": (1.0, ("医保卡", "医保",)),
+    "medical_insurance": (1.0, ("医保卡", "医保")),
     "express": (0.4, ("快递", "驿站", "快递员", "包裹")),
     "parcel_lost": (1.0, ("签收", "没收到", "未收到", "丢件", "丢失")),
-    "fee_charge": (1.0, ("收一块", "收费", "收钱", "乱收费", "要收", "取件费")),
+    "fee_charge": (1.0, ("收费", "收钱", "乱收费", "要收", "取件费")),
     "homestay": (1.0, ("民宿", "海景", "床单")),
     "ticket": (1.0, ("演唱会", "内场", "看台", "座位", "差价", "主办方")),
     "unlicensed_clinic": (1.0, ("诊所", "吊针", "输液", "无牌")),
@@ -139,12 +139,12 @@ CONCEPTS: dict[str, tuple[float, tuple[str, ...]]] = {
     "pyramid": (1.0, ("传销",)),
     "illegal_fund": (1.0, ("理财", "养老项目", "非法吸收", "高息", "投资", "集资")),
     "unlicensed_food": (1.0, ("腊肠", "无证", "没有证", "作坊")),
-    "queue": (1.0, ("排队", "引导", "引倒")),
+    "queue": (1.0, ("排队", "引导")),
     # 公安/社会
     "telemarketing": (1.0, ("推销", "骚扰电话", "推销电话", "冒充客服")),
-    "debt_collection": (1.0, ("催收", "网贷", "通讯录", "逾期后")),
+    "debt_collection": (1.0, ("催收", "网贷", "通讯录")),
     "fraud": (1.0, ("被骗", "诈骗", "冒充", "转账")),
-    "identity": (1.0, ("冒用", "身份被", "名下多了")),
+    "identity": (1.0, ("冒用",)),
     "smoking": (1.0, ("抽烟", "吸烟")),
     "elder_abuse": (1.0, ("养老院", "护工", "淤青", "监控")),
     "medical_dispute": (1.0, ("医疗事故", "手术", "感染", "医生态度", "门诊")),
@@ -162,25 +162,35 @@ CONCEPTS: dict[str, tuple[float, tuple[str, ...]]] = {
 }
 
 
+ConceptIndex = tuple[tuple[str, str, float], ...]
+
+
+def concept_index(concepts: Mapping[str, tuple[float, Iterable[str]]]) -> ConceptIndex:
+    """(pattern, concept, weight) rows of a concept lexicon, longest pattern first."""
+    rows = [(normalize(p), cid, w) for cid, (w, pats) in concepts.items() for p in pats]
+    return tuple(sorted((r for r in rows if r[0]), key=lambda r: -len(r[0])))
+
+
 @lru_cache(maxsize=1)
-def _concept_index() -> tuple[tuple[str, str, float], ...]:
-    rows = [(normalize(p), cid, w) for cid, (w, pats) in CONCEPTS.items() for p in pats]
+def _concept_index() -> ConceptIndex:
+    rows = concept_index(CONCEPTS)
     for pat, _, _ in rows:
         if len(pat) >= 2:
             TOKENIZER.add_word(pat, freq=1500)
-    return tuple(sorted(rows, key=lambda r: -len(r[0])))
+    return rows
 
 
-def extract_concepts(text: str) -> dict[str, float]:
-    """Issue concepts named in a text, with their weights.
+def extract_concepts(text: str, index: ConceptIndex | None = None) -> dict[str, float]:
+    """Issue concepts named in a text, with their weights (`index`: another lexicon than CONCEPTS,
+    as the evaluation protocol uses to hold entries out).
 
     Longest patterns first, and a matched span is blanked so that 下水道 does not also count as
     下水 (swimming) and 路口的灯 not also as a street light.
     """
     t = normalize(text)
     out: dict[str, float] = {}
-    for pat, cid, w in _concept_index():
-        if pat and pat in t:
+    for pat, cid, w in (_concept_index() if index is None else index):
+        if pat in t:
             out[cid] = w
             t = t.replace(pat, "|")
     return out

@@ -11,6 +11,12 @@ from typing import Optional, Sequence
 # leaves are close, which is what makes a dispatcher's choice hard.
 SOFTMAX_T = 0.03
 SOFTMAX_TOP = 20
+# A letter's raw confidence is the share of the softmax mass over the top leaves that falls in the
+# winner's level-1 category, at this temperature: a letter's clauses spread over sibling leaves, so
+# the leaf share says little, while the category share ranks letters by how likely their category
+# is right (aggregate, half A of real-messages-dev: precision of the top 30 % by confidence 0.78
+# with the leaf share, 0.86 with the category share at 0.03, 0.88 at 0.06).
+LETTER_T = 0.06
 
 
 class Calibrator:
@@ -20,16 +26,13 @@ class Calibrator:
                  letters: Optional["Calibrator"] = None):
         self.xs = list(xs)
         self.ys = list(ys)
-        # Letters (long texts) also get a map fitted on letters composed from the examples; a
-        # letter's confidence is the lower of the two. Composed letters are easier than real ones
-        # (measured: their map alone auto-dispatched 47 % of real letters at 72 % precision),
-        # so the map may only lower a letter's confidence, never raise it.
+        # Letters (long texts) have their own raw score (group_share) and their own map, fitted on
+        # letters composed from held-out leaves' examples (calibration.composed_letters).
         self.letters = letters
 
     def confidence(self, raw: float, letter: bool = False) -> float:
-        """P(correct) of a raw share; for a letter, capped by the letters' map."""
-        p = self(raw)
-        return min(p, self.letters(raw)) if letter and self.letters is not None else p
+        """P(correct) of a raw score; a letter's (group_share) through the letters' map when there is one."""
+        return self.letters(raw) if letter and self.letters is not None else self(raw)
 
     @classmethod
     def fit(cls, scores: Sequence[float], correct: Sequence[bool]) -> "Calibrator":
@@ -83,3 +86,15 @@ def raw_confidence(ranked: Sequence[float]) -> float:
     return 1.0 / sum(math.exp((s - best) / SOFTMAX_T) for s in ranked[:SOFTMAX_TOP])
 
 
+
+
+def group_share(ranked: Sequence[tuple[str, float]], t: float = LETTER_T) -> float:
+    """Uncalibrated confidence of a letter: the winner's level-1 category's share of the softmax
+    mass over the top-ranked (code, score) pairs."""
+    if not ranked:
+        return 0.0
+    best = max(s for _, s in ranked[:SOFTMAX_TOP])
+    mass: dict[str, float] = {}
+    for code, s in ranked[:SOFTMAX_TOP]:
+        mass[code[:2]] = mass.get(code[:2], 0.0) + math.exp((s - best) / t)
+    return mass[ranked[0][0][:2]] / sum(mass.values())

@@ -9,7 +9,7 @@ from typing import Any, Iterable, Mapping
 from rapidfuzz import fuzz
 
 from chalicelib.nlp.concepts import (
-    TRANSIENT_CONCEPTS, content_tokens, extract_concepts, followup_cue, new_matter_cue, recurrence_cue,
+    TRANSIENT_CONCEPTS, ConceptIndex, content_tokens, extract_concepts, followup_cue, new_matter_cue, recurrence_cue,
 )
 from chalicelib.nlp.places import LEVEL_WEIGHT, PlaceLexicon, extract_kinds, extract_places
 from chalicelib.nlp.text import char_ngrams
@@ -36,6 +36,8 @@ class AppealFeatures:
     followup: bool = False
     new_matter: bool = False
     geocell: str = ""
+    leaf: str = ""                                              # the dispatch model's best leaf
+    groups: dict[str, float] = field(default_factory=dict)      # its level-2 group distribution
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +46,7 @@ class AppealFeatures:
             "text_places": dict(self.text_places), "kinds": list(self.kinds), "concepts": dict(self.concepts),
             "tokens": list(self.tokens), "recurrence": self.recurrence, "followup": self.followup,
             "new_matter": self.new_matter, "geocell": self.geocell,
+            "leaf": self.leaf, "groups": dict(self.groups),
         }
 
     @classmethod
@@ -66,10 +69,59 @@ def geocell(lat: float | None, lng: float | None, precision: float = 0.005) -> s
     return f"g{math.floor(float(lat) / precision)}:{math.floor(float(lng) / precision)}"
 
 
-def extract_features(appeal: Mapping[str, Any], lexicon: PlaceLexicon) -> AppealFeatures:
+# The dispatch model's view of what an appeal is: a softmax over its top leaves' scores (the
+# same temperature dispatch's confidence uses), summed per level-2 group (LL.MM, the code's first
+# five characters). Only groups holding at least GROUP_MIN_SHARE are kept, at most GROUP_KEEP.
+DISPATCH_TOP = 8
+DISPATCH_T = 0.03
+GROUP_MIN_SHARE = 0.03
+GROUP_KEEP = 4
+
+
+def group_of(code: str) -> str:
+    return code[:5]
+
+
+def dispatch_view(ranked: Iterable[tuple[str, float]]) -> tuple[str, dict[str, float]]:
+    """(best leaf, {group: share}) from the dispatch model's ranked (leaf code, score) list."""
+    ranked = list(ranked)[:DISPATCH_TOP]
+    if not ranked:
+        return "", {}
+    best = ranked[0][1]
+    w = [math.exp((s - best) / DISPATCH_T) for _, s in ranked]
+    z = sum(w)
+    groups: dict[str, float] = {}
+    for (code, _), wi in zip(ranked, w):
+        groups[group_of(code)] = groups.get(group_of(code), 0.0) + wi / z
+    kept = sorted(((g, p) for g, p in groups.items() if p >= GROUP_MIN_SHARE), key=lambda gp: -gp[1])[:GROUP_KEEP]
+    return ranked[0][0], {g: round(p, 3) for g, p in kept}
+
+
+# Two views agree when their group distributions overlap; they clearly disagree when each is sure of
+# its own group (top share >= DISPATCH_SURE) and the distributions share less than DISPATCH_APART.
+DISPATCH_SURE = 0.6
+DISPATCH_APART = 0.1
+
+
+def dispatch_agreement(a: "AppealFeatures", b: "AppealFeatures") -> tuple[float, bool, bool]:
+    """(overlap of the two group distributions 0..1, same best leaf, clearly different groups).
+
+    (0, False, False) when either appeal has no dispatch view (stored before it was kept).
+    """
+    if not a.groups or not b.groups:
+        return 0.0, False, False
+    overlap = sum(min(p, b.groups.get(g, 0.0)) for g, p in a.groups.items())
+    sure = max(a.groups.values()) >= DISPATCH_SURE and max(b.groups.values()) >= DISPATCH_SURE
+    return round(min(1.0, overlap), 4), bool(a.leaf) and a.leaf == b.leaf, sure and overlap < DISPATCH_APART
+
+
+def extract_features(appeal: Mapping[str, Any], lexicon: PlaceLexicon, concepts: ConceptIndex | None = None,
+                     dispatch: tuple[str, Mapping[str, float]] | None = None) -> AppealFeatures:
     """Features of an appeal dict with id, received_at, text, address, channel, appeal_type, lat, lng.
 
-    `lexicon` is the region's place lexicon (its runtime's `place_lexicon`).
+    `lexicon` is the region's place lexicon (its runtime's `place_lexicon`); `concepts` another
+    concept lexicon than the built-in one; `dispatch` the dispatch model's (leaf, groups) of the
+    text (`dispatch_view`).
     """
     text = appeal.get("text", "") or ""
     address = appeal.get("address", "") or ""
@@ -84,12 +136,14 @@ def extract_features(appeal: Mapping[str, Any], lexicon: PlaceLexicon) -> Appeal
         text_places=text_places,
         # Only the address field: texts name premises in passing (公司, 隔壁工地) too loosely.
         kinds=extract_kinds(address),
-        concepts=extract_concepts(text),
+        concepts=extract_concepts(text, concepts),
         tokens=content_tokens(text, list(places) + list(text_places)),
         recurrence=recurrence_cue(text),
         followup=followup_cue(text),
         new_matter=new_matter_cue(text),
         geocell=geocell(appeal.get("lat"), appeal.get("lng")),
+        leaf=dispatch[0] if dispatch else "",
+        groups=dict(dispatch[1]) if dispatch else {},
     )
 
 
@@ -206,9 +260,17 @@ def bigram_similarity(a: AppealFeatures, b: AppealFeatures) -> float:
     return 2 * len(ga & gb) / (len(ga) + len(gb))
 
 
+def objects_apart(a: AppealFeatures, b: AppealFeatures) -> bool:
+    """Both texts name object concepts (what is broken) and share no concept at all."""
+    objects_a = {k for k, w in a.concepts.items() if w >= 1.0}
+    objects_b = {k for k, w in b.concepts.items() if w >= 1.0}
+    return bool(objects_a and objects_b and not (a.concepts.keys() & b.concepts.keys()))
+
+
 def content_similarity(a: AppealFeatures, b: AppealFeatures, concept: float | None = None,
                        bigrams: float | None = None) -> float:
-    """Concept overlap, or shared wording when the lexicon does not cover one side.
+    """Concept overlap, or shared wording when the lexicon does not cover one side (the lexical
+    view; domain.dedup.score_pair adds the dispatch model's view).
 
     When both texts name object concepts and share none, they describe different problems and
     wording cannot overrule that.  Otherwise shared character bigrams of content words count
@@ -217,9 +279,7 @@ def content_similarity(a: AppealFeatures, b: AppealFeatures, concept: float | No
     """
     concept = concept_similarity(a, b) if concept is None else concept
     bigrams = bigram_similarity(a, b) if bigrams is None else bigrams
-    objects_a = {k for k, w in a.concepts.items() if w >= 1.0}
-    objects_b = {k for k, w in b.concepts.items() if w >= 1.0}
-    if objects_a and objects_b and not (a.concepts.keys() & b.concepts.keys()):
+    if objects_apart(a, b):
         return concept
     text = min(1.0, max(0.0, (bigrams - 0.1) / 0.25))
     return max(concept, text)
@@ -230,11 +290,16 @@ def pair_features(new: AppealFeatures, old: AppealFeatures, same_party: bool = F
     concept = concept_similarity(new, old)
     tokens = token_similarity(new, old)
     bigrams = bigram_similarity(new, old)
+    dispatch = dispatch_agreement(new, old)
     return {
         "concept": round(concept, 4),
         "tokens": round(tokens, 4),
         "bigrams": round(bigrams, 4),
         "content": round(content_similarity(new, old, concept, bigrams), 4),
+        "objects_apart": 1.0 if objects_apart(new, old) else 0.0,
+        "dispatch_group": dispatch[0],
+        "same_leaf": 1.0 if dispatch[1] else 0.0,
+        "dispatch_apart": 1.0 if dispatch[2] else 0.0,
         "concepts_both": 1.0 if new.concepts and old.concepts else 0.0,
         "transient": 1.0 if transient_match(new, old) else 0.0,
         "address": round(address_similarity(new, old), 4),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -17,6 +18,9 @@ _METHOD = {"street": "street_name", "street_core": "street_name", "road": "road"
 _ROAD_SUFFIXES = ("地铁站", "火车站", "高铁站", "商业街", "步行街", "大厦", "公园", "广场", "村", "站")
 _ROAD_PREFIXES = ("深圳",)
 _MAX_GPS_KM = 30.0
+# An address that opens with a city (after an optional province) names where it is: 北京市朝阳区…,
+# 湖南省长沙市…. 市场/市民/市政 are words, not cities.
+_CITY_PREFIX = re.compile(r"^(?:[\u4e00-\u9fff]{2,3}(?:省|自治区))?([\u4e00-\u9fff]{2,4}?)市(?![场民政容])")
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,8 @@ class Gazetteer:
     """Name index over a region's districts, streets, communities and roads/landmarks."""
 
     def __init__(self, districts: list[District], streets: list[Street],
-                 communities: list[tuple[str, str, str]], roads: list[tuple[str, str]]):
+                 communities: list[tuple[str, str, str]], roads: list[tuple[str, str]], city_name: str = ""):
+        self.city_name = city_name      # the region's own city (深圳市): an address naming another is elsewhere
         self.districts = {d.code: d for d in districts}
         self.streets = {s.code: s for s in streets}
         self.communities = {c: (sc, n) for c, sc, n in communities}
@@ -200,6 +205,14 @@ class Gazetteer:
                               reason="only the district is named", matched=(self.districts[d].name,))
         return None
 
+    def other_city(self, address: str) -> Optional[str]:
+        """The city an address opens with when it is not the region's own (北京市…), else None."""
+        m = _CITY_PREFIX.match(normalize(address))
+        if m is None or not self.city_name:
+            return None
+        city = m.group(1) + "市"
+        return None if city == self.city_name or self.city_name.startswith(m.group(1)) else city
+
     def nearest_street(self, lat: float, lng: float) -> tuple[Optional[Street], float]:
         """Street whose centroid is closest to the point, with the distance in km."""
         best, best_d = None, float("inf")
@@ -216,12 +229,22 @@ class Gazetteer:
         res = self._decide(self._scan(address or ""))
         if res and res.resolved:
             return _with(res, grid_code=grid_code)
+        # Outside the region (README: "Bad times and bad places"): a place named or pointed at
+        # elsewhere is not guessed into the region from the text; a dispatcher transfers it.
+        elsewhere = self.other_city(address or "") if res is None else None
+        if elsewhere:
+            return Resolution(grid_code=grid_code, method="outside_region",
+                              reason=f"outside the region: the address names {elsewhere}", matched=(elsewhere,))
         if lat is not None and lng is not None:
             street, dist = self.nearest_street(float(lat), float(lng))
             if street and dist <= _MAX_GPS_KM and (res is None or res.district_code == street.district_code):
                 conf = 0.8 if dist < 2.0 else 0.6 if dist < 5.0 else 0.4
                 return Resolution(street.district_code, street.code, None, grid_code, "gps", conf,
                                   "", (f"{dist:.1f}km",))
+            if street and dist > _MAX_GPS_KM and res is None:
+                return Resolution(grid_code=grid_code, method="outside_region",
+                                  reason=f"outside the region: the GPS point is {dist:.0f} km from the nearest street",
+                                  matched=(f"{dist:.0f}km",))
         if text:
             from_text = self._decide(self._scan(text))
             if from_text and from_text.resolved and (res is None or res.district_code == from_text.district_code):

@@ -9,6 +9,10 @@ from chalicelib.nlp.text import normalize
 # low best score is not evidence of 兜底, and an out-of-scope term counts only in the head.
 # Synthetic appeals run 8-175 characters (mean 48); letters run to thousands.
 LONG_CHARS = 60
+# From this many normalised characters a letter's confidence is its category share through the
+# letters' map (confidence.group_share, calibration.composed_letters), which is fitted on composed
+# letters of at least this length; shorter letters keep the leaf share and the appeals' map.
+LETTER_MAP_CHARS = 200
 # The head: whole sentences from the start until at least this many normalised characters.
 HEAD_MIN_CHARS = 40
 HEAD_MAX_CHARS = 120
@@ -55,6 +59,10 @@ def is_introduction(clause: str) -> bool:
 
 def without_introductions(sentence: str) -> str:
     return "".join(c for c in _CLAUSE_END.split(sentence) if not is_introduction(c))
+
+
+def is_long_letter(text: str) -> bool:
+    return len(normalize(text)) >= LETTER_MAP_CHARS
 
 
 def head(text: str) -> str:

@@ -39,7 +39,7 @@ def unit_directory(pack: RegionPack) -> UnitDirectory:
 def gazetteer(pack: RegionPack) -> Gazetteer:
     return Gazetteer(list(pack.districts), list(pack.streets),
                      [(c.code, c.street_code, c.name) for c in pack.communities],
-                     [(r.name, r.street_code) for r in pack.roads])
+                     [(r.name, r.street_code) for r in pack.roads], city_name=pack.name)
 
 
 def work_calendar(pack: RegionPack) -> WorkCalendar:

@@ -117,8 +117,10 @@ def _count(p, msgs: list[dict], state: AnalyticsState | None, hot: "_HotspotCach
     seen = state.seq if state else 0
     now = p.now()
     uow = p.store.unit_of_work(now)
-    for x in msgs:
-        uow.close(appeal_id, TOPIC, x["key"])
+    # Each hand-off closed once: SQS may deliver one message twice in a batch, and a transaction
+    # with two actions on one item is refused whole (the appeal's count then failed every time).
+    for key in sorted({x["key"] for x in msgs}):
+        uow.close(appeal_id, TOPIC, key)
     if latest["seq"] <= seen:       # counted already: only the hand-offs close
         uow.commit()
         return "duplicate"

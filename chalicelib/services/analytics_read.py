@@ -330,8 +330,8 @@ def dashboard(p, who: Principal, query: dict[str, str]) -> dict[str, Any]:
     volume by channel, type and category, the units' ranking and lists)."""
     unknown = set(query) - {"period", "date", "scope"}
     if unknown:
-        raise ValidationError(f"{sorted(unknown)[0]}: unknown parameter (period, date, scope)",
-                              field=sorted(unknown)[0])
+        name = sorted(unknown)[0] or "query"   # `?=x` has no name: the field is never empty
+        raise ValidationError(f"{name}: unknown parameter (period, date, scope)", field=name)
     scope = scope_of(p, who, query.get("scope"))
     rt = p.region(who.region)
     today = to_local(p.now()).date()

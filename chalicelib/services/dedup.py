@@ -20,7 +20,9 @@ from typing import Any, Callable
 from chalicelib.domain.appeal import URGENCY_RANK, Appeal, Status
 from chalicelib.domain.dedup import CandidateScore, Decision, DedupPolicy, decide
 from chalicelib.domain.errors import ConcurrentUpdate, ConflictError, ValidationError
-from chalicelib.nlp.dedup_features import AppealFeatures, blocking_keys, extract_features, pair_features
+from chalicelib.nlp.dedup_features import (
+    AppealFeatures, blocking_keys, dispatch_view, extract_features, pair_features,
+)
 from chalicelib.observability import logger, metrics
 from chalicelib.domain.records import HeadBump, Posting
 from chalicelib.services import deadlines, outbox, work
@@ -62,13 +64,16 @@ def _load(p, appeal_id: str) -> _Snapshot:
 
 def appeal_features(p, appeal: Appeal) -> AppealFeatures:
     """The matching features of a stored appeal (title and content are the text), with the places of
-    the region's live pack."""
+    the region's live pack and the region's dispatch model's view of what the problem is (its best
+    leaf and group shares, computed once here and kept with the features on the postings)."""
     text = appeal.content if not appeal.title or appeal.title in appeal.content else f"{appeal.title}。{appeal.content}"
+    model = p.region(appeal.region)
+    raw, _ = model.classifier.scores(f"{appeal.title or ''} {appeal.content}".strip())
     return extract_features({
         "id": appeal.appeal_id, "received_at": appeal.received_at, "text": text,
         "address": appeal.location.address, "channel": appeal.channel, "appeal_type": appeal.appeal_type.value,
         "lat": appeal.location.lat, "lng": appeal.location.lng,
-    }, p.region(appeal.region).place_lexicon)
+    }, model.place_lexicon, dispatch=dispatch_view(sorted(raw.items(), key=lambda kv: -kv[1])))
 
 
 def process(p, appeal_id: str, policy: DedupPolicy | None = None) -> DedupResult:

@@ -42,7 +42,7 @@ def rate_on_page(p, token: str, form: Mapping[str, Any]) -> dict:
     fields = {k: v for k, v in form.items() if k in (*RATING_DIMENSIONS, "comment")}
     unknown = sorted(set(form) - set(fields))
     if unknown:
-        raise ValidationError("the rating form takes no such field", field=unknown[0])
+        raise ValidationError("the rating form takes no such field", field=unknown[0] or "body")
     for name in RATING_DIMENSIONS:
         value = fields.get(name)
         if isinstance(value, str) and value.strip().isdigit():

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.channels.base import parse_payload
+from chalicelib.channels.fields import FUTURE_SKEW_S, RECEIVED_AT
 from chalicelib.channels.registry import payload_model
 from chalicelib.channels.signing import H_KEY_ID, read_headers, verify
 from chalicelib.domain.appeal import Appeal, NewAppeal
@@ -168,7 +169,7 @@ def take_in(p, req: ChannelRequest) -> IntakeResult:
     model = payload_model(req.channel)  # 404 for a channel we have no adapter for
     _, nonce_key = authenticate(p, req.channel, req, now)
     body = decode_json(req.body)
-    cmd = parse_payload(model, body)
+    cmd = parse_payload(model, body, {RECEIVED_AT: now, FUTURE_SKEW_S: p.settings.signature_window_s})
     return store(p, cmd, payload_hash(body), nonce_key, now)
 
 

@@ -115,7 +115,8 @@ def public_list(p, params: Mapping[str, str]) -> dict[str, Any]:
     rows over at most MAX_PARTITIONS partitions."""
     unknown = sorted(set(params) - set(FILTERS) - {"format"})
     if unknown:
-        raise ValidationError(f"{unknown[0]}: no such filter (use {', '.join(FILTERS)})", field=unknown[0])
+        name = unknown[0] or "query"   # `?=x` has no name: the field is never empty
+        raise ValidationError(f"{name}: no such filter (use {', '.join(FILTERS)})", field=name)
     f = {name: _param(params, name) for name in FILTERS}
     region = p.settings.region_code
     today = to_local(p.now()).date()

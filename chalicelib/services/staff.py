@@ -54,7 +54,7 @@ def parse_fields(spec: Fields, body: Any) -> dict[str, Any]:
         raise ValidationError("the body must be a JSON object", field="body")
     unknown = sorted(set(body) - set(spec))
     if unknown:
-        raise ValidationError("this action takes no such field", field=unknown[0])
+        raise ValidationError("this action takes no such field", field=unknown[0] or "body")
     out = {}
     for name, (typ, required) in spec.items():
         if name not in body or body[name] is None:

@@ -9,6 +9,7 @@ from chalicelib.domain.events import AppealReceived, DomainEvent, JoinedMaster, 
 from chalicelib.domain.lifecycle import Status
 from chalicelib.domain.records import Handoff
 from chalicelib.services import analytics, outbox, public_views
+from chalicelib.services.archive_due import file_archive_due
 from chalicelib.services.visit_candidates import write_visit_candidates
 
 
@@ -45,7 +46,7 @@ def on_fresh_copy(step: Callable[[], Any]) -> Any:
 # before it commits. Listed here, so every entry point that commits runs them all; a reaction's
 # module must not import this one.
 REACTIONS: tuple[Callable[[Any, Any, dict[str, list[DomainEvent]]], None], ...] = (
-    public_views.project, write_visit_candidates, analytics.hand_off_counts)
+    public_views.project, write_visit_candidates, analytics.hand_off_counts, file_archive_due)
 
 
 def status_notices(p, appeals: list[Appeal], events: dict[str, list[DomainEvent]]) -> list[Handoff]:

@@ -231,7 +231,8 @@ def case_page(p, who: Principal, appeal_id: str) -> dict[str, Any]:
             model, appeal.location.address, appeal.content, appeal.title).info}}, model)["suggestions"]
     evidence = [{"at": e["at"], "kind": e["label"], "score": e["data"].get("score"),
                  "matched_fields": e["data"].get("matched_fields") or {}, "master_id": e["data"].get("master_id"),
-                 "reason": e["data"].get("reason")} for e in events if "matched_fields" in (e["data"] or {})]
+                 "reason": e["data"].get("reason"), "signal": e["data"].get("signal"),
+                 "possible": e["data"].get("possible_duplicate")} for e in events if "matched_fields" in (e["data"] or {})]
     channels = {c.code: c.name for c in model.pack.channels}
     return {"appeal": view, "row": row, "events": events, "channel": channels.get(view["channel"], view["channel"]), "evidence": evidence,
             "countdowns": [_countdown(c) for c in clocks], "state": _worst(clocks),

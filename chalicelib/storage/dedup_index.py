@@ -2,23 +2,16 @@
 A decision is stored by the unit of work; store.read_key reads one key."""
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 
-from chalicelib.storage.models import Item
+from chalicelib.storage.models import CompactJSONAttribute, Item
 
 
-class CompactJSONAttribute(UnicodeAttribute):
-    """JSON as UTF-8 text without padding: Chinese tokens cost 3 bytes, not a 6-byte \\u escape,
-    and postings are read 20 at a time, so item size is the read cost."""
+class SortedJSONAttribute(CompactJSONAttribute):
+    """Compact JSON with sorted keys: postings are read 20 at a time, so item size is the read
+    cost, and equal features store as equal text."""
 
-    def serialize(self, value: Any) -> str:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-
-    def deserialize(self, value: str) -> Any:
-        return json.loads(value)
+    sort_keys = True
 
 
 class DedupPostingItem(Item, discriminator="dedup_posting"):
@@ -26,7 +19,7 @@ class DedupPostingItem(Item, discriminator="dedup_posting"):
 
     appeal_id = UnicodeAttribute()
     received_at = UnicodeAttribute()
-    features = CompactJSONAttribute()                       # AppealFeatures.to_dict(), no PII
+    features = SortedJSONAttribute()                        # AppealFeatures.to_dict(), no PII
     party_hashes = ListAttribute(of=UnicodeAttribute, default=list)  # keyed hashes only
     master_id = UnicodeAttribute(null=True)                 # a hint: verified before a join
 

@@ -40,8 +40,13 @@ names none. `<at>`, `<received>`, `<created>` and `<flagged>` are UTC ISO instan
 | Report           | report         | REPORT#<region>#<scope>   | <kind>#<period start>           | –                                                  | –                                          |
 | Public record    | public_record  | PUBREC#<region>#<facet>#<value>#<month or year> | <closed>#<id> | –                                           | –                                          |
 | Snapshot         | snapshot       | SNAP#<region>             | <name>                          | –                                                  | –                                          |
+| Archive due      | archive_due    | ARCHDUE#<region>#<day>    | <id>#<closed seq:06d>           | –                                                  | –                                          |
+| Archive pointer  | archive_pointer | ARCHIVE#<id>             | P                               | ARCHDAY#<region>#<day> / <archived>#<id>           | SHRED#<region>#<YYYY-MM> / <shred due>#<id> (until shredded) |
+| Archive key      | archive_key    | ARCHIVE#<id>              | KEY                             | –                                                  | –                                          |
 
-Nonces, dedup postings and heads, and feed entries expire by TTL (`expires_at`).
+Nonces, dedup postings and heads, feed entries, due instants (a week after the instant) and
+delivered hand-offs (30 days after delivery) expire by TTL (`expires_at`). The GSIs project
+keys, `kind` and the small entries' fields only (INDEX_ATTRIBUTES below), never a `body`.
 
 Access patterns: load an appeal with its case file (one query on PK); find an appeal by a
 channel's ticket id (get TICKET); list a channel's appeals by time (GSI2); an owner's queue
@@ -55,6 +60,20 @@ from __future__ import annotations
 import zlib
 
 OUTBOX_SHARDS = 8
+
+# What each GSI projects besides the table's and its own keys (INCLUDE, issue 21): `kind` (the
+# discriminator) and the attributes of the small entries its queries use whole (outbox rows,
+# markers, visit tasks, calendar alerts; alerts). Never an appeal's or a public view's `body`:
+# their lists read the index's keys, then the items themselves in one BatchGetItem (store.py,
+# public_store.py), so a change of an appeal writes its index entries only when their keys move.
+# infra/spec.py declares the indexes with these lists, models.py queries them.
+INDEX_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "GSI1": ("kind", "appeal_id", "queue", "message", "created_at", "done_at", "resends", "note", "region",
+             "round", "replied_at", "due_at", "attempts", "state", "last_called_at", "year", "at"),
+    "GSI2": ("kind", "appeal_id", "region", "step", "alert", "deadline_version", "at", "instant", "unit_id",
+             "data"),
+    "GSI3": ("kind", "appeal_id"),
+}
 
 
 def appeal_pk(appeal_id: str) -> str:

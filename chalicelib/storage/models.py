@@ -1,9 +1,13 @@
 """PynamoDB models of the single table; `kind` is the discriminator of every entity type."""
 from __future__ import annotations
 
+import json
+import zlib
 from datetime import timedelta, timezone
+from typing import Any
 
 from pynamodb.attributes import (
+    Attribute,
     BinaryAttribute,
     BooleanAttribute,
     DiscriminatorAttribute,
@@ -11,12 +15,53 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.constants import BINARY, STRING
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from chalicelib.domain.metrics import COUNTERS
 from chalicelib.settings import get_settings
 from chalicelib.storage import keys
+
+
+class CompactJSONAttribute(JSONAttribute):
+    """JSON as UTF-8 text without padding: a Chinese character costs 3 bytes, not a 6-byte \\u
+    escape, and no blanks after separators. Item size is what every write and read is billed on
+    (issue 21: an appeal's body about half the size). Reads accept either form, so items stored
+    by PynamoDB's JSONAttribute (ASCII-escaped, padded) still read as they are."""
+
+    sort_keys = False
+
+    def serialize(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=self.sort_keys)
+
+
+class PackedJSONAttribute(Attribute[Any]):
+    """A large JSON value, compact UTF-8 JSON compressed with zlib and stored as binary: an
+    appeal's body, a public view, what analytics counted (their JSON repeats its keys: 2.5 to 7
+    times smaller, so a write of one costs 1 or 2 write units, not 3 to 5). Reads accept the
+    text form too (JSONAttribute's or CompactJSONAttribute's), so items stored before issue 21
+    read as they are and are rewritten packed on their next change."""
+
+    attr_type = BINARY
+
+    def serialize(self, value: Any) -> bytes | None:
+        if value is None:
+            return None
+        return zlib.compress(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+    def get_value(self, value: dict[str, Any]) -> Any:
+        for form in (BINARY, STRING):
+            if form in value:
+                return value[form]
+        return super().get_value(value)   # neither: PynamoDB's AttributeDeserializationError
+
+    def deserialize(self, value: Any) -> Any:
+        if isinstance(value, (bytes, bytearray)):
+            value = zlib.decompress(value).decode()
+        return json.loads(value, strict=False)
 
 
 class _Meta:
@@ -25,8 +70,9 @@ class _Meta:
 
 
 def _index(name: str) -> type[GlobalSecondaryIndex]:
-    """A generic GSI of the single table: <name>PK / <name>SK, all attributes projected."""
-    meta = type("Meta", (), {"index_name": name, "projection": AllProjection()})
+    """A generic GSI of the single table: <name>PK / <name>SK, projecting the keys and
+    keys.INDEX_ATTRIBUTES[name] (INCLUDE)."""
+    meta = type("Meta", (), {"index_name": name, "projection": IncludeProjection(list(keys.INDEX_ATTRIBUTES[name]))})
     return type(name, (GlobalSecondaryIndex,), {"Meta": meta, f"{name}PK": UnicodeAttribute(hash_key=True),
                                                 f"{name}SK": UnicodeAttribute(range_key=True)})
 
@@ -66,7 +112,7 @@ class AppealItem(Item, discriminator="appeal"):
     last_seq = NumberAttribute()
     received_at = UnicodeAttribute()
     # The rest of the aggregate as JSON: it is read and written whole, never queried by field.
-    body = JSONAttribute()
+    body = PackedJSONAttribute()
 
 
 class CaseEventItem(Item, discriminator="event"):
@@ -75,7 +121,7 @@ class CaseEventItem(Item, discriminator="event"):
     at = UnicodeAttribute()
     event_kind = UnicodeAttribute()
     actor = UnicodeAttribute()
-    data = JSONAttribute()
+    data = PackedJSONAttribute()
     public = BooleanAttribute(default=True)
 
 
@@ -98,7 +144,7 @@ class OutboxItem(Item, discriminator="outbox"):
 
     appeal_id = UnicodeAttribute()
     queue = UnicodeAttribute()
-    message = JSONAttribute()
+    message = CompactJSONAttribute()
     created_at = UnicodeAttribute()
     done_at = UnicodeAttribute(null=True)
     resends = NumberAttribute(default=0)
@@ -109,7 +155,7 @@ class TicketItem(Item, discriminator="ticket"):
 
     appeal_id = UnicodeAttribute()
     payload_hash = UnicodeAttribute()
-    response = JSONAttribute()
+    response = CompactJSONAttribute()
     status_code = NumberAttribute()
 
 
@@ -122,7 +168,7 @@ class ChannelItem(Item, discriminator="channel"):
 
     code = UnicodeAttribute()
     name = UnicodeAttribute()
-    key_ids = JSONAttribute()          # {key_id: secret reference}
+    key_ids = CompactJSONAttribute()          # {key_id: secret reference}
     callback_url = UnicodeAttribute(null=True)
     callback_key_id = UnicodeAttribute(null=True)
     enabled = BooleanAttribute(default=True)
@@ -140,7 +186,7 @@ class MarkerItem(Item, discriminator="marker"):
     """A small index entry pointing at an appeal (assisting unit inbox, leaders' key queue, ...)."""
 
     appeal_id = UnicodeAttribute()
-    note = JSONAttribute(null=True)
+    note = CompactJSONAttribute(null=True)
 
 
 class DueItem(Item, discriminator="due"):
@@ -161,7 +207,7 @@ class AuditItem(Item, discriminator="audit"):
     action = UnicodeAttribute()
     reason = UnicodeAttribute()
     at = UnicodeAttribute()
-    fields = JSONAttribute()
+    fields = CompactJSONAttribute()
 
 
 class AlertItem(Item, discriminator="alert"):
@@ -178,7 +224,7 @@ class AlertItem(Item, discriminator="alert"):
     at = UnicodeAttribute()             # when it was raised
     instant = UnicodeAttribute()        # the deadline instant it is about
     unit_id = UnicodeAttribute(null=True)
-    data = JSONAttribute(null=True)     # e.g. who a supervision notice is copied to
+    data = CompactJSONAttribute(null=True)     # e.g. who a supervision notice is copied to
 
 
 class FeedItem(Item, discriminator="feed"):
@@ -190,7 +236,7 @@ class FeedItem(Item, discriminator="feed"):
     at = UnicodeAttribute()
     event_kind = UnicodeAttribute()
     actor = UnicodeAttribute()
-    data = JSONAttribute(null=True)
+    data = CompactJSONAttribute(null=True)
 
     FEED_TTL_DAYS = 180
 
@@ -278,8 +324,8 @@ class PublicViewItem(Item, discriminator="public_view"):
 
     appeal_id = UnicodeAttribute()
     region = UnicodeAttribute()
-    body = JSONAttribute()
-    timeline = JSONAttribute()
+    body = PackedJSONAttribute()
+    timeline = PackedJSONAttribute()
 
 
 class CounterItem(Item, discriminator="counter"):
@@ -297,19 +343,19 @@ class AnalyticsStateItem(Item, discriminator="analytics_state"):
 
     region = UnicodeAttribute()
     seq = NumberAttribute()
-    facts = JSONAttribute()
-    contribution = JSONAttribute()
+    facts = PackedJSONAttribute()
+    contribution = PackedJSONAttribute()
 
 
 class HotspotStateItem(Item, discriminator="hotspot_state"):
-    body = JSONAttribute()
+    body = CompactJSONAttribute()
 
 
 class HotspotAlertItem(Item, discriminator="hotspot_alert"):
     alert_id = UnicodeAttribute()
     district = UnicodeAttribute()
     raised_at = UnicodeAttribute()
-    body = JSONAttribute()
+    body = CompactJSONAttribute()
 
 
 class ReportItem(Item, discriminator="report"):
@@ -317,7 +363,7 @@ class ReportItem(Item, discriminator="report"):
     start = UnicodeAttribute()
     end = UnicodeAttribute()
     title = UnicodeAttribute()
-    files = JSONAttribute()
+    files = CompactJSONAttribute()
     created_at = UnicodeAttribute()
     demo = BooleanAttribute(default=False)
 
@@ -327,11 +373,11 @@ class PublicRecordItem(Item, discriminator="public_record"):
 
     appeal_id = UnicodeAttribute()
     closed_at = UnicodeAttribute()
-    body = JSONAttribute()
+    body = CompactJSONAttribute()
 
 
 class SnapshotItem(Item, discriminator="snapshot"):
     """A view a scheduled job computes whole (rankings, a unit's record)."""
 
-    body = JSONAttribute()
+    body = CompactJSONAttribute()
     updated_at = UnicodeAttribute()

@@ -48,8 +48,24 @@ def open311_views(region: str, bucket: str | None, month: str, low: str, high: s
     else:
         index, pk = PublicViewItem.gsi2, keys.open311_month_pk(region, bucket, month)
         cond = PublicViewItem.GSI2SK.between(low, high + "#\uffff")
-    items = index.query(pk, cond, scan_index_forward=False, limit=limit, page_size=limit)
-    return [rec.public_view(i) for i in items if isinstance(i, PublicViewItem)][:limit]
+    hits = [i for i in index.query(pk, cond, scan_index_forward=False, limit=limit, page_size=limit)
+            if isinstance(i, PublicViewItem)][:limit]
+    return [rec.public_view(i) for i in whole_items(PublicViewItem, hits, f"{index.Meta.index_name}PK")]
+
+
+def whole_items(model, hits: list, index_pk: str) -> list:
+    """The items behind index entries, in the entries' order: an index projects their keys, not
+    their `body` (keys.INDEX_ATTRIBUTES), so they are read in one BatchGetItem. An item that left
+    the list between the two reads (its index key moved) is dropped; an entry of an index that
+    still projects everything (a table created before issue 21) is used as it is."""
+    missing = [(h.PK, h.SK) for h in hits if h.body is None]
+    fetched = {(i.PK, i.SK): i for i in model.batch_get(missing)} if missing else {}
+    out = []
+    for h in hits:
+        got = h if h.body is not None else fetched.get((h.PK, h.SK))
+        if got is not None and getattr(got, index_pk) == getattr(h, index_pk):
+            out.append(got)
+    return out
 
 
 def public_records(region: str, facet: str, value: str, partition: str, low: str, below: str,

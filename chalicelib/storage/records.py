@@ -96,11 +96,16 @@ def _(c: r.SupervisionCopy, now: datetime) -> MarkerItem:
                       GSI1PK=keys.unit_queue(c.unit_id), GSI1SK=f"supervision#{iso(c.at)}#{c.appeal_id}")
 
 
+# The deadline sweep never reads a bucket older than its catch-up limit (a day,
+# services/deadlines.CATCH_UP_LIMIT): a week after its instant a due entry goes by TTL, for free.
+DUE_KEEP = timedelta(days=7)
+
+
 @to_item.register
 def _(d: r.DueEntry, now: datetime) -> DueItem:
     return DueItem(keys.due_pk(d.bucket, d.appeal_id), keys.due_sk(d.appeal_id, d.step, d.deadline_version, d.alert),
                    appeal_id=d.appeal_id, step=d.step, alert=d.alert, deadline_version=d.deadline_version,
-                   at=iso(d.at))
+                   at=iso(d.at), expires_at=int((d.at + DUE_KEEP).timestamp()))
 
 
 def due_entry(item: DueItem) -> r.DueEntry:

@@ -1,9 +1,9 @@
 """PynamoDB items of versioned region packs: one per version, the live pointer, and its audit trail."""
 from __future__ import annotations
 
-from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 
-from chalicelib.storage.models import Item
+from chalicelib.storage.models import CompactJSONAttribute, Item
 
 
 class RegionVersionItem(Item, discriminator="region_version"):
@@ -14,8 +14,8 @@ class RegionVersionItem(Item, discriminator="region_version"):
     content_hash = UnicodeAttribute()
     s3_key = UnicodeAttribute()
     s3_version_id = UnicodeAttribute(null=True)
-    counts = JSONAttribute()
-    diff_summary = JSONAttribute(null=True)
+    counts = CompactJSONAttribute()
+    diff_summary = CompactJSONAttribute(null=True)
     actor = UnicodeAttribute()
     created_at = UnicodeAttribute()
 

@@ -5,7 +5,7 @@ exposes these reads to the services."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterator
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
@@ -84,11 +84,18 @@ def item_to_event(item: CaseEventItem) -> CaseEvent:
 
 # --- writes outside a unit of work --------------------------------------------------------------
 
+# A delivered hand-off is kept a while (notify orders a channel's notices by the delivered
+# ones; a message redelivered from a queue or its dead-letter queue, kept 14 days at most, finds
+# it delivered), then goes by TTL, for free.
+OUTBOX_DONE_KEEP = timedelta(days=30)
+
+
 def mark_outbox_done(appeal_id: str, topic: str, key: str, now: datetime) -> bool:
     """Close a pending hand-off (drop it from the repair index). False if it was already closed."""
     item = OutboxItem(keys.appeal_pk(appeal_id), keys.outbox_sk(topic, key))
     try:
-        item.update(actions=[OutboxItem.done_at.set(iso(now)), OutboxItem.GSI1PK.remove(), OutboxItem.GSI1SK.remove()],
+        item.update(actions=[OutboxItem.done_at.set(iso(now)), OutboxItem.GSI1PK.remove(), OutboxItem.GSI1SK.remove(),
+                             OutboxItem.expires_at.set(int((now + OUTBOX_DONE_KEEP).timestamp()))],
                     condition=OutboxItem.PK.exists() & OutboxItem.done_at.does_not_exist())
         return True
     except UpdateError as exc:

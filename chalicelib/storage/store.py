@@ -133,29 +133,40 @@ class DynamoStore:
 
     def unit_inbox(self, unit_id: str, status: str | None, limit: int) -> list[Appeal]:
         cond = Item.GSI1SK.startswith(f"{status}#") if status else None
-        return self._appeals_of(Item.gsi1.query(keys.unit_queue(unit_id), cond, limit=limit))
+        appeals = self._appeals_of(Item.gsi1.query(keys.unit_queue(unit_id), cond, limit=limit), "GSI1PK")
+        # An appeal read after its index entry may have moved on to another status meanwhile.
+        return [a for a in appeals if status is None or a.status.value == status]
 
     def dispatch_queue(self, loop: str, limit: int) -> list[Appeal]:
-        return self._appeals_of(Item.gsi1.query(keys.dispatcher_queue(loop), limit=limit))
+        return self._appeals_of(Item.gsi1.query(keys.dispatcher_queue(loop), limit=limit), "GSI1PK")
 
     def key_queue(self, loop: str, limit: int) -> list[Appeal]:
-        return self._appeals_of(Item.gsi1.query(keys.leader_queue(loop), limit=limit))
+        return self._appeals_of(Item.gsi1.query(keys.leader_queue(loop), limit=limit), "GSI1PK")
 
     def area_appeals(self, district_code: str, limit: int) -> list[Appeal]:
-        return self._appeals_of(Item.gsi3.query(keys.area_pk(district_code), scan_index_forward=False, limit=limit))
+        return self._appeals_of(Item.gsi3.query(keys.area_pk(district_code), scan_index_forward=False, limit=limit),
+                                "GSI3PK")
 
-    def _appeals_of(self, items) -> list[Appeal]:
-        """Index entries to appeals, in the index's order: an appeal item as it is, markers by
-        reading what they point at, all of a page's in one BatchGetItem (one request, not one per row)."""
+    def _appeals_of(self, items, index_pk: str) -> list[Appeal]:
+        """Index entries to appeals, in the index's order, all of a page's read in one
+        BatchGetItem (one request, not one per row): an index projects an appeal's keys, not
+        its body (keys.INDEX_ATTRIBUTES), and a marker points at its appeal. An appeal entry
+        whose appeal left this list between the two reads is dropped; an entry of an index that
+        still projects everything (a table created before issue 21) is used as it is."""
         items = list(items)
-        pointed = [it.appeal_id for it in items if isinstance(it, MarkerItem)]
-        by_id = {a.appeal_id: a for a in self.load_appeals(pointed)}
+        whole = {it.appeal_id: it for it in items if isinstance(it, AppealItem) and it.body is not None}
+        wanted = [it.appeal_id for it in items
+                  if isinstance(it, (AppealItem, MarkerItem)) and it.appeal_id not in whole]
+        fetched = {i.appeal_id: i for i in AppealItem.batch_get(
+            [(keys.appeal_pk(i), keys.APPEAL_SK) for i in dict.fromkeys(wanted)])} if wanted else {}
         out = []
         for it in items:
             if isinstance(it, AppealItem):
-                out.append(repository.item_to_appeal(it))
-            elif isinstance(it, MarkerItem) and it.appeal_id in by_id:
-                out.append(by_id[it.appeal_id])
+                got = whole.get(it.appeal_id) or fetched.get(it.appeal_id)
+                if got is not None and getattr(got, index_pk) == getattr(it, index_pk):
+                    out.append(repository.item_to_appeal(got))
+            elif isinstance(it, MarkerItem) and it.appeal_id in fetched:
+                out.append(repository.item_to_appeal(fetched[it.appeal_id]))
         return out
 
     def feed(self, subject: str, limit: int) -> list[FeedEntry]:

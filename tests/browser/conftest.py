@@ -8,10 +8,14 @@ second) for all of them; every test gets a fresh phone-sized context of its own.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+
+from tests.pii_scan import PiiScanner, report
 
 PHONE = {
     "viewport": {"width": 390, "height": 844},
@@ -164,3 +168,59 @@ def sign_in_via_idp(page, app_url: str, username: str, next_path: str = "/staff/
     page.click("button[type=submit]")
     target = f"{app_url}{next_path}"
     page.wait_for_url(lambda url: url == target or url.startswith(target + "?"))
+
+
+# --- the one personal-data scan of the browser tests (tests/pii_scan.py; issue 22, item 5) -----
+
+# The one answer that shows personal data in clear: a staff member's unmask, with a reason (audited).
+UNMASK_PATH = re.compile(r"/staff/(?:work/)?appeals/[^/]+/unmask$")
+
+
+class PiiWatch:
+    """The personal data a browser test sent (`sent`), searched for in every HTTP response body
+    its pages got and in each page's rendered DOM (`snapshot`, and every watched page at the end).
+    The unmask answer (POST .../unmask, 200) and a page showing it are left out, nothing else."""
+
+    def __init__(self):
+        self.sent = PiiScanner()
+        self.pages: list = []
+        self.responses: list = []
+        self.blobs: list[tuple[str, str | bytes]] = []
+
+    def attach(self, page):
+        self.pages.append(page)
+        page.on("response", lambda r: self.responses.append(r))
+        return page
+
+    def snapshot(self, page) -> str:
+        """The page's DOM now (scanned at the end unless it is the unmask answer); returns it."""
+        text = dom_text(page)
+        if not UNMASK_PATH.search(urlsplit(page.url).path):
+            self.blobs.append((f"dom {urlsplit(page.url).path}", text))
+        return text
+
+    def hits(self) -> list:
+        for page in self.pages:
+            if not page.is_closed():
+                self.snapshot(page)
+        for r in self.responses:
+            path = urlsplit(r.url).path
+            if r.request.method == "POST" and UNMASK_PATH.search(path) and r.status == 200:
+                continue
+            try:
+                body = r.body()
+            except Exception:  # noqa: BLE001 - a redirect or an evicted resource has no body
+                continue
+            self.blobs.append((f"{r.request.method} {path} {r.status}", body))
+        self.responses.clear()
+        return self.sent.scan_all(self.blobs)
+
+
+@pytest.fixture
+def pii_watch():
+    """0 hits is a test: the data the test put in `pii_watch.sent` is in no response nor DOM."""
+    watch = PiiWatch()
+    yield watch
+    if watch.sent:
+        hits = watch.hits()
+        assert hits == [], "personal data the test sent was shown:\n" + report(hits)

@@ -20,6 +20,7 @@ from chalicelib.api import wiring
 from chalicelib.domain.records import Channel
 from chalicelib.services import dedup, dispatch, public_record, staff
 from tests.browser.conftest import dom_text
+from tests.pii_scan import PiiScanner, merge
 from tests.fakes import fake_platform, run_analytics, shenzhen_runtime
 from tests.unit.test_public_side_without_aws import take_in, token_of
 from tests.unit.test_services_without_aws import (
@@ -53,10 +54,19 @@ def steps(page) -> list[str]:
     return page.locator("#timeline li.step").evaluate_all("els => els.map(e => e.dataset.kind)")
 
 
+def sent(payload: dict) -> PiiScanner:
+    """What a test's appeal carries: the text's name, phone and ID number, and the party's."""
+    s = PiiScanner()
+    s.add(NAME, ID_NUMBER, PHONE)
+    s.add(payload["ldrxm"], payload["zjhm"], payload["lxdh"])
+    return s
+
+
 def personal_data_in(page, payload: dict) -> list[str]:
+    """The page's DOM scanned by the one scanner (tests/pii_scan.py), and no staff actor id."""
     text = dom_text(page)
-    return [v for v in (PHONE, ID_NUMBER, NAME, payload["ldrxm"], payload["lxdh"], payload["zjhm"], "unit_handler:")
-            if v and v in text]
+    return [str(h) for h in sent(payload).scan(f"dom {page.url}", text)] + \
+        (["unit_handler:"] if "unit_handler:" in text else [])
 
 
 def new_appeal(p):
@@ -65,9 +75,11 @@ def new_appeal(p):
     return payload, result.body["appeal_id"], token_of(result)
 
 
-def test_the_tracking_page_shows_each_step_and_takes_the_rating(site, page):
+def test_the_tracking_page_shows_each_step_and_takes_the_rating(site, page, pii_watch):
     url, p, rt = site
     payload, appeal_id, token = new_appeal(p)
+    merge(pii_watch.sent, sent(payload))
+    pii_watch.attach(page)      # every response the page gets, and its DOM at the end
     track = f"{url}/track/{token}"
     page.goto(track)
     seen = [steps(page)]
@@ -101,9 +113,11 @@ def test_the_tracking_page_shows_each_step_and_takes_the_rating(site, page):
         ["rated", "closed"], "已办结", 0, "感谢您的评价。", [])
 
 
-def test_the_public_record_lists_the_closed_appeal_and_its_units_page(site, page):
+def test_the_public_record_lists_the_closed_appeal_and_its_units_page(site, page, pii_watch):
     url, p, rt = site
     payload, appeal_id, token = new_appeal(p)
+    merge(pii_watch.sent, sent(payload))
+    pii_watch.attach(page)
     dedup.process(p, appeal_id)
     dispatch.process(p, appeal_id)
     who = handler_of(rt, CITY_MANAGEMENT_BAOAN)

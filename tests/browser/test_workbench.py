@@ -8,6 +8,7 @@ dispatch-queue.png, inbox.png and case-file.png there.
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime, timezone
 
 import pytest
@@ -20,6 +21,7 @@ from chalicelib.services.clock import FixedClock
 from tests.browser.test_citizen_and_public_pages import shot
 from tests.fakes import SETTINGS, fake_platform, shenzhen_runtime
 from tests.browser.conftest import sign_in_via_idp
+from tests.pii_scan import merge, sent_by_channel
 from tests.unit.test_public_side_without_aws import take_in
 from tests.unit.test_services_without_aws import CLEAR, KEY_ID, SECRET, SECRET_REF, hotline, to_dispatch_stage
 
@@ -70,10 +72,12 @@ def form(page, action: str):
     return page.locator(f'form[data-action="{action}"]')
 
 
-def test_a_days_work_for_the_dispatcher_the_unit_and_the_leader_from_sign_in_to_closure(browser, stack):
+def test_a_days_work_for_the_dispatcher_the_unit_and_the_leader_from_sign_in_to_closure(browser, stack, pii_watch):
     base, p, clock = stack
-    vague = take_in(p, hotline("有个事情想问一下，怎么办理比较好？", "宝安区西乡街道西乡大道坪洲地铁站C出口",
-                           "SZ20261126009001")).body["appeal_id"]
+    payload = hotline("有个事情想问一下，怎么办理比较好？", "宝安区西乡街道西乡大道坪洲地铁站C出口", "SZ20261126009001")
+    merge(pii_watch.sent, sent_by_channel("hotline", json.dumps(payload, ensure_ascii=False)))
+    assert pii_watch.sent.names and pii_watch.sent.phones and pii_watch.sent.id_numbers
+    vague = take_in(p, payload).body["appeal_id"]
     to_dispatch_stage(p, vague)
     assert dispatch.process(p, vague) == "queued"
     seen: dict = {}
@@ -81,6 +85,7 @@ def test_a_days_work_for_the_dispatcher_the_unit_and_the_leader_from_sign_in_to_
     # The dispatcher: the queue with three suggestions and why it waits; a dispatch to a unit that
     # does not exist is refused on the page, the reason typed stays; then to the street office.
     context, page, errors = signed_in(browser, base, "dispatcher", f"/staff/work?queue=dispatch")
+    pii_watch.attach(page)
     row = page.locator(f'tr[data-appeal="{vague}"]')
     seen["suggestions"] = row.locator("ol.suggestions li").count()
     seen["queue_reason"] = "转人工原因" in row.inner_text()
@@ -100,11 +105,13 @@ def test_a_days_work_for_the_dispatcher_the_unit_and_the_leader_from_sign_in_to_
     flag.locator("[name=reason]").fill("涉及公共安全（测试）")
     flag.locator("button[type=submit]").click()
     seen["dispatcher_errors"] = list(errors)
+    seen.setdefault("leaks", []).extend(str(h) for h in pii_watch.hits())   # the one scanner
     context.close()
 
     # The unit: the inbox with the countdown; answering before contacting the citizen is refused
     # and the answer typed stays; then sign (with the keyboard), contact and reply.
     context, page, errors = signed_in(browser, base, "xixiang_handler", f"/staff/work")
+    pii_watch.attach(page)
     row = page.locator(f'tr[data-appeal="{vague}"]')
     seen["countdown"] = row.locator('.countdown[data-step="sign"]').inner_text().startswith("签收：剩余")
     shot(page, "inbox")
@@ -126,11 +133,13 @@ def test_a_days_work_for_the_dispatcher_the_unit_and_the_leader_from_sign_in_to_
     form(page, "reply").locator("button[type=submit]").click()
     seen["replied"] = page.locator("h1 [data-slot=status]").inner_text()
     seen["unit_errors"] = list(errors)
+    seen.setdefault("leaks", []).extend(str(h) for h in pii_watch.hits())   # the one scanner
     context.close()
 
     # The leader: the key appeal in the district's key list; naming a unit that does not exist is
     # refused; an instruction and following it; the feed and the links to the screen and reports.
     context, page, errors = signed_in(browser, base, "baoan_leader", f"/staff/work", TABLET)
+    pii_watch.attach(page)
     seen["in_key_list"] = page.locator(f'tr[data-appeal="{vague}"]').count()
     page.locator(f'tr[data-appeal="{vague}"] a.case-link').click()
     name_unit = form(page, "name_unit")
@@ -147,6 +156,7 @@ def test_a_days_work_for_the_dispatcher_the_unit_and_the_leader_from_sign_in_to_
     seen["links"] = [page.locator(f'nav a[href="{path}"]').count() for path in
                      ("/staff/screen", "/staff/work/reports")]
     seen["leader_errors"] = list(errors)
+    seen.setdefault("leaks", []).extend(str(h) for h in pii_watch.hits())   # the one scanner
     context.close()
 
     # The citizen rates: the appeal is closed, and the unit's page says so.
@@ -154,7 +164,9 @@ def test_a_days_work_for_the_dispatcher_the_unit_and_the_leader_from_sign_in_to_
     token = tracking.tracking_url(p, vague, appeal.tracking_salt).rsplit("/", 1)[1]
     evaluation.rate_on_page(p, token, {"speed": "5", "effect": "5", "service": "5", "reply_quality": "5"})
     context, page, errors = signed_in(browser, base, "xixiang_handler", f"/staff/work/appeals/{vague}")
+    pii_watch.attach(page)
     seen["closed"] = page.locator("h1 [data-slot=status]").inner_text()
+    seen.setdefault("leaks", []).extend(str(h) for h in pii_watch.hits())   # the one scanner
     context.close()
     kinds = [e.kind for e in p.store.load_case_file(vague)]
     assert seen == {
@@ -163,6 +175,6 @@ def test_a_days_work_for_the_dispatcher_the_unit_and_the_leader_from_sign_in_to_
         "countdown": True,
         "unit_refused": ("contact_required", "请先联系诉求人再答复"), "answer_kept": answer, "replied": "已答复",
         "unit_errors": [REFUSED % (409, "Conflict")], "in_key_list": 1, "leader_refused": ("invalid", "请检查「单位」"), "tablet_fits": True, "feed": 1,
-        "links": [1, 1], "leader_errors": [REFUSED % (400, "Bad Request")], "closed": "已办结"}
+        "links": [1, 1], "leader_errors": [REFUSED % (400, "Bad Request")], "closed": "已办结", "leaks": []}
     assert (p.store.load_appeal(vague).status, "leader_instruction" in kinds, "flagged_key" in kinds) == (
         Status.CLOSED, True, True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -10,8 +11,12 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+import requests
+
+from tests.pii_scan import PiiScanner, free_text, merge, report, sent_by_channel
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,3 +119,68 @@ def demo_stack(tmp_path_factory):
     stack["receiver_url"] = f"http://127.0.0.1:{receiver_port}/callbacks"
     yield stack
     stop_stack(stack)
+
+
+# --- the one personal-data scan of the e2e run (tests/pii_scan.py; issue 22, item 5) ----------
+
+_CHANNEL_PATH = re.compile(r"^/channels/([a-z_]+)/appeals$")
+# The one answer that shows personal data in clear: a staff member's unmask, with a reason (audited).
+_UNMASK_PATH = re.compile(r"^/staff/(?:work/)?appeals/[^/]+/unmask$")
+
+
+class PiiWatch:
+    """Every HTTP exchange of the e2e tests (requests, through Session.send): what each request
+    sent (a channel's party and any ID number or phone typed into a body) and each response's
+    body, callback bodies included (the demo receiver's listing; `Receiver.requests`)."""
+
+    def __init__(self):
+        self.sent = PiiScanner()
+        self.blobs: list[tuple[str, bytes]] = []
+
+    def record(self, request, response) -> None:
+        path = urlsplit(request.url).path
+        body = request.body if isinstance(request.body, bytes) else (request.body or "").encode()
+        m = _CHANNEL_PATH.match(path)
+        if m and request.method == "POST":
+            merge(self.sent, sent_by_channel(m.group(1), body))
+        elif body:
+            text = body.decode("utf-8", "replace")
+            try:
+                doc = json.loads(text)
+            except ValueError:
+                doc = dict(parse_qsl(text))       # a form (Open311, a page's)
+            if path.startswith("/open311/") and isinstance(doc, dict):
+                self.sent.add("".join(str(doc.get(k, "")) for k in ("last_name", "first_name")).strip() or None,
+                              None, doc.get("phone"))
+            for typed in free_text(doc):
+                self.sent.add_text(typed)
+        if request.method == "POST" and _UNMASK_PATH.match(path) and response.status_code == 200:
+            return      # shown in clear on purpose, to a permitted role that gave a reason
+        self.blobs.append((f"{request.method} {path} {response.status_code}", response.content))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pii_watch(tmp_path_factory, receiver):
+    """0 hits is a test: after the e2e session, the personal data it sent is searched for in
+    every response body, every callback body, and every log the local stacks wrote."""
+    watch = PiiWatch()
+    send = requests.Session.send
+
+    def recording_send(self, request, **kwargs):
+        response = send(self, request, **kwargs)
+        watch.record(request, response)
+        return response
+
+    requests.Session.send = recording_send
+    try:
+        yield watch
+    finally:
+        requests.Session.send = send
+    blobs = list(watch.blobs)
+    blobs += [(f"callback {r['path']}", r["body"]) for r in receiver.requests]
+    blobs += [(f"log {p.name}", p.read_bytes()) for p in sorted(tmp_path_factory.getbasetemp().rglob("*.log"))]
+    hits = watch.sent.scan_all(blobs)
+    if hits:
+        pytest.fail(f"personal data the e2e run sent was found {len(hits)} time(s):\n{report(hits)}", pytrace=False)
+    print(f"\npii scan (e2e): {len(watch.sent.names)} names, {len(watch.sent.id_numbers)} ID numbers, "
+          f"{len(watch.sent.phones)} phones sent; {len(blobs)} blobs scanned; 0 hits")

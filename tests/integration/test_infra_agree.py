@@ -27,7 +27,8 @@ def local_facts(aws) -> dict:
     rules = {n: events.describe_rule(Name=r)["ScheduleExpression"] for n, r in aws.resources.rule_names.items()}
     return {
         "keys": [k["AttributeName"] for k in t["KeySchema"]],
-        "indexes": sorted((g["IndexName"], tuple(k["AttributeName"] for k in g["KeySchema"]))
+        "indexes": sorted((g["IndexName"], tuple(k["AttributeName"] for k in g["KeySchema"]),
+                           g["Projection"]["ProjectionType"], tuple(g["Projection"].get("NonKeyAttributes", ())))
                           for g in t["GlobalSecondaryIndexes"]),
         "billing": t["BillingModeSummary"]["BillingMode"],
         "ttl": ttl["AttributeName"],
@@ -49,7 +50,8 @@ def template_facts(template: dict) -> dict:
             rules[fn.trigger_schedule] = sched["Properties"]["Schedule"]
     return {
         "keys": [k["AttributeName"] for k in t["KeySchema"]],
-        "indexes": sorted((g["IndexName"], tuple(k["AttributeName"] for k in g["KeySchema"]))
+        "indexes": sorted((g["IndexName"], tuple(k["AttributeName"] for k in g["KeySchema"]),
+                           g["Projection"]["ProjectionType"], tuple(g["Projection"].get("NonKeyAttributes", ())))
                           for g in t["GlobalSecondaryIndexes"]),
         "billing": t["BillingMode"],
         "ttl": t["TimeToLiveSpecification"]["AttributeName"],
@@ -62,7 +64,8 @@ def template_facts(template: dict) -> dict:
 def spec_facts() -> dict:
     return {
         "keys": [SPEC.table.pk, SPEC.table.sk],
-        "indexes": sorted((ix.name, (ix.pk, ix.sk)) for ix in SPEC.table.indexes),
+        "indexes": sorted((ix.name, (ix.pk, ix.sk), ix.projection["ProjectionType"],
+                           tuple(ix.projection.get("NonKeyAttributes", ()))) for ix in SPEC.table.indexes),
         "billing": SPEC.table.billing_mode,
         "ttl": SPEC.table.ttl_attribute,
         "pitr": SPEC.table.point_in_time_recovery,

@@ -130,3 +130,19 @@ def test_open311_services_and_a_public_view_are_served_from_the_packaged_bundle(
     assert (result["status"], result["services"] > 50, result["created"], result["shown"]) == (200, True, 201, 200)
     assert result["view"] == {"service_request_id": result["view"]["service_request_id"], "status": "open",
                               "service_code": "01.01"}
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_the_packaged_template_seals_dossiers_with_object_lock(packages, stage):
+    """归档 (issue 23): the packaged stack's archive bucket is in compliance-mode Object Lock,
+    versioned and encrypted, with a bucket policy denying deletes (tests/unit/test_archive_template.py
+    checks the rest of its settings)."""
+    r = json.loads((packages[stage] / "sam.json").read_text())["Resources"]
+    props = r[SPEC.archive_bucket_logical_id]["Properties"]
+    assert props["ObjectLockEnabled"] is True
+    assert props["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Mode"] == "COMPLIANCE"
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    deny = r[SPEC.archive_bucket_logical_id + "Policy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert deny["Effect"] == "Deny" and "s3:DeleteObjectVersion" in deny["Action"]
+    assert r["ArchiveFunction"]["Properties"]["Handler"] == "functions/archive/handler.lambda_handler"

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from chalice.test import Client
 
-from chalicelib import signin
+from chalicelib import auth, signin
 from chalicelib.settings import get_settings
 from infra.oidc_standin import OidcStandIn, RegisteredClient
 from tests.integration.staff_fixtures import AUDIENCE, ISSUER, PEOPLE, idp  # noqa: F401
@@ -201,7 +201,7 @@ def test_signing_out_clears_the_session_and_goes_through_the_idps_sign_out_back_
     token = oidc_env.token("dispatcher")
     resp = light.http.post("/staff/session/end", headers={
         "Cookie": f"jiesu_session={token}", "Accept": "text/html",
-        "Content-Type": "application/x-www-form-urlencoded"}, body="")
+        "Content-Type": "application/x-www-form-urlencoded"}, body=f"csrf={auth.csrf_for(token)}")
     onward = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', resp.body.decode()).group(1)
     onward = html.unescape(onward)
     status, headers, _ = http("GET", onward)

@@ -146,9 +146,16 @@ def test_role_action_matrix(aws, client, staff_env, action):
     for person in sorted(ACTION_ROLES[action]):
         # Allowed to try: the outcome depends on jurisdiction and state, never a 403 or a 5xx.
         fresh = dispatched_appeal(aws, client)
+        before = aws.table_items()
         resp = post(client, staff_env, person, f"/staff/appeals/{fresh}/actions/{action}", BODIES[action])
         code = json.loads(resp.body).get("error", {}).get("code")
         assert (resp.status_code, code) == ALLOWED_OUTCOME[(action, person)], (action, person, resp.body)
+        # A 200 recorded the step (the appeal's case file grew); a refusal wrote nothing.
+        changed = [i for i in aws.table_items() if i not in before]
+        assert any(i["kind"]["S"] == "event" for i in changed) is (resp.status_code == 200), \
+            (action, person, sorted({i["kind"]["S"] for i in changed}))
+        if resp.status_code != 200:
+            assert changed == [] and len(aws.table_items()) == len(before), (action, person)
 
 
 def test_unmask_is_audited_and_role_limited(aws, client, staff_env):

@@ -15,14 +15,16 @@ from tests.integration.test_handling_api import dispatched_to_xixiang
 FORM = "application/x-www-form-urlencoded"
 
 
-_SESSIONS: dict[str, str] = {}
+_SESSIONS: dict = {}
 
 
 def cookie(staff_env, person: str) -> dict:
     """One session per person (a form's anti-forgery value belongs to the session it was shown in)."""
-    if person not in _SESSIONS:
-        _SESSIONS[person] = staff_env.token(person, exp_in=3600)
-    return {"Cookie": f"jiesu_session={_SESSIONS[person]}"}
+    # Keyed by the IdP too: another module that imports these helpers has its own IdP (another key).
+    key = (staff_env, person)
+    if key not in _SESSIONS:
+        _SESSIONS[key] = staff_env.token(person, exp_in=3600)
+    return {"Cookie": f"jiesu_session={_SESSIONS[key]}"}
 
 
 def page(client, staff_env, person: str, path: str):

@@ -4,9 +4,13 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import pytest
+
 from chalicelib.nlp.calibration import shipped_calibrator
 from chalicelib.nlp.classifier import FALLBACK_CODE, SCOPE_SCORE, Classifier, level1_vote
-from chalicelib.nlp.confidence import Calibrator
+from chalicelib.nlp.confidence import Calibrator, group_share
+from chalicelib.nlp import hierarchy
+from chalicelib.nlp.hierarchy import add_group_scores, group_norms
 from chalicelib.nlp.letters import head, is_letter, strip_boilerplate
 from chalicelib.policy import build
 from chalicelib.policy.pack.parse import read_pack
@@ -63,18 +67,43 @@ def test_level1_vote_lets_the_category_with_most_mass_lead():
     assert [c for c, _ in level1_vote(top)] == ["05.01.001", "01.01.001", "05.02.001", "05.03.001"]
 
 
-def test_a_letters_confidence_is_capped_by_the_letters_map():
+def test_a_letters_confidence_goes_through_the_letters_map():
     cal = Calibrator([0.0, 1.0], [0.0, 1.0], Calibrator([0.0, 1.0], [0.0, 0.5]))
     assert (cal.confidence(0.8), cal.confidence(0.8, letter=True)) == (0.8, 0.4)
+    assert Calibrator([0.0, 1.0], [0.0, 1.0]).confidence(0.8, letter=True) == 0.8
 
 
-def test_a_self_introduction_is_not_the_head_of_a_letter():
-    text = "我叫张三，电话13800138000，身份证号440305199001011234。小区门口的路灯坏了一个多月，晚上一片漆黑，老人孩子出门很不安全。"
-    assert head(text) == "小区门口的路灯坏了一个多月，晚上一片漆黑，老人孩子出门很不安全。"
+def test_group_share_is_the_winners_category_share_of_the_mass():
+    assert group_share([("05.01.001", 0.30), ("05.02.001", 0.30), ("01.01.001", 0.30)], t=0.06) == 2 / 3
+    assert group_share([("05.01.001", 0.30), ("05.02.001", 0.10)]) == 1.0
+    assert group_share([]) == 0.0
 
 
-def test_a_letter_opening_with_its_writers_details_goes_where_its_matter_does():
-    intro = "我叫张三，电话13800138000，身份证号440305199001011234。"
-    matter = "小区门口的路灯坏了一个多月，晚上一片漆黑，老人孩子出门很不安全。"
+def test_a_letter_scores_its_leaves_with_their_groups_and_a_short_text_does_not(monkeypatch):
     model = shipped()
-    assert model.classify(intro + matter).code == model.classify(matter).code == "01.06.001"
+    lengths = group_norms(model._sums, model._norms, skip=(FALLBACK_CODE,))
+    assert "01" in lengths and "01.06" in lengths and FALLBACK_CODE[:2] not in lengths
+    acc = {"01.06.001": 0.1, "01.06.002": 0.3, FALLBACK_CODE: 0.2}
+    add_group_scores(acc, {"01": 2.0, "01.06": 1.0}, FALLBACK_CODE)
+    # each leaf gains 0.5 * (0.4 / 2.0) for 01 and 0.5 * (0.4 / 1.0) for 01.06
+    assert acc == pytest.approx({"01.06.001": 0.4, "01.06.002": 0.6, FALLBACK_CODE: 0.2})
+    short = "小区门口路灯不亮"
+    short_scores, boosted = model.scores(short)[0], model.scores(LAMP_LETTER)[0]
+    assert boosted["01.06.001"] > max(s for c, s in boosted.items() if c[:2] != "01")
+    monkeypatch.setattr(hierarchy, "GROUP_SHARES", ((2, 0.0), (5, 0.0)))
+    assert model.scores(short)[0] == short_scores
+    assert model.scores(LAMP_LETTER)[0]["01.06.001"] < boosted["01.06.001"]
+
+
+def test_a_group_length_is_that_of_the_sum_of_its_leaves_unit_centroids():
+    lengths = group_norms({"01.01.001": {"a": 3.0}, "01.01.002": {"b": 2.0}, "02.01.001": {"a": 1.0}},
+                          {"01.01.001": 3.0, "01.01.002": 2.0, "02.01.001": 1.0})
+    assert lengths == pytest.approx({"01": 2 ** 0.5, "01.01": 2 ** 0.5, "02": 1.0, "02.01": 1.0})
+
+
+def test_a_correction_drops_the_group_lengths_and_the_next_letter_rebuilds_them():
+    model = build.training_set(read_pack(REGION)).classifier()
+    model.add_example("小区门口路灯不亮", "01.06.001")
+    assert model._groups is None
+    model.scores(LAMP_LETTER)
+    assert model._groups == group_norms(model._sums, model._norms, skip=(FALLBACK_CODE,))

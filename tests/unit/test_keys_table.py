@@ -68,3 +68,22 @@ def test_the_check_would_catch_a_missing_entity_and_a_stray_row():
            "| Appeal | appeal | APPEAL#<id> | A | – | – |\n"
            "| Idempotency | idempotency | idempotency#… | <hash> | – | – |\n")
     assert mismatch(doc, {"appeal": "AppealItem", "event": "CaseEventItem"}) == (["event"], ["Idempotency"])
+
+
+def test_the_indexes_project_the_discriminator_and_small_fields_never_a_body():
+    """Issue 21: an index entry carries `kind` (PynamoDB picks the class by it) and the fields its
+    queries read whole; the big attributes stay in the table, and DynamoDB's limit of 100
+    projected non-key attributes over all indexes holds."""
+    from chalicelib.storage.models import AppealItem, Item as Base
+    from infra.spec import SPEC
+
+    assert [ix.name for ix in SPEC.table.indexes] == list(keys.INDEX_ATTRIBUTES)
+    for ix in SPEC.table.indexes:
+        assert ix.projection == {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(keys.INDEX_ATTRIBUTES[ix.name])}
+        assert getattr(Base, ix.name.lower()).Meta.projection.non_key_attributes == list(keys.INDEX_ATTRIBUTES[ix.name])
+    projected = {a for attrs in keys.INDEX_ATTRIBUTES.values() for a in attrs}
+    assert all("kind" in attrs for attrs in keys.INDEX_ATTRIBUTES.values())
+    assert not projected & {"body", "timeline", "facts", "contribution", "features"}
+    assert not projected & (set(AppealItem.get_attributes()) - {"appeal_id", "region", "kind", "expires_at"}
+                            - {a for a in Base.get_attributes()})
+    assert sum(len(a) for a in keys.INDEX_ATTRIBUTES.values()) <= 100

@@ -11,6 +11,7 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from chalicelib.channels.registry import channel_codes
+from chalicelib.domain.archive import ArchivePolicy
 from chalicelib.domain.calendar import CalendarError
 from chalicelib.domain.catalog import FALLBACK_CODE
 from chalicelib.domain.deadlines import DeadlinePolicy, PolicyError
@@ -34,7 +35,7 @@ _SECRET_REF_RE = re.compile(r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:
 _UNIT_ID_RE = re.compile(r"^U\d{6,15}-[A-Za-z0-9]+$")
 _LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
 _POLICY_KEYS = {"dispatch", "dedup", "deadlines", "supervision", "public_record", "return_visit", "analytics", "note",
-                "_comment"}
+                "_comment", "archive"}
 _SUPERVISION_KEYS = {"copy_unit_types", "note"}
 _DISPATCH_KEYS = {"auto_threshold", "fallback_below", "gaps_to_fallback", "out_of_scope", "note"}
 
@@ -283,6 +284,12 @@ class _Validator:
         self._public_record(f, pol.get("public_record", {}))
         self._analytics(f, pol.get("analytics", {}))
         self._dedup(pol.get("dedup", {}))
+        try:   # 归档: settling window, Object Lock retention, shredding (domain.archive)
+            ArchivePolicy.from_dict(pol.get("archive") if isinstance(pol.get("archive"), dict) else {})
+            if "archive" in pol and not isinstance(pol["archive"], dict):
+                raise ValueError("must be an object")
+        except ValueError as exc:
+            self.errors.append(PackError(f, _json_line(self.p, f, "archive"), "archive", str(exc)))
         deadlines = pol.get("deadlines", {})
         try:
             DeadlinePolicy.from_dict(deadlines)
